@@ -1,0 +1,86 @@
+# The user's interface. Every target creates what it needs on first use, so a fresh clone
+# needs nothing installed by hand. Run `make help` for the list.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+ENV ?= dev
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+CHECKOV := .venv-checkov/bin/checkov
+TASKCAT := .venv-taskcat/bin/taskcat
+PIPEKIT := $(PY) -m pipekit
+# Extra flags for the harness, e.g. ARGS="--yes" or ARGS="--force".
+ARGS ?=
+
+.PHONY: help setup host-deps lint test test-fast local local-down publish deploy status destroy \
+        test-e2e test-taskcat bench clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
+
+$(VENV)/.stamp: requirements/main.txt
+	@echo "==> Creating the main Python environment in $(VENV) (about a minute the first time)"
+	@$(PYTHON) -m venv $(VENV)
+	@$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements/main.txt
+	@touch $@
+
+.venv-checkov/.stamp: requirements/checkov.txt
+	@echo "==> Creating the checkov environment in .venv-checkov (its pins clash with boto3)"
+	@$(PYTHON) -m venv .venv-checkov
+	@.venv-checkov/bin/pip install --quiet --disable-pip-version-check -r requirements/checkov.txt
+	@touch $@
+
+.venv-taskcat/.stamp: requirements/taskcat.txt
+	@echo "==> Creating the taskcat environment in .venv-taskcat (its pins clash with boto3)"
+	@$(PYTHON) -m venv .venv-taskcat
+	@.venv-taskcat/bin/pip install --quiet --disable-pip-version-check -r requirements/taskcat.txt
+	@touch $@
+
+setup: $(VENV)/.stamp .venv-checkov/.stamp host-deps ## Create the Python environments and install host packages
+
+host-deps: ## Install the Debian packages the local systemd host needs (systemd-nspawn, debootstrap)
+	@bash .ci/host-deps
+
+lint: $(VENV)/.stamp .venv-checkov/.stamp ## ruff, cfn-lint (informational rules too), checkov, shellcheck
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+	$(PY) -m cfnlint --include-checks I -- templates/*.yaml
+	$(CHECKOV) --quiet --compact --skip-download --framework cloudformation -d templates
+	shellcheck scripts/*.sh .ci/run .ci/host-deps
+
+test: setup lint ## Everything CI runs: lint, then all tests (local systemd host included)
+	$(PY) -m pytest
+
+test-fast: $(VENV)/.stamp ## Tests that need no systemd host
+	$(PY) -m pytest -m "not host"
+
+local: setup ## Run the whole pipeline on this machine, no AWS account needed
+	$(PIPEKIT) local up $(ARGS)
+
+local-down: $(VENV)/.stamp ## Stop local mode: no process or mount left behind
+	$(PIPEKIT) local down $(ARGS)
+
+publish: $(VENV)/.stamp ## Upload the templates to S3 and print the console launch link
+	$(PIPEKIT) publish --env $(ENV) $(ARGS)
+
+deploy: $(VENV)/.stamp ## Create or update the stack for ENV (dev, prod, local) through a change set
+	$(PIPEKIT) deploy --env $(ENV) $(ARGS)
+
+status: $(VENV)/.stamp ## Recent pipeline runs, stage states, last deployment, live version
+	$(PIPEKIT) status --env $(ENV) $(ARGS)
+
+destroy: $(VENV)/.stamp ## Empty the stack's buckets and delete the stack (prod needs ARGS=--force)
+	$(PIPEKIT) destroy --env $(ENV) $(ARGS)
+
+test-e2e: $(VENV)/.stamp ## Commit, watch it go live, break it, watch it roll back, restore
+	$(PIPEKIT) e2e --env $(ENV) $(ARGS)
+
+test-taskcat: .venv-taskcat/.stamp ## Run the taskcat tests in AWS (needs credentials)
+	$(TASKCAT) test run
+
+bench: setup ## Local mode speed: commit to live and broken commit to restored, per stage
+	$(PIPEKIT) bench $(ARGS)
+
+clean: ## Remove the Python environments and build output (not the cached host filesystem)
+	rm -rf $(VENV) .venv-checkov .venv-taskcat build .pytest_cache taskcat_outputs

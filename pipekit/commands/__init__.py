@@ -1,0 +1,1 @@
+"""Sub-commands of the pipekit CLI, one module each."""
