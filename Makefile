@@ -17,7 +17,7 @@ ARGS ?=
         test-e2e test-taskcat bench clean
 
 help: ## List the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
 
 $(VENV)/.stamp: requirements/main.txt
 	@echo "==> Creating the main Python environment in $(VENV) (about a minute the first time)"
