@@ -1,0 +1,27 @@
+"""`pipekit publish`: upload the templates and print the console launch link."""
+
+from __future__ import annotations
+
+from pipekit.config import add_environment_arguments, environment_from_args
+from pipekit.preflight import run_preflight
+from pipekit.session import clients_for
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser("publish", help="upload the templates, print the launch link")
+    add_environment_arguments(parser)
+    parser.add_argument(
+        "--bucket", help="template bucket (default pipekit-templates-<acct>-<region>)"
+    )
+    parser.set_defaults(func=run)
+
+
+def run(args, clients=None) -> int:
+    from pipekit.commands._common import print_launch_link, publish_step
+
+    env = environment_from_args(args)
+    clients = clients or clients_for(env)
+    plan = run_preflight(env, clients, check_stack=False)
+    published = publish_step(env, clients, plan, args.bucket)
+    print_launch_link(env, plan, published)
+    return 0

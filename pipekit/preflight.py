@@ -1,0 +1,355 @@
+"""Checks run before anything changes: local ones first (parameters against the root template),
+then read-only API calls (identity, connection status, stack state)."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from pipekit.config import Environment
+from pipekit.errors import UserError
+from pipekit.progress import console
+
+ROOT_TEMPLATE = "root.yaml"
+# Set by publish/deploy, so a parameter file may omit them.
+HARNESS_PARAMETERS = ("TemplateBucketName", "TemplateKeyPrefix", "TemplateBucketRegion")
+PLACEHOLDER_OWNER = "example-org/"
+
+UPDATABLE = {
+    "CREATE_COMPLETE",
+    "UPDATE_COMPLETE",
+    "UPDATE_ROLLBACK_COMPLETE",
+    "IMPORT_COMPLETE",
+    "IMPORT_ROLLBACK_COMPLETE",
+}
+# A stack left by an unexecuted CREATE change set: a new CREATE change set replaces it.
+CREATABLE_AGAIN = {"REVIEW_IN_PROGRESS"}
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What preflight resolved: deploy and publish act on exactly this."""
+
+    account: str
+    region: str
+    parameters: dict[str, str]
+    stack_status: str | None  # None: the stack does not exist yet
+    connection_status: str | None  # None: the stack will create the connection
+
+    @property
+    def change_set_type(self) -> str:
+        return "UPDATE" if self.stack_status in UPDATABLE else "CREATE"
+
+
+# ---- local checks ---------------------------------------------------------------------------
+
+
+def load_root_parameters(template_dir: Path) -> dict[str, dict[str, Any]]:
+    """The root template's Parameters section (needs no AWS)."""
+    path = template_dir / ROOT_TEMPLATE
+    if not path.exists():
+        raise UserError(f"the root template {path} is missing: is this a complete clone?")
+    from pipekit.cfn import load_template
+
+    template = load_template(path)
+    parameters = template.get("Parameters") or {}
+    if not isinstance(parameters, dict):
+        raise UserError(f"{path} has a malformed Parameters section")
+    return parameters
+
+
+def read_parameters(path: Path) -> dict[str, str]:
+    """A create-stack style parameter file ([{ParameterKey, ParameterValue}]) as a dict.
+
+    A plain {"Key": "value"} object is accepted too. Every problem is a one-sentence UserError.
+    """
+    if not path.exists():
+        raise UserError(
+            f"the parameter file {path} is missing: create it (see parameters/dev.json)"
+        )
+    try:
+        data = json.loads(path.read_text())
+    except ValueError as exc:
+        raise UserError(f"the parameter file {path} is not valid JSON ({exc})") from None
+    if isinstance(data, dict):
+        items = [{"ParameterKey": k, "ParameterValue": v} for k, v in data.items()]
+    elif isinstance(data, list):
+        items = data
+    else:
+        raise UserError(
+            f"the parameter file {path} must be a JSON list of "
+            '{"ParameterKey": ..., "ParameterValue": ...} objects'
+        )
+    values: dict[str, str] = {}
+    for index, item in enumerate(items):
+        if (
+            not isinstance(item, dict)
+            or not isinstance(item.get("ParameterKey"), str)
+            or "ParameterValue" not in item
+            or isinstance(item["ParameterValue"], (dict, list))
+            or set(item) - {"ParameterKey", "ParameterValue"}
+        ):
+            raise UserError(
+                f"the parameter file {path} is malformed at entry {index + 1}: each entry must be "
+                '{"ParameterKey": "<name>", "ParameterValue": "<value>"}'
+            )
+        key = item["ParameterKey"]
+        if key in values:
+            raise UserError(f"the parameter file {path} sets {key} twice")
+        value = item["ParameterValue"]
+        values[key] = "" if value is None else _as_text(value)
+    return values
+
+
+def _as_text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def constraint_problem(name: str, definition: dict[str, Any], value: str) -> str | None:
+    """Why `value` breaks the constraints CloudFormation enforces for this parameter, or None."""
+    ptype = str(definition.get("Type", "String"))
+    described = definition.get("ConstraintDescription")
+
+    def fail(reason: str) -> str:
+        suffix = f" ({described})" if described else ""
+        return f"{name}={value!r} {reason}{suffix}"
+
+    allowed = definition.get("AllowedValues")
+    if allowed is not None and value not in [_as_text(a) for a in allowed]:
+        return fail("is not one of " + ", ".join(_as_text(a) for a in allowed))
+    if ptype == "Number":
+        try:
+            number = float(value)
+        except ValueError:
+            return fail("is not a number")
+        if "MinValue" in definition and number < float(definition["MinValue"]):
+            return fail(f"is below the minimum {definition['MinValue']}")
+        if "MaxValue" in definition and number > float(definition["MaxValue"]):
+            return fail(f"is above the maximum {definition['MaxValue']}")
+        return None
+    if ptype == "String":
+        if "MinLength" in definition and len(value) < int(definition["MinLength"]):
+            return fail(f"is shorter than {definition['MinLength']} characters")
+        if "MaxLength" in definition and len(value) > int(definition["MaxLength"]):
+            return fail(f"is longer than {definition['MaxLength']} characters")
+        pattern = definition.get("AllowedPattern")
+        # CloudFormation anchors AllowedPattern to the whole value.
+        if pattern is not None and not re.fullmatch(str(pattern), value):
+            return fail(f"does not match the pattern {pattern}")
+    return None
+
+
+def parameter_problems(definitions: dict[str, dict[str, Any]], values: dict[str, str]) -> list[str]:
+    """Every way `values` does not fit the root template's parameters, in a stable order."""
+    problems: list[str] = []
+    unknown = sorted(set(values) - set(definitions))
+    if unknown:
+        problems.append(
+            "unknown parameter(s) " + ", ".join(unknown) + " (the root template does not have them)"
+        )
+    missing = sorted(
+        name
+        for name, definition in definitions.items()
+        if "Default" not in (definition or {})
+        and name not in values
+        and name not in HARNESS_PARAMETERS
+    )
+    if missing:
+        problems.append("required parameter(s) " + ", ".join(missing) + " not set")
+    for name in sorted(values):
+        if name in definitions:
+            problem = constraint_problem(name, definitions[name] or {}, values[name])
+            if problem:
+                problems.append(problem)
+    repo = values.get("GitHubRepository", "")
+    if repo.startswith(PLACEHOLDER_OWNER):
+        problems.append(
+            f"GitHubRepository is still the placeholder {repo!r}: set it to your repository "
+            "as owner/repo"
+        )
+    return problems
+
+
+def check_parameter_file(env: Environment) -> dict[str, str]:
+    """All local checks for `env`; returns the parameter values (no AWS involved)."""
+    definitions = load_root_parameters(env.template_dir)
+    values = read_parameters(env.parameter_file)
+    problems = parameter_problems(definitions, values)
+    if problems:
+        rel = _relative(env.parameter_file, env.root)
+        raise UserError(f"{rel} does not fit templates/{ROOT_TEMPLATE}: " + "; ".join(problems))
+    return values
+
+
+def _relative(path: Path, root: Path) -> str:
+    try:
+        return str(path.relative_to(root))
+    except ValueError:
+        return str(path)
+
+
+# ---- read-only API checks ---------------------------------------------------------------------
+
+
+def caller_account(sts) -> str:
+    try:
+        return sts.get_caller_identity()["Account"]
+    except ClientError as exc:
+        code = exc.response.get("Error", {}).get("Code", "")
+        raise UserError(
+            f"AWS rejected your credentials ({code}): refresh them (`aws sso login`, or new "
+            "access keys) and try again"
+        ) from None
+
+
+def connection_service(arn: str) -> str:
+    """`codeconnections` or `codestar-connections`, from the ARN's service field."""
+    parts = arn.split(":")
+    if (
+        len(parts) < 6
+        or parts[0] != "arn"
+        or parts[2]
+        not in (
+            "codeconnections",
+            "codestar-connections",
+        )
+    ):
+        raise UserError(
+            f"ConnectionArn {arn!r} is not a connection ARN "
+            "(arn:aws:codeconnections:<region>:<account>:connection/<id>)"
+        )
+    return parts[2]
+
+
+def connection_region(arn: str) -> str:
+    return arn.split(":")[3]
+
+
+def connections_console_url(region: str) -> str:
+    return f"https://{region}.console.aws.amazon.com/codesuite/settings/connections?region={region}"
+
+
+def pending_connection_help(arn: str | None, region: str) -> str:
+    target = f"the connection {arn}" if arn else "the pipeline's new connection"
+    return (
+        f"open {connections_console_url(region)}, choose {target}, click "
+        "'Update pending connection', then install (or choose) the AWS Connector for GitHub app "
+        "on the account that owns the repository"
+    )
+
+
+def connection_status(client, arn: str) -> str:
+    """The status of an existing connection; an unusable one is a UserError saying what to do."""
+    try:
+        status = client.get_connection(ConnectionArn=arn)["Connection"]["ConnectionStatus"]
+    except ClientError as exc:
+        code = exc.response.get("Error", {}).get("Code", "")
+        if code == "ResourceNotFoundException":
+            raise UserError(
+                f"the connection {arn} does not exist: fix ConnectionArn, or leave it empty to "
+                "have the stack create one"
+            ) from None
+        raise UserError(
+            f"could not read the connection {arn} ({code}): check your access"
+        ) from None
+    region = connection_region(arn)
+    if status == "PENDING":
+        raise UserError(
+            f"the connection {arn} is PENDING (the GitHub handshake was never finished): "
+            + pending_connection_help(arn, region)
+            + ", then run the command again"
+        )
+    if status != "AVAILABLE":
+        raise UserError(
+            f"the connection {arn} is {status}: check it at {connections_console_url(region)}; "
+            "delete it and create a new one there (or leave ConnectionArn empty) if it cannot "
+            "be repaired"
+        )
+    return status
+
+
+def stack_status(cfn, stack_name: str) -> str | None:
+    try:
+        stacks = cfn.describe_stacks(StackName=stack_name)["Stacks"]
+    except ClientError as exc:
+        message = exc.response.get("Error", {}).get("Message", "")
+        if "does not exist" in message:
+            return None
+        raise
+    return stacks[0]["StackStatus"] if stacks else None
+
+
+def stack_state_problem(status: str | None, stack_name: str, env: Environment) -> str | None:
+    """Why the stack cannot be created or updated now, and the way out; None when it can."""
+    if status is None or status in UPDATABLE or status in CREATABLE_AGAIN:
+        return None
+    destroy = env.make_hint("destroy", "--force" if env.protected else "")
+    if status in {"ROLLBACK_COMPLETE", "ROLLBACK_FAILED", "CREATE_FAILED"}:
+        return (
+            f"the stack {stack_name} is {status}: its first creation failed and CloudFormation "
+            f"cannot update such a stack; delete it with `{destroy}` (see the events for the "
+            "cause first), then deploy again"
+        )
+    if status == "DELETE_FAILED":
+        return (
+            f"the stack {stack_name} is DELETE_FAILED: run `{destroy}` again (it empties the "
+            "buckets that usually block the deletion), then deploy"
+        )
+    if status in {"UPDATE_ROLLBACK_FAILED", "IMPORT_ROLLBACK_FAILED", "UPDATE_FAILED"}:
+        return (
+            f"the stack {stack_name} is {status}: fix the resource named in its events, then run "
+            f"`aws cloudformation continue-update-rollback --stack-name {stack_name}` (or "
+            f"`{destroy}`), then deploy again"
+        )
+    if status.endswith("_IN_PROGRESS"):
+        return (
+            f"the stack {stack_name} is busy ({status}): wait for it to finish "
+            f"(`{env.make_hint('status')}` or the CloudFormation console), then deploy again"
+        )
+    return f"the stack {stack_name} is {status} and cannot be updated"
+
+
+def run_preflight(env: Environment, clients, *, check_stack: bool = True) -> Plan:
+    """Local checks, then read-only calls; prints what it will act on. Raises UserError."""
+    values = check_parameter_file(env)
+    account = caller_account(clients("sts"))
+    region = clients.region
+    where = f" via {env.endpoint_url}" if env.endpoint_url else ""
+    console.print(f"Acting on account [bold]{account}[/], region [bold]{region}[/]{where}")
+    console.print(
+        f"Environment {env.name}: stack {env.stack_name}, parameters {env.parameter_file.name}"
+    )
+
+    arn = values.get("ConnectionArn", "")
+    conn_status = None
+    if arn:
+        service = connection_service(arn)
+        conn_status = connection_status(clients(service, connection_region(arn)), arn)
+        console.print(f"Connection {arn}: {conn_status}")
+    else:
+        console.print(
+            "ConnectionArn is empty: the stack will create a connection, which starts PENDING; "
+            "after the deploy, " + pending_connection_help(None, region) + "."
+        )
+
+    status = None
+    if check_stack:
+        status = stack_status(clients("cloudformation"), env.stack_name)
+        problem = stack_state_problem(status, env.stack_name, env)
+        if problem:
+            raise UserError(problem)
+        console.print(f"Stack {env.stack_name}: {status or 'does not exist yet (will be created)'}")
+    return Plan(
+        account=account,
+        region=region,
+        parameters=values,
+        stack_status=status,
+        connection_status=conn_status,
+    )

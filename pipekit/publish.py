@@ -1,0 +1,211 @@
+"""Upload the templates to a private, encrypted bucket under a versioned prefix, and build the
+console "Create stack" link a browser-only user can launch from."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import quote
+
+from botocore.exceptions import ClientError
+
+from pipekit.errors import UserError
+
+CONSOLE_URL_LIMIT = 1024  # the console ignores longer quick-create links
+
+
+@dataclass(frozen=True)
+class Published:
+    bucket: str
+    prefix: str  # ends in "/"
+    region: str
+    root_url: str
+    keys: list[str]
+
+    def root_parameters(self) -> dict[str, str]:
+        """The parameters that let the root template find its children."""
+        return {
+            "TemplateBucketName": self.bucket,
+            "TemplateKeyPrefix": self.prefix,
+            "TemplateBucketRegion": self.region,
+        }
+
+
+def template_files(template_dir: Path) -> list[Path]:
+    files = sorted(template_dir.glob("*.yaml"))
+    if not any(f.name == "root.yaml" for f in files):
+        raise UserError(f"no root.yaml in {template_dir}: is this a complete clone?")
+    return files
+
+
+def content_hash(files: list[Path]) -> str:
+    digest = hashlib.sha256()
+    for path in files:
+        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()[:12]
+
+
+def template_version(template_dir: Path) -> str:
+    """The git commit (plus `-dirty-<hash>` when templates differ from it), else a content hash."""
+    files = template_files(template_dir)
+    digest = content_hash(files)
+
+    def git(*argv: str) -> str:
+        return subprocess.run(
+            ["git", "-C", str(template_dir), *argv],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=30,
+        ).stdout.strip()
+
+    try:
+        commit = git("rev-parse", "--short=12", "HEAD")
+        dirty = git("status", "--porcelain", "--untracked-files=all", "--", ".")
+    except (OSError, subprocess.SubprocessError):
+        return f"content-{digest}"
+    return f"{commit}-dirty-{digest}" if dirty else commit
+
+
+def default_bucket_name(account: str, region: str) -> str:
+    return f"pipekit-templates-{account}-{region}"
+
+
+def s3_url(bucket: str, region: str, key: str) -> str:
+    return f"https://{bucket}.s3.{region}.amazonaws.com/{quote(key)}"
+
+
+def tls_only_policy(bucket: str) -> str:
+    arn = f"arn:aws:s3:::{bucket}"
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Sid": "DenyInsecureTransport",
+                    "Effect": "Deny",
+                    "Principal": "*",
+                    "Action": "s3:*",
+                    "Resource": [arn, f"{arn}/*"],
+                    "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+                }
+            ],
+        }
+    )
+
+
+def bucket_region(s3, bucket: str) -> str | None:
+    """The bucket's region, or None when it does not exist; a foreign bucket is a UserError."""
+    try:
+        response = s3.head_bucket(Bucket=bucket)
+    except ClientError as exc:
+        code = str(exc.response.get("Error", {}).get("Code", ""))
+        if code in {"404", "NoSuchBucket", "NotFound"}:
+            return None
+        if code in {"403", "AccessDenied", "Forbidden"}:
+            raise UserError(
+                f"the template bucket {bucket} exists but you cannot use it (another account "
+                "owns it, or your role lacks s3:ListBucket): pass ARGS='--bucket <your bucket>'"
+            ) from None
+        raise
+    headers = response.get("ResponseMetadata", {}).get("HTTPHeaders", {})
+    return response.get("BucketRegion") or headers.get("x-amz-bucket-region")
+
+
+def ensure_bucket(s3, bucket: str, region: str) -> bool:
+    """Create the template bucket when missing (private, encrypted, TLS only); True if created."""
+    existing = bucket_region(s3, bucket)
+    if existing is not None:
+        if existing != region:
+            raise UserError(
+                f"the template bucket {bucket} is in {existing}, not {region}: nested stacks "
+                "need their templates in the stack's region; pass ARGS='--bucket <name>'"
+            )
+        return False
+    kwargs: dict = {"Bucket": bucket}
+    if region != "us-east-1":
+        kwargs["CreateBucketConfiguration"] = {"LocationConstraint": region}
+    s3.create_bucket(**kwargs)
+    s3.put_public_access_block(
+        Bucket=bucket,
+        PublicAccessBlockConfiguration={
+            "BlockPublicAcls": True,
+            "IgnorePublicAcls": True,
+            "BlockPublicPolicy": True,
+            "RestrictPublicBuckets": True,
+        },
+    )
+    s3.put_bucket_encryption(
+        Bucket=bucket,
+        ServerSideEncryptionConfiguration={
+            "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]
+        },
+    )
+    s3.put_bucket_policy(Bucket=bucket, Policy=tls_only_policy(bucket))
+    return True
+
+
+def publish_templates(
+    s3, template_dir: Path, *, bucket: str, region: str, version: str | None = None
+) -> Published:
+    files = template_files(template_dir)
+    version = version or template_version(template_dir)
+    prefix = f"pipekit/{version}/"
+    ensure_bucket(s3, bucket, region)
+    keys = []
+    for path in files:
+        key = f"{prefix}templates/{path.name}"
+        s3.put_object(
+            Bucket=bucket,
+            Key=key,
+            Body=path.read_bytes(),
+            ContentType="application/x-yaml",
+            ServerSideEncryption="AES256",
+        )
+        keys.append(key)
+    root_key = f"{prefix}templates/root.yaml"
+    return Published(
+        bucket=bucket,
+        prefix=prefix,
+        region=region,
+        root_url=s3_url(bucket, region, root_key),
+        keys=keys,
+    )
+
+
+def console_link(
+    region: str,
+    template_url: str,
+    stack_name: str,
+    parameters: dict[str, str],
+    defaults: dict[str, str] | None = None,
+) -> tuple[str, list[str]]:
+    """The "Create stack" review link with parameters filled in, and the names left out.
+
+    Parameters equal to their template default are dropped first when the link would exceed
+    the console's 1024 characters; then the longest ones, which the user must type in.
+    """
+    defaults = defaults or {}
+    base = (
+        f"https://{region}.console.aws.amazon.com/cloudformation/home?region={region}"
+        f"#/stacks/create/review?templateURL={quote(template_url, safe='')}"
+        f"&stackName={quote(stack_name, safe='')}"
+    )
+
+    def part(name: str) -> str:
+        return f"&param_{quote(name, safe='')}={quote(parameters[name], safe='')}"
+
+    names = [n for n in parameters if parameters[n] != ""]
+    link = base + "".join(part(n) for n in names)
+    if len(link) <= CONSOLE_URL_LIMIT:
+        return link, []
+    names = [n for n in names if defaults.get(n) != parameters[n]]
+    left_out: list[str] = []
+    while len(base + "".join(part(n) for n in names)) > CONSOLE_URL_LIMIT and names:
+        longest = max(names, key=lambda n: len(part(n)))
+        names.remove(longest)
+        left_out.append(longest)
+    return base + "".join(part(n) for n in names), sorted(left_out)

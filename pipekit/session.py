@@ -1,0 +1,75 @@
+"""One place that builds boto3 clients for a (region, endpoint, credentials) target."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+from pipekit.config import Environment
+from pipekit.errors import UserError
+
+# Standard retry mode backs off on throttling (and transient 5xx) with jitter; 8 attempts
+# rides out a burst of describe_stack_events polling without hiding a real outage for long.
+RETRY_CONFIG = Config(
+    retries={"mode": "standard", "max_attempts": 8},
+    connect_timeout=10,
+    read_timeout=60,
+)
+
+
+@dataclass
+class Clients:
+    """Lazily created clients sharing one session; tests pass a factory of stubbed clients."""
+
+    session: boto3.Session
+    endpoint_url: str | None = None
+    config: Config = RETRY_CONFIG
+    _cache: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def region(self) -> str:
+        return self.session.region_name
+
+    def __call__(self, service: str, region: str | None = None) -> Any:
+        key = f"{service}@{region or self.region}"
+        if key not in self._cache:
+            self._cache[key] = self.session.client(
+                service,
+                region_name=region or self.region,
+                endpoint_url=self.endpoint_url,
+                config=self.config,
+            )
+        return self._cache[key]
+
+
+def build_session(env: Environment) -> boto3.Session:
+    kwargs: dict[str, Any] = {}
+    if env.credentials:
+        kwargs.update(env.credentials)
+    if env.region:
+        kwargs["region_name"] = env.region
+    return boto3.Session(**kwargs)
+
+
+def clients_for(env: Environment) -> Clients:
+    """Clients for `env`, failing with a clear sentence when no region or credentials resolve.
+
+    Both checks are local (no request is sent): botocore's chain reads env vars, profiles, SSO
+    caches and, last, the instance metadata service (at most ~2 s when it is unreachable).
+    """
+    session = build_session(env)
+    if not session.region_name:
+        raise UserError(
+            "no AWS region configured: set AWS_REGION (or a region in your profile), or pass "
+            "ARGS='--region eu-west-1'"
+        )
+    if session.get_credentials() is None:
+        raise UserError(
+            "no AWS credentials found: run `aws configure` (or `aws sso login`), or set "
+            "AWS_PROFILE / AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY; for a run with no AWS "
+            "account use `make local` and ENV=local"
+        )
+    return Clients(session=session, endpoint_url=env.endpoint_url)

@@ -1,0 +1,136 @@
+"""What the pipeline is doing: recent runs, stage states, the last deployment, the live version.
+The summarising functions are pure, over responses shaped as the botocore models say."""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+from dataclasses import dataclass
+from datetime import datetime
+
+from botocore.exceptions import ClientError
+
+from pipekit.progress import duration
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    execution_id: str
+    commit: str  # short SHA, or "-"
+    trigger: str
+    status: str
+    kind: str  # STANDARD | ROLLBACK
+    started: datetime | None
+    duration_s: float | None
+
+
+def summarise_execution(summary: dict) -> RunSummary:
+    """One list_pipeline_executions entry, reduced to what a person scans for."""
+    revisions = summary.get("sourceRevisions") or []
+    commit = revisions[0].get("revisionId", "-")[:12] if revisions else "-"
+    trigger = (summary.get("trigger") or {}).get("triggerType", "-")
+    kind = summary.get("executionType", "STANDARD")
+    if kind == "ROLLBACK":
+        target = (summary.get("rollbackMetadata") or {}).get("rollbackTargetPipelineExecutionId")
+        if target:
+            kind = f"ROLLBACK to {target[:8]}"
+    start = summary.get("startTime")
+    end = summary.get("lastUpdateTime")
+    running = summary.get("status") == "InProgress"
+    seconds = (end - start).total_seconds() if start and end and not running else None
+    return RunSummary(
+        execution_id=summary.get("pipelineExecutionId", "-"),
+        commit=commit,
+        trigger=trigger,
+        status=summary.get("status", "-"),
+        kind=kind,
+        started=start,
+        duration_s=seconds,
+    )
+
+
+def stage_rows(state: dict) -> list[tuple[str, str, str, str]]:
+    """(stage, status, execution id, failing action summary) per stage of get_pipeline_state."""
+    rows = []
+    for stage in state.get("stageStates", []):
+        latest = stage.get("latestExecution") or {}
+        detail = ""
+        for action in stage.get("actionStates", []):
+            execution = action.get("latestExecution") or {}
+            if execution.get("status") == "Failed":
+                error = (execution.get("errorDetails") or {}).get("message") or execution.get(
+                    "summary", ""
+                )
+                detail = f"{action.get('actionName')}: {error}"
+                break
+        rows.append(
+            (
+                stage.get("stageName", "?"),
+                latest.get("status", "not run"),
+                latest.get("pipelineExecutionId", "-"),
+                detail,
+            )
+        )
+    return rows
+
+
+def summarise_deployment(info: dict) -> str:
+    """One line for a get_deployment deploymentInfo, rollback relations included."""
+    parts = [f"{info.get('deploymentId', '?')} {info.get('status', '?')}"]
+    start, end = info.get("startTime") or info.get("createTime"), info.get("completeTime")
+    if start and end:
+        parts.append(f"in {duration((end - start).total_seconds())}")
+    if info.get("creator"):
+        parts.append(f"by {info['creator']}")
+    error = info.get("errorInformation") or {}
+    if error.get("code"):
+        parts.append(f"error {error['code']}: {error.get('message', '')}".rstrip(": "))
+    rollback = info.get("rollbackInfo") or {}
+    if rollback.get("rollbackDeploymentId"):
+        parts.append(f"rolled back by {rollback['rollbackDeploymentId']}")
+    if rollback.get("rollbackTriggeringDeploymentId"):
+        parts.append(f"rollback of {rollback['rollbackTriggeringDeploymentId']}")
+    return ", ".join(parts)
+
+
+def recent_runs(codepipeline, pipeline: str, limit: int = 5) -> list[RunSummary]:
+    response = codepipeline.list_pipeline_executions(pipelineName=pipeline, maxResults=limit)
+    return [summarise_execution(s) for s in response.get("pipelineExecutionSummaries", [])]
+
+
+def pipeline_stages(codepipeline, pipeline: str) -> list[tuple[str, str, str, str]] | None:
+    try:
+        return stage_rows(codepipeline.get_pipeline_state(name=pipeline))
+    except ClientError as exc:
+        # Some emulators do not implement get_pipeline_state; the runs still tell the story.
+        if exc.response.get("Error", {}).get("Code") in {"NotImplemented", "501"}:
+            return None
+        raise
+    except NotImplementedError:
+        return None
+
+
+def last_deployment(codedeploy, application: str, group: str) -> str | None:
+    ids = codedeploy.list_deployments(applicationName=application, deploymentGroupName=group).get(
+        "deployments", []
+    )
+    if not ids:
+        return None
+    infos = [codedeploy.get_deployment(deploymentId=i)["deploymentInfo"] for i in ids[:10]]
+    latest = max(infos, key=lambda info: info.get("createTime") or datetime.min)
+    return summarise_deployment(latest)
+
+
+def app_version(url: str, timeout: float = 5.0) -> str:
+    """What the app's /version says, or why it did not answer."""
+    target = url.rstrip("/") + "/version"
+    try:
+        with urllib.request.urlopen(target, timeout=timeout) as response:
+            body = json.loads(response.read().decode() or "{}")
+    except (OSError, ValueError) as exc:
+        return f"not answering at {target} ({exc})"
+    commit = str(body.get("commit", "?"))[:12]
+    return (
+        f"answering at {url}: commit {commit}, build {body.get('build_id', '?')}, "
+        f"pipeline execution {body.get('pipeline_execution_id', '?')}"
+    )
