@@ -1,0 +1,403 @@
+"""Pure decisions over AWS API responses, shaped exactly as botocore returns them.
+
+Nothing here calls a service: every function takes the dicts a client returned (or the parsed
+`/version` JSON) and answers one question, so the same code judges AWS and the local emulator."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+Response = Mapping[str, Any]
+
+# Statuses after which an execution will not change by itself. A stage retry (RetryStageExecution)
+# turns a Failed execution back into InProgress under the same id, so callers that allow retries
+# keep polling the same id rather than looking for a new execution.
+TERMINAL_EXECUTION = frozenset({"Succeeded", "Failed", "Stopped", "Superseded", "Cancelled"})
+TERMINAL_DEPLOYMENT = frozenset({"Succeeded", "Failed", "Stopped"})
+HEALTHY_STACK = frozenset({"CREATE_COMPLETE", "UPDATE_COMPLETE", "IMPORT_COMPLETE"})
+# Stable, usable, but the last update failed: worth a warning, not a refusal.
+DEGRADED_STACK = frozenset({"UPDATE_ROLLBACK_COMPLETE", "IMPORT_ROLLBACK_COMPLETE"})
+
+
+def execution_type(summary: Response) -> str:
+    # Executions recorded before rollbacks existed carry no executionType: they are standard runs.
+    return summary.get("executionType", "STANDARD")
+
+
+def revision_ids(summary: Response) -> list[str]:
+    return [rev["revisionId"] for rev in summary.get("sourceRevisions", []) if "revisionId" in rev]
+
+
+def executions_of_commit(
+    summaries: Iterable[Response], commit: str, *, not_before: datetime | None = None
+) -> list[Response]:
+    """The commit's own standard runs, newest first. Rollback executions reuse an older run's
+    source revisions, so they are never a commit's own run."""
+    found = [
+        s
+        for s in summaries
+        if execution_type(s) != "ROLLBACK"
+        and commit in revision_ids(s)
+        and (not_before is None or s["startTime"] >= not_before)
+    ]
+    return sorted(found, key=lambda s: s["startTime"], reverse=True)
+
+
+def find_commit_execution(
+    summaries: Iterable[Response], commit: str, *, not_before: datetime | None = None
+) -> Response | None:
+    """The execution that carries `commit` to the app, or None if none started yet.
+
+    When the same commit ran more than once (a "Release change" retry, or a run superseded and
+    then restarted) the newest run that was not superseded wins; if every run was superseded, the
+    newest one is returned so the caller can report that it was superseded."""
+    runs = executions_of_commit(summaries, commit, not_before=not_before)
+    if not runs:
+        return None
+    for run in runs:
+        if run.get("status") != "Superseded":
+            return run
+    return runs[0]
+
+
+def superseded_by(summaries: Iterable[Response], execution: Response) -> Response | None:
+    """For a Superseded execution: the standard run that started after it (the one that took its
+    place), so the report can name the commit that overtook ours."""
+    later = [
+        s
+        for s in summaries
+        if execution_type(s) != "ROLLBACK"
+        and s["pipelineExecutionId"] != execution["pipelineExecutionId"]
+        and s["startTime"] > execution["startTime"]
+    ]
+    return min(later, key=lambda s: s["startTime"]) if later else None
+
+
+def last_successful_execution(
+    summaries: Iterable[Response], *, before: datetime | None = None
+) -> Response | None:
+    """The newest standard run that succeeded (started before `before` if given): what an
+    automated stage rollback targets, since a rollback may not target another rollback."""
+    good = [
+        s
+        for s in summaries
+        if execution_type(s) != "ROLLBACK"
+        and s.get("status") == "Succeeded"
+        and (before is None or s["startTime"] < before)
+    ]
+    return max(good, key=lambda s: s["startTime"]) if good else None
+
+
+def stage_names(pipeline: Response) -> list[str]:
+    """Stage names in order, from get_pipeline (never hard-coded)."""
+    return [stage["name"] for stage in pipeline["pipeline"]["stages"]]
+
+
+def rollback_stages(pipeline: Response) -> list[str]:
+    """Stages whose definition rolls back on failure (`onFailure.result == ROLLBACK`)."""
+    return [
+        stage["name"]
+        for stage in pipeline["pipeline"]["stages"]
+        if stage.get("onFailure", {}).get("result") == "ROLLBACK"
+    ]
+
+
+def stage_of_action_category(pipeline: Response, category: str) -> str | None:
+    """The first stage holding an action of a category (Source, Build, Deploy)."""
+    for stage in pipeline["pipeline"]["stages"]:
+        for action in stage["actions"]:
+            if action["actionTypeId"]["category"] == category:
+                return stage["name"]
+    return None
+
+
+@dataclass(frozen=True)
+class StageProgress:
+    stage: str
+    status: str  # a stage execution status, "Queued" (inbound) or "Waiting" (not reached)
+    execution_type: str | None = None
+
+
+def stage_progress(state: Response, execution_id: str) -> list[StageProgress]:
+    """Where one execution is, stage by stage, from get_pipeline_state."""
+    progress = []
+    for stage in state.get("stageStates", []):
+        latest = stage.get("latestExecution")
+        inbound = [stage.get("inboundExecution"), *stage.get("inboundExecutions", [])]
+        if latest and latest["pipelineExecutionId"] == execution_id:
+            progress.append(StageProgress(stage["stageName"], latest["status"], latest.get("type")))
+        elif any(i and i["pipelineExecutionId"] == execution_id for i in inbound):
+            progress.append(StageProgress(stage["stageName"], "Queued"))
+        else:
+            progress.append(StageProgress(stage["stageName"], "Waiting"))
+    return progress
+
+
+@dataclass(frozen=True)
+class ActionFailure:
+    stage: str
+    action: str
+    category: str | None
+    external_id: str | None
+    code: str | None
+    message: str | None
+
+
+def latest_action_runs(details: Iterable[Response]) -> list[Response]:
+    """One record per (stage, action): the latest attempt. A stage retry adds a second action
+    execution for the same action in the same pipeline execution; the older one is history."""
+    latest: dict[tuple[str, str], Response] = {}
+    for d in details:
+        key = (d["stageName"], d["actionName"])
+        if key not in latest or d["startTime"] > latest[key]["startTime"]:
+            latest[key] = d
+    return sorted(latest.values(), key=lambda d: d["startTime"])
+
+
+def failing_action(details: Iterable[Response]) -> ActionFailure | None:
+    """The action that failed the execution, from list_action_executions, ignoring attempts a
+    later retry superseded."""
+    for d in latest_action_runs(details):
+        if d.get("status") == "Failed":
+            result = d.get("output", {}).get("executionResult", {})
+            error = result.get("errorDetails", {})
+            return ActionFailure(
+                stage=d["stageName"],
+                action=d["actionName"],
+                category=d.get("input", {}).get("actionTypeId", {}).get("category"),
+                external_id=result.get("externalExecutionId"),
+                code=error.get("code"),
+                message=error.get("message") or result.get("externalExecutionSummary"),
+            )
+    return None
+
+
+def action_status(details: Iterable[Response], stage: str) -> str | None:
+    """The latest status of the action(s) in one stage (Failed wins over Succeeded)."""
+    statuses = [d["status"] for d in latest_action_runs(details) if d["stageName"] == stage]
+    if not statuses:
+        return None
+    for status in ("Failed", "InProgress", "Abandoned"):
+        if status in statuses:
+            return status
+    return statuses[0]
+
+
+def external_execution_id(details: Iterable[Response], stage: str) -> str | None:
+    """The build id / deployment id the stage's action started (the latest attempt's)."""
+    for d in reversed(latest_action_runs(details)):
+        if d["stageName"] == stage:
+            return d.get("output", {}).get("executionResult", {}).get("externalExecutionId")
+    return None
+
+
+def stage_durations(details: Iterable[Response]) -> dict[str, float]:
+    """Seconds each stage took in one execution: first action start to last action update."""
+    spans: dict[str, tuple[datetime, datetime]] = {}
+    for d in latest_action_runs(details):
+        start, end = d["startTime"], d.get("lastUpdateTime", d["startTime"])
+        old = spans.get(d["stageName"])
+        spans[d["stageName"]] = (min(start, old[0]), max(end, old[1])) if old else (start, end)
+    return {stage: (end - start).total_seconds() for stage, (start, end) in spans.items()}
+
+
+def stages_run(details: Iterable[Response]) -> set[str]:
+    return {d["stageName"] for d in details}
+
+
+@dataclass
+class Verdict:
+    """A yes/no with the reasons it is not yes, so a report can say exactly what was missing."""
+
+    ok: bool
+    problems: list[str] = field(default_factory=list)
+    facts: dict[str, Any] = field(default_factory=dict)
+
+
+def pipeline_rollback_verdict(
+    summaries: Iterable[Response],
+    *,
+    failed_execution: Response,
+    last_good_execution_id: str,
+    rollback_details: Iterable[Response] | None,
+    upstream_stages: Iterable[str],
+) -> Verdict:
+    """Did the pipeline roll the failed stage back to the last good run, without re-running the
+    stages before it? Looks for a ROLLBACK execution started after the failed one, triggered by
+    AutomatedRollback, targeting `last_good_execution_id`; `rollback_details` are that
+    execution's action executions (None when not fetched yet)."""
+    problems: list[str] = []
+    candidates = [
+        s
+        for s in summaries
+        if execution_type(s) == "ROLLBACK" and s["startTime"] >= failed_execution["startTime"]
+    ]
+    if not candidates:
+        return Verdict(False, ["no ROLLBACK execution started after the failed execution"])
+    rollback = min(candidates, key=lambda s: s["startTime"])
+    facts: dict[str, Any] = {"rollback_execution_id": rollback["pipelineExecutionId"]}
+    target = rollback.get("rollbackMetadata", {}).get("rollbackTargetPipelineExecutionId")
+    facts["rollback_target"] = target
+    if target != last_good_execution_id:
+        problems.append(
+            f"rollback targets {target}, not the last successful execution {last_good_execution_id}"
+        )
+    trigger = rollback.get("trigger", {}).get("triggerType")
+    facts["trigger"] = trigger
+    if trigger != "AutomatedRollback":
+        problems.append(f"rollback trigger is {trigger}, not AutomatedRollback")
+    status = rollback.get("status")
+    facts["status"] = status
+    if status != "Succeeded":
+        problems.append(f"rollback execution is {status}, not Succeeded")
+    if rollback_details is None:
+        problems.append("rollback execution's actions were not inspected")
+    else:
+        rerun = sorted(stages_run(rollback_details) & set(upstream_stages))
+        facts["stages_run"] = sorted(stages_run(rollback_details))
+        if rerun:
+            problems.append(f"rollback re-ran {', '.join(rerun)}")
+    return Verdict(not problems, problems, facts)
+
+
+@dataclass(frozen=True)
+class FailedEvent:
+    target: str
+    event: str
+    error_code: str | None
+    script: str | None
+    message: str | None
+    log_tail: str | None
+
+
+def failed_lifecycle_events(targets: Iterable[Response]) -> list[FailedEvent]:
+    """Failed lifecycle events from get_deployment_target (`deploymentTarget.instanceTarget`) or
+    get_deployment_instance (`instanceSummary`) responses; both carry `lifecycleEvents`."""
+    failed = []
+    for resp in targets:
+        if "deploymentTarget" in resp:
+            target = resp["deploymentTarget"].get("instanceTarget", {})
+            name = target.get("targetId", "?")
+        else:
+            target = resp.get("instanceSummary", {})
+            name = target.get("instanceId", "?")
+        for event in target.get("lifecycleEvents", []):
+            if event.get("status") == "Failed":
+                diag = event.get("diagnostics", {})
+                failed.append(
+                    FailedEvent(
+                        target=name,
+                        event=event["lifecycleEventName"],
+                        error_code=diag.get("errorCode"),
+                        script=diag.get("scriptName"),
+                        message=diag.get("message"),
+                        log_tail=diag.get("logTail"),
+                    )
+                )
+    return failed
+
+
+def codedeploy_rollback_verdict(
+    failed: Response,
+    rollback: Response | None,
+    targets: Iterable[Response],
+    *,
+    failing_event: str = "ValidateService",
+) -> Verdict:
+    """Did CodeDeploy fail the broken deployment in `failing_event` and roll back successfully?
+    `failed` and `rollback` are get_deployment responses; `targets` are the failed deployment's
+    get_deployment_target / get_deployment_instance responses."""
+    info = failed["deploymentInfo"]
+    problems: list[str] = []
+    facts: dict[str, Any] = {
+        "deployment_id": info["deploymentId"],
+        "status": info.get("status"),
+        "error_code": info.get("errorInformation", {}).get("code"),
+        "error_message": info.get("errorInformation", {}).get("message"),
+    }
+    if info.get("status") != "Failed":
+        problems.append(f"deployment {info['deploymentId']} is {info.get('status')}, not Failed")
+    events = failed_lifecycle_events(targets)
+    facts["failed_events"] = [e.event for e in events]
+    if not any(e.event == failing_event for e in events):
+        seen = ", ".join(sorted({e.event for e in events})) or "none"
+        problems.append(f"no {failing_event} failure recorded (failed events: {seen})")
+    rollback_id = info.get("rollbackInfo", {}).get("rollbackDeploymentId")
+    facts["rollback_deployment_id"] = rollback_id
+    if not rollback_id:
+        problems.append("the failed deployment names no rollback deployment")
+    elif rollback is None:
+        problems.append(f"rollback deployment {rollback_id} was not fetched")
+    else:
+        rb = rollback["deploymentInfo"]
+        facts["rollback_status"] = rb.get("status")
+        facts["rollback_creator"] = rb.get("creator")
+        if rb["deploymentId"] != rollback_id:
+            problems.append(f"fetched {rb['deploymentId']}, expected rollback {rollback_id}")
+        if rb.get("creator") != "codeDeployRollback":
+            problems.append(f"rollback creator is {rb.get('creator')}, not codeDeployRollback")
+        if rb.get("status") != "Succeeded":
+            problems.append(f"rollback deployment is {rb.get('status')}, not Succeeded")
+        trig = rb.get("rollbackInfo", {}).get("rollbackTriggeringDeploymentId")
+        if trig is not None and trig != info["deploymentId"]:
+            problems.append(f"rollback was triggered by {trig}, not {info['deploymentId']}")
+    return Verdict(not problems, problems, facts)
+
+
+def served_commit(version: Response | None) -> str | None:
+    """The commit a `/version` JSON body reports (None for no answer or a malformed one)."""
+    if not isinstance(version, Mapping):
+        return None
+    commit = version.get("commit")
+    return commit if isinstance(commit, str) and commit else None
+
+
+def same_commit(a: str | None, b: str | None) -> bool:
+    """Full and abbreviated SHAs of the same commit match (the app may report either)."""
+    if not a or not b:
+        return False
+    a, b = a.lower(), b.lower()
+    shorter = min(len(a), len(b))
+    return shorter >= 7 and a[:shorter] == b[:shorter]
+
+
+def page_shows_marker(html: str, marker: str) -> bool:
+    return marker in html
+
+
+def stack_health(stack: Response) -> tuple[bool, str]:
+    """(usable, note) for a describe_stacks Stacks[] entry."""
+    status = stack.get("StackStatus", "")
+    if status in HEALTHY_STACK:
+        return True, status
+    if status in DEGRADED_STACK:
+        return True, f"{status}: the last update failed and was rolled back"
+    return False, status
+
+
+def connection_available(resp: Response) -> bool:
+    """get_connection (codeconnections or codestar-connections) says the connection is usable."""
+    return resp.get("Connection", {}).get("ConnectionStatus") == "AVAILABLE"
+
+
+_TEST_BRANCH = re.compile(r"(^|[/_-])(test|tests|e2e|testing|sandbox)([/_-]|$)", re.IGNORECASE)
+
+
+def branch_allowed(branch: str, *, env: str, allow_branch: str | None) -> tuple[bool, str]:
+    """May the e2e push to `branch`? Only a branch named for tests, the throwaway local remote,
+    or one the user named explicitly with --allow-branch."""
+    if allow_branch is not None and allow_branch == branch:
+        return True, "allowed explicitly with --allow-branch"
+    if env == "local":
+        return True, "the local remote is a throwaway repository"
+    if _TEST_BRANCH.search(branch):
+        return True, "the branch is named for tests"
+    return False, (
+        f"refusing to push test commits to branch {branch!r}: deploy a dedicated test stack whose "
+        f"BranchName is a test branch (e.g. e2e-test), or pass --allow-branch {branch} "
+        "if you really mean it"
+    )

@@ -1,0 +1,104 @@
+"""Plain `git` through subprocess: a temporary clone of the pipeline's repository, commits that
+the e2e makes, pushes and reverts. Never a force-push: every undo is a new commit."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from pipekit.errors import UserError
+
+_IDENTITY = {"user.name": "pipekit e2e", "user.email": "pipekit-e2e@example.invalid"}
+
+
+class GitError(UserError):
+    """A git command failed; the message carries git's own stderr."""
+
+
+def _git(args: list[str], cwd: Path | None = None, timeout: float = 120) -> str:
+    env = dict(os.environ, GIT_TERMINAL_PROMPT="0", LC_ALL="C")
+    proc = subprocess.run(
+        ["git", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout
+    )
+    if proc.returncode != 0:
+        detail = (proc.stderr or proc.stdout).strip()
+        raise GitError(f"git {' '.join(args)} failed: {detail}")
+    return proc.stdout
+
+
+def remote_head(remote: str, branch: str) -> str | None:
+    """The commit `branch` points at on `remote` (None if the branch does not exist). Also the
+    preflight's reachability check: it uses the user's own credentials and helpers."""
+    out = _git(["ls-remote", "--heads", remote, f"refs/heads/{branch}"], timeout=60)
+    for line in out.splitlines():
+        sha, _, ref = line.partition("\t")
+        if ref == f"refs/heads/{branch}":
+            return sha
+    return None
+
+
+@dataclass
+class Checkout:
+    """A working clone of one branch of the remote."""
+
+    path: Path
+    remote: str
+    branch: str
+
+    @classmethod
+    def clone(cls, remote: str, branch: str, dest: Path) -> Checkout:
+        _git(["clone", "--quiet", "--branch", branch, "--single-branch", remote, str(dest)])
+        checkout = cls(dest, remote, branch)
+        # Commit as the user if git knows who that is; a throwaway identity otherwise.
+        for key, value in _IDENTITY.items():
+            if not checkout.config_get(key):
+                _git(["config", key, value], cwd=dest)
+        return checkout
+
+    def git(self, *args: str, timeout: float = 120) -> str:
+        return _git(list(args), cwd=self.path, timeout=timeout)
+
+    def config_get(self, key: str) -> str:
+        try:
+            return self.git("config", "--get", key).strip()
+        except GitError:
+            return ""
+
+    def head(self) -> str:
+        return self.git("rev-parse", "HEAD").strip()
+
+    def commit_paths(self, paths: list[str | Path], message: str) -> str:
+        rel = [
+            str(Path(p).relative_to(self.path)) if Path(p).is_absolute() else str(p) for p in paths
+        ]
+        self.git("add", "--", *rel)
+        self.git("commit", "--quiet", "-m", message)
+        return self.head()
+
+    def push(self) -> None:
+        # A plain fast-forward push; if someone else pushed meanwhile it fails and says so.
+        self.git("push", "--quiet", "origin", f"HEAD:refs/heads/{self.branch}", timeout=180)
+
+    def sync(self) -> None:
+        """Bring the clone up to the remote branch (fast-forward only)."""
+        self.git("fetch", "--quiet", "origin", self.branch)
+        self.git("merge", "--quiet", "--ff-only", "FETCH_HEAD")
+
+    def revert(self, commit: str, message: str | None = None) -> str:
+        self.git("revert", "--no-edit", commit)
+        if message:
+            self.git("commit", "--quiet", "--amend", "-m", message)
+        return self.head()
+
+    def restore_tree(self, commit: str, message: str) -> str | None:
+        """A new commit whose content equals `commit`'s (None if it already does)."""
+        self.git("read-tree", "--reset", "-u", commit)
+        if not self.git("status", "--porcelain").strip():
+            return None
+        self.git("commit", "--quiet", "-m", message)
+        return self.head()
+
+    def tree_of(self, commit: str) -> str:
+        return self.git("rev-parse", f"{commit}^{{tree}}").strip()

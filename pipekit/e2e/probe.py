@@ -1,0 +1,112 @@
+"""A background prober: GETs the app's `/version` about once a second while a deployment
+happens, and counts failed requests and requests the broken version served."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from pipekit.e2e import decisions, web
+
+Fetch = Callable[[str], tuple[web.Answer, dict[str, Any] | None]]
+
+
+@dataclass
+class ProbeResult:
+    requests: int = 0
+    failed: int = 0
+    served_by_broken: int = 0
+    commits: Counter[str] = field(default_factory=Counter)
+    first_failure_at: float | None = None
+    last_failure_at: float | None = None
+    errors: Counter[str] = field(default_factory=Counter)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "requests": self.requests,
+            "failed": self.failed,
+            "served_by_broken": self.served_by_broken,
+            "commits": dict(self.commits),
+            "errors": dict(self.errors.most_common(5)),
+        }
+
+
+class Probe:
+    """Use as a context manager; it also stops by itself after `max_seconds`."""
+
+    def __init__(
+        self,
+        base_url: str,
+        broken_commit: str,
+        *,
+        interval: float = 1.0,
+        max_seconds: float = 1800,
+        fetch: Fetch | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.base_url = base_url
+        self.broken_commit = broken_commit
+        self.interval = interval
+        self.max_seconds = max_seconds
+        self.fetch = fetch or (lambda url: web.version(url, timeout=min(3.0, interval * 3)))
+        self.clock = clock
+        self.result = ProbeResult()
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._run, name="e2e-probe", daemon=True)
+
+    def __enter__(self) -> Probe:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> ProbeResult:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=10)
+        return self.snapshot()
+
+    def snapshot(self) -> ProbeResult:
+        with self._lock:
+            r = self.result
+            return ProbeResult(
+                r.requests,
+                r.failed,
+                r.served_by_broken,
+                Counter(r.commits),
+                r.first_failure_at,
+                r.last_failure_at,
+                Counter(r.errors),
+            )
+
+    def record(self, answer: web.Answer, data: dict[str, Any] | None) -> None:
+        now = self.clock()
+        commit = decisions.served_commit(data)
+        with self._lock:
+            r = self.result
+            r.requests += 1
+            if not answer.ok or commit is None:
+                r.failed += 1
+                r.errors[answer.error or f"HTTP {answer.status} without a commit"] += 1
+                r.first_failure_at = r.first_failure_at or now
+                r.last_failure_at = now
+                return
+            r.commits[commit] += 1
+            if decisions.same_commit(commit, self.broken_commit):
+                r.served_by_broken += 1
+
+    def _run(self) -> None:
+        deadline = self.clock() + self.max_seconds
+        while not self._stop.is_set() and self.clock() < deadline:
+            started = self.clock()
+            self.record(*self.fetch(self.base_url))
+            self._stop.wait(max(0.0, self.interval - (self.clock() - started)))

@@ -1,0 +1,116 @@
+"""The run's report: a table for the human at the end, and the same facts as JSON in a file so
+runs can be compared."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+
+@dataclass
+class Step:
+    name: str
+    ok: bool
+    seconds: float | None = None
+    detail: str = ""
+
+
+@dataclass
+class Report:
+    env: str
+    pipeline: str = ""
+    app_url: str = ""
+    branch: str = ""
+    started_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat())
+    finished_at: str | None = None
+    start_commit: str | None = None
+    good_commit: str | None = None
+    broken_commit: str | None = None
+    restore_commit: str | None = None
+    steps: list[Step] = field(default_factory=list)
+    # Seconds per stage, per run: {"good": {"Source": 3.1, ...}, "broken": {...}, ...}
+    stage_seconds: dict[str, dict[str, float]] = field(default_factory=dict)
+    commit_to_live_s: float | None = None
+    failure_to_restored_s: float | None = None
+    broken_push_to_restored_s: float | None = None
+    restore_to_live_s: float | None = None
+    probe: dict[str, Any] = field(default_factory=dict)
+    codedeploy_rollback: dict[str, Any] = field(default_factory=dict)
+    pipeline_rollback: dict[str, Any] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)
+    restored: bool | None = None
+    restore_note: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems and all(s.ok for s in self.steps) and self.restored is not False
+
+    def step(self, name: str, ok: bool, seconds: float | None = None, detail: str = "") -> None:
+        self.steps.append(Step(name, ok, None if seconds is None else round(seconds, 1), detail))
+        if not ok:
+            self.problems.append(f"{name}: {detail}" if detail else name)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["ok"] = self.ok
+        return data
+
+    def write_json(self, directory: Path) -> Path:
+        directory.mkdir(parents=True, exist_ok=True)
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+        path = directory / f"e2e-{self.env}-{stamp}.json"
+        path.write_text(json.dumps(self.to_dict(), indent=2, sort_keys=True, default=str) + "\n")
+        return path
+
+
+def _secs(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f}s"
+
+
+def summary_table(report: Report) -> Table:
+    table = Table(title=f"e2e {report.env}: {'PASSED' if report.ok else 'FAILED'}")
+    table.add_column("measure")
+    table.add_column("value", justify="right")
+    for run, stages in report.stage_seconds.items():
+        for stage, seconds in stages.items():
+            table.add_row(f"{run} commit: {stage} stage", _secs(seconds))
+    table.add_row("commit to live", _secs(report.commit_to_live_s))
+    table.add_row("failure to restored (CodeDeploy rollback)", _secs(report.failure_to_restored_s))
+    table.add_row("broken push to good version served", _secs(report.broken_push_to_restored_s))
+    table.add_row("restore commit to live", _secs(report.restore_to_live_s))
+    if report.probe:
+        table.add_row(
+            "failed requests during the broken deploy",
+            f"{report.probe.get('failed', 0)} of {report.probe.get('requests', 0)}",
+        )
+        table.add_row(
+            "requests served by the broken version", str(report.probe.get("served_by_broken", 0))
+        )
+    table.add_row("repository restored", {True: "yes", False: "NO", None: "-"}[report.restored])
+    return table
+
+
+def steps_table(report: Report) -> Table:
+    table = Table(title="steps")
+    table.add_column("step")
+    table.add_column("result")
+    table.add_column("time", justify="right")
+    table.add_column("detail", overflow="fold")
+    for s in report.steps:
+        table.add_row(s.name, "ok" if s.ok else "FAILED", _secs(s.seconds), s.detail)
+    return table
+
+
+def render(report: Report, console: Console) -> None:
+    console.print(steps_table(report))
+    console.print(summary_table(report))
+    if report.restore_note:
+        console.print(report.restore_note)
+    for problem in report.problems:
+        console.print(f"[red]problem:[/red] {problem}")

@@ -1,0 +1,413 @@
+"""The scenario: a visible change goes live, a broken change rolls back, the repository is
+restored. The same code runs against AWS and the local emulator; only clients and remote differ."""
+
+from __future__ import annotations
+
+import importlib
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+from rich.console import Console
+
+from pipekit.e2e import decisions, web
+from pipekit.e2e.gitops import Checkout
+from pipekit.e2e.probe import Probe
+from pipekit.e2e.report import Report
+from pipekit.e2e.target import Target
+from pipekit.e2e.waiting import (
+    Clients,
+    E2EFailure,
+    action_executions,
+    deployment_targets,
+    explain_failure,
+    find_commit_execution,
+    list_executions,
+    poll,
+    wait_deployment,
+    wait_execution,
+)
+
+
+class SampleChanges(Protocol):
+    def set_marker(self, repo_dir: Path, text: str) -> list[Path]: ...
+    def break_at_runtime(self, repo_dir: Path) -> list[Path]: ...
+
+
+@dataclass
+class Options:
+    execution_start_timeout: float = 300
+    execution_timeout: float = 1800
+    deployment_timeout: float = 1200
+    url_timeout: float = 300
+    poll_interval: float = 2.0
+    probe_interval: float = 1.0
+    work_dir: Path | None = None
+
+
+@dataclass
+class _Pipeline:
+    stages: list[str]
+    source: str | None
+    build: str | None
+    deploy: str | None
+    rolls_back: list[str] = field(default_factory=list)
+
+
+def default_changes() -> SampleChanges:
+    return importlib.import_module("pipekit.samplechanges")  # type: ignore[return-value]
+
+
+class Scenario:
+    def __init__(
+        self,
+        clients: Clients,
+        target: Target,
+        *,
+        options: Options | None = None,
+        console: Console | None = None,
+        changes: SampleChanges | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.c = clients
+        self.t = target
+        self.o = options or Options()
+        self.console = console or Console()
+        self.changes = changes
+        self.clock = clock
+        self.report = Report(
+            env=target.env, pipeline=target.pipeline, app_url=target.app_url, branch=target.branch
+        )
+        self.pushed: list[str] = []
+
+    # -- helpers ---------------------------------------------------------------------------
+
+    def say(self, text: str) -> None:
+        self.console.print(f"[bold]e2e[/bold] {text}")
+
+    def _pipeline(self) -> _Pipeline:
+        definition = self.c.codepipeline.get_pipeline(name=self.t.pipeline)
+        return _Pipeline(
+            stages=decisions.stage_names(definition),
+            source=decisions.stage_of_action_category(definition, "Source"),
+            build=decisions.stage_of_action_category(definition, "Build"),
+            deploy=decisions.stage_of_action_category(definition, "Deploy"),
+            rolls_back=decisions.rollback_stages(definition),
+        )
+
+    def _push(self, checkout: Checkout, commit: str) -> float:
+        checkout.push()
+        self.pushed.append(commit)
+        return self.clock()
+
+    def _run_commit(
+        self, label: str, commit: str, pipeline: _Pipeline
+    ) -> tuple[dict[str, Any], dict[str, Any], list[dict[str, Any]]]:
+        """Find the commit's own execution and wait for it: (summary, execution, actions)."""
+        self.say(f"waiting for the pipeline execution of {label} commit {commit[:12]}")
+        summary = find_commit_execution(
+            self.c.codepipeline,
+            self.t.pipeline,
+            commit,
+            not_before=None,
+            timeout=self.o.execution_start_timeout,
+            interval=self.o.poll_interval,
+        )
+        self.say(f"{label} commit runs as execution {summary['pipelineExecutionId']}")
+        execution, details = wait_execution(
+            self.c.codepipeline,
+            self.t.pipeline,
+            summary["pipelineExecutionId"],
+            stages=pipeline.stages,
+            timeout=self.o.execution_timeout,
+            console=self.console,
+            label=label,
+            interval=self.o.poll_interval,
+        )
+        self.report.stage_seconds[label] = {
+            k: round(v, 1) for k, v in decisions.stage_durations(details).items()
+        }
+        if execution["status"] == "Superseded":
+            later = decisions.superseded_by(
+                list_executions(self.c.codepipeline, self.t.pipeline), summary
+            )
+            by = f" by {later['pipelineExecutionId']}" if later else ""
+            raise E2EFailure(f"the {label} commit's execution was superseded{by}")
+        return summary, execution, details
+
+    def _wait_served(self, commit: str, marker: str | None = None) -> dict[str, Any]:
+        """Poll the app until `/version` reports `commit` (and `/` shows `marker`)."""
+
+        def check() -> dict[str, Any] | None:
+            _, data = web.version(self.t.app_url)
+            if not decisions.same_commit(decisions.served_commit(data), commit):
+                return None
+            if marker is not None:
+                page = web.get(web.join(self.t.app_url, "/"))
+                if not (page.ok and decisions.page_shows_marker(page.body, marker)):
+                    return None
+            return data
+
+        return poll(
+            check,
+            timeout=self.o.url_timeout,
+            interval=1.0,
+            what=f"{self.t.app_url} to serve commit {commit[:12]}",
+        )
+
+    def _fail_with_details(self, label: str, details: list[dict[str, Any]]) -> E2EFailure:
+        lines = explain_failure(self.c, details)
+        for line in lines:
+            self.console.print(f"  [red]{line}[/red]")
+        return E2EFailure(f"the {label} commit's execution failed: {lines[0]}")
+
+    # -- the run ---------------------------------------------------------------------------
+
+    def run(self) -> Report:
+        changes = self.changes or default_changes()
+        pipeline = self._pipeline()
+        self.say(f"pipeline {self.t.pipeline}: stages {' -> '.join(pipeline.stages)}")
+        with tempfile.TemporaryDirectory(prefix="pipekit-e2e-", dir=self.o.work_dir) as tmp:
+            checkout = Checkout.clone(self.t.git_remote, self.t.branch, Path(tmp) / "repo")
+            self.report.start_commit = checkout.head()
+            failure: BaseException | None = None
+            try:
+                self._good(checkout, changes, pipeline)
+                self._broken(checkout, changes, pipeline)
+            except Exception as exc:  # restore first, then report  # restore first, then report
+                failure = exc
+                self.report.step("scenario", False, detail=str(exc))
+            finally:
+                self._restore(checkout, pipeline, midway=failure is not None)
+        self.report.finished_at = datetime.now(UTC).isoformat()
+        return self.report
+
+    def _good(self, checkout: Checkout, changes: SampleChanges, pipeline: _Pipeline) -> None:
+        marker = f"e2e-{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
+        paths = changes.set_marker(checkout.path, marker)
+        commit = checkout.commit_paths(paths, f"e2e: show marker {marker}")
+        self.report.good_commit = commit
+        self.say(f"pushing marker commit {commit[:12]} ({marker})")
+        pushed_at = self._push(checkout, commit)
+        _, execution, details = self._run_commit("good", commit, pipeline)
+        if execution["status"] != "Succeeded":
+            raise self._fail_with_details("good", details)
+        self.report.step(
+            "good commit pipeline", True, self.clock() - pushed_at, execution["pipelineExecutionId"]
+        )
+        data = self._wait_served(commit, marker)
+        self.report.commit_to_live_s = round(self.clock() - pushed_at, 1)
+        self.report.step(
+            "good commit live",
+            True,
+            self.report.commit_to_live_s,
+            f"/version commit {data.get('commit')}, / shows {marker}",
+        )
+
+    def _broken(self, checkout: Checkout, changes: SampleChanges, pipeline: _Pipeline) -> None:
+        good = self.report.good_commit
+        assert good is not None
+        paths = changes.break_at_runtime(checkout.path)
+        commit = checkout.commit_paths(paths, "e2e: break the app at runtime (reverted next)")
+        self.report.broken_commit = commit
+        probe = Probe(
+            self.t.app_url,
+            commit,
+            interval=self.o.probe_interval,
+            max_seconds=self.o.execution_timeout + self.o.deployment_timeout,
+        )
+        self.say(
+            f"pushing broken commit {commit[:12]}; probing {self.t.app_url} every "
+            f"{self.o.probe_interval:g}s"
+        )
+        with probe:
+            pushed_at = self._push(checkout, commit)
+            try:
+                self._judge_broken(commit, good, pipeline, pushed_at)
+            finally:
+                self.report.probe = probe.stop().as_dict()
+
+    def _judge_broken(self, commit: str, good: str, pipeline: _Pipeline, pushed_at: float) -> None:
+        r = self.report
+        summary, execution, details = self._run_commit("broken", commit, pipeline)
+        r.step(
+            "broken commit execution failed",
+            execution["status"] == "Failed",
+            None,
+            f"{execution['pipelineExecutionId']} is {execution['status']}",
+        )
+        if pipeline.build:
+            build = decisions.action_status(details, pipeline.build)
+            r.step(
+                "broken commit build succeeded",
+                build == "Succeeded",
+                None,
+                f"{pipeline.build} is {build}",
+            )
+        if pipeline.deploy is None:
+            raise E2EFailure("the pipeline has no Deploy action")
+        failure = decisions.failing_action(details)
+        deployment_id = decisions.external_execution_id(details, pipeline.deploy)
+        if failure is None or failure.stage != pipeline.deploy or not deployment_id:
+            where = f"{failure.stage}/{failure.action}" if failure else "nowhere"
+            raise E2EFailure(f"expected the {pipeline.deploy} action to fail; it failed {where}")
+        self.say(f"deployment {deployment_id} failed as expected: {failure.message}")
+
+        # CodeDeploy's own rollback: a new deployment of the last good revision.
+        failed = wait_deployment(
+            self.c.codedeploy,
+            deployment_id,
+            timeout=self.o.deployment_timeout,
+            interval=self.o.poll_interval,
+        )
+        rollback_id = failed["deploymentInfo"].get("rollbackInfo", {}).get("rollbackDeploymentId")
+        rollback = None
+        if rollback_id:
+            self.say(f"CodeDeploy rolls back with deployment {rollback_id}")
+            rollback = wait_deployment(
+                self.c.codedeploy,
+                rollback_id,
+                timeout=self.o.deployment_timeout,
+                interval=self.o.poll_interval,
+            )
+        targets = deployment_targets(self.c.codedeploy, deployment_id)
+        verdict = decisions.codedeploy_rollback_verdict(failed, rollback, targets)
+        r.codedeploy_rollback = {"ok": verdict.ok, "problems": verdict.problems, **verdict.facts}
+        r.step(
+            "CodeDeploy failed in ValidateService and rolled back",
+            verdict.ok,
+            None,
+            "; ".join(verdict.problems) or f"rollback {rollback_id} Succeeded",
+        )
+        failed_at = failed["deploymentInfo"].get("completeTime")
+        restored_at = (rollback or {}).get("deploymentInfo", {}).get("completeTime")
+        if failed_at and restored_at:
+            r.failure_to_restored_s = round((restored_at - failed_at).total_seconds(), 1)
+
+        # The pipeline's own stage rollback, where the definition asks for it.
+        if pipeline.deploy in pipeline.rolls_back:
+            self._judge_pipeline_rollback(summary, pipeline)
+        else:
+            r.pipeline_rollback = {"configured": False}
+            r.step(
+                "pipeline stage rollback",
+                True,
+                None,
+                f"not configured on {pipeline.deploy}: not asserted",
+            )
+
+        data = self._wait_served(good)
+        r.broken_push_to_restored_s = round(self.clock() - pushed_at, 1)
+        r.step(
+            "previous good commit served again",
+            True,
+            r.broken_push_to_restored_s,
+            f"/version commit {data.get('commit')}",
+        )
+
+    def _judge_pipeline_rollback(self, failed_summary: dict[str, Any], pipeline: _Pipeline) -> None:
+        cp, name = self.c.codepipeline, self.t.pipeline
+        before = list_executions(cp, name)
+        last_good = decisions.last_successful_execution(before, before=failed_summary["startTime"])
+        if last_good is None:
+            raise E2EFailure("no successful execution before the broken one to roll back to")
+
+        def rollback_started() -> dict[str, Any] | None:
+            for s in list_executions(cp, name):
+                if (
+                    decisions.execution_type(s) == "ROLLBACK"
+                    and s["startTime"] >= failed_summary["startTime"]
+                ):
+                    return s
+            return None
+
+        rb = poll(
+            rollback_started,
+            timeout=self.o.execution_start_timeout,
+            interval=self.o.poll_interval,
+            what="the pipeline's automated stage rollback",
+        )
+        rb_id = rb["pipelineExecutionId"]
+        self.say(f"pipeline rolls {pipeline.deploy} back with execution {rb_id}")
+        wait_execution(
+            cp,
+            name,
+            rb["pipelineExecutionId"],
+            stages=pipeline.stages,
+            timeout=self.o.execution_timeout,
+            console=self.console,
+            label="rollback",
+            interval=self.o.poll_interval,
+        )
+        details = action_executions(cp, name, rb["pipelineExecutionId"])
+        self.report.stage_seconds["rollback"] = {
+            k: round(v, 1) for k, v in decisions.stage_durations(details).items()
+        }
+        upstream = pipeline.stages[: pipeline.stages.index(pipeline.deploy)]
+        verdict = decisions.pipeline_rollback_verdict(
+            list_executions(cp, name),
+            failed_execution=failed_summary,
+            last_good_execution_id=last_good["pipelineExecutionId"],
+            rollback_details=details,
+            upstream_stages=upstream,
+        )
+        self.report.pipeline_rollback = {
+            "configured": True,
+            "ok": verdict.ok,
+            "problems": verdict.problems,
+            "last_good_execution": last_good["pipelineExecutionId"],
+            **verdict.facts,
+        }
+        self.report.step(
+            "pipeline rolled Deploy back to the last good run",
+            verdict.ok,
+            None,
+            "; ".join(verdict.problems)
+            or f"{rb['pipelineExecutionId']} -> {last_good['pipelineExecutionId']}",
+        )
+
+    def _restore(self, checkout: Checkout, pipeline: _Pipeline, *, midway: bool) -> None:
+        r = self.report
+        start = r.start_commit
+        assert start is not None
+        if not self.pushed:
+            r.restored = True
+            r.restore_note = "nothing was pushed: the repository is as it started"
+            return
+        try:
+            checkout.sync()
+            if midway:
+                commit = checkout.restore_tree(start, f"e2e: restore the branch to {start[:12]}")
+                note = (
+                    f"the run failed midway: restored {self.t.branch} to the content of "
+                    f"{start[:12]} with a new commit"
+                )
+            else:
+                commit = checkout.revert(r.broken_commit or "HEAD")
+                note = f"reverted the broken commit {(r.broken_commit or '')[:12]}"
+            if commit is None:
+                r.restored, r.restore_note = True, "the branch already had its starting content"
+                return
+            r.restore_commit = commit
+            self.say(f"restoring: pushing {commit[:12]} ({note})")
+            pushed_at = self._push(checkout, commit)
+            _, execution, details = self._run_commit("restore", commit, pipeline)
+            if execution["status"] != "Succeeded":
+                raise self._fail_with_details("restore", details)
+            self._wait_served(commit)
+            r.restore_to_live_s = round(self.clock() - pushed_at, 1)
+            r.restored = True
+            r.restore_note = note + f"; {self.t.app_url} serves {commit[:12]}"
+            r.step("restore commit live", True, r.restore_to_live_s, note)
+        except Exception as exc:  # the report must say the restore failed
+            r.restored = False
+            r.restore_note = (
+                f"RESTORE FAILED ({exc}); the branch {self.t.branch} started at "
+                f"{start[:12]}: revert to it with a new commit"
+            )
+            r.step("restore", False, None, str(exc))
