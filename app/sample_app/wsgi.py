@@ -1,0 +1,5 @@
+"""The gunicorn entry point (`sample_app.wsgi:app`). Unit tests use create_app() directly."""
+
+from sample_app import create_app
+
+app = create_app()

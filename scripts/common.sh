@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Shared by the hook scripts (sourced, not a hook itself). Names fixed in docs/DESIGN.md.
+APP_NAME=sample-app
+APP_USER=sample-app
+APP_ROOT=/opt/sample-app
+RELEASES_DIR="${APP_ROOT}/releases"
+CURRENT_LINK="${APP_ROOT}/current"
+INCOMING_DIR="${APP_ROOT}/incoming"
+UNIT_NAME=sample-app.service
+ENV_FILE=/etc/sample-app/env
+KEEP_RELEASES="${KEEP_RELEASES:-3}"
+export APP_NAME APP_USER APP_ROOT RELEASES_DIR CURRENT_LINK INCOMING_DIR UNIT_NAME ENV_FILE \
+  KEEP_RELEASES
+
+log() {
+  printf '%s [%s] %s\n' "$(date -u +%H:%M:%S)" "${LIFECYCLE_EVENT:-hook}" "$*"
+}
+
+# The directory of the revision this script belongs to (the agent's deployment-archive).
+bundle_dir() {
+  cd "$(dirname "${BASH_SOURCE[1]}")/.." && pwd
+}
+
+app_port() {
+  local port=""
+  if [ -r "${ENV_FILE}" ]; then
+    port="$(sed -n 's/^PORT=//p' "${ENV_FILE}" | tail -n 1)"
+  fi
+  printf '%s\n' "${port:-80}"
+}
