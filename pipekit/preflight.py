@@ -54,9 +54,10 @@ def load_root_parameters(template_dir: Path) -> dict[str, dict[str, Any]]:
     path = template_dir / ROOT_TEMPLATE
     if not path.exists():
         raise UserError(f"the root template {path} is missing: is this a complete clone?")
-    from pipekit.cfn import load_template
-
-    template = load_template(path)
+    try:
+        template = _load_template(path)
+    except Exception as exc:  # a YAML or tag error: one sentence, not a traceback
+        raise UserError(f"the root template {path} does not load ({exc})") from None
     parameters = template.get("Parameters") or {}
     if not isinstance(parameters, dict):
         raise UserError(f"{path} has a malformed Parameters section")
@@ -353,3 +354,26 @@ def run_preflight(env: Environment, clients, *, check_stack: bool = True) -> Pla
         stack_status=status,
         connection_status=conn_status,
     )
+
+
+def _load_template(path: Path) -> dict[str, Any]:
+    """The template as a dict; pipekit.cfn owns the full loader, this reads Parameters only."""
+    try:
+        from pipekit.cfn import load_template
+    except ImportError:
+        import yaml
+
+        class Loader(yaml.SafeLoader):
+            pass
+
+        # Short-form intrinsics (!Ref, !Sub...) only matter outside Parameters: keep them opaque.
+        def any_tag(loader, suffix, node):
+            if isinstance(node, yaml.MappingNode):
+                return loader.construct_mapping(node)
+            if isinstance(node, yaml.SequenceNode):
+                return loader.construct_sequence(node)
+            return loader.construct_scalar(node)
+
+        Loader.add_multi_constructor("!", any_tag)
+        return yaml.load(path.read_text(), Loader=Loader) or {}
+    return load_template(path)

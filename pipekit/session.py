@@ -73,3 +73,44 @@ def clients_for(env: Environment) -> Clients:
             "account use `make local` and ENV=local"
         )
     return Clients(session=session, endpoint_url=env.endpoint_url)
+
+
+def aws_errors(func):
+    """Turn errors AWS (or the network) returns into one-sentence UserErrors for the CLI."""
+    import functools
+
+    from botocore.exceptions import (
+        BotoCoreError,
+        ClientError,
+        EndpointConnectionError,
+        NoCredentialsError,
+    )
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        try:
+            return func(*args, **kwargs)
+        except NoCredentialsError:
+            raise UserError(
+                "no AWS credentials found: run `aws configure` or set AWS_PROFILE"
+            ) from None
+        except EndpointConnectionError as exc:
+            where = exc.kwargs.get("endpoint_url")
+            raise UserError(
+                f"cannot reach AWS at {where}: check the network or --endpoint-url"
+            ) from None
+        except ClientError as exc:
+            error = exc.response.get("Error", {})
+            raise UserError(
+                f"AWS refused {exc.operation_name} ({error.get('Code', '?')}): "
+                f"{error.get('Message', '')}".rstrip(": ")
+                + (
+                    " (still throttled after retries: try again in a minute)"
+                    if "Throttl" in str(error.get("Code", ""))
+                    else ""
+                )
+            ) from None
+        except BotoCoreError as exc:
+            raise UserError(f"the AWS SDK failed: {exc}") from None
+
+    return wrapper

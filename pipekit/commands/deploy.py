@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+from botocore.exceptions import ClientError
+
+from pipekit.commands.publish import publish_step
 from pipekit.config import add_environment_arguments, environment_from_args
-from pipekit.preflight import run_preflight
-from pipekit.progress import confirm, stdin_is_interactive
-from pipekit.session import clients_for
+from pipekit.preflight import (
+    connection_region,
+    connection_service,
+    pending_connection_help,
+    run_preflight,
+)
+from pipekit.progress import confirm, console, stdin_is_interactive
+from pipekit.session import aws_errors, clients_for
 
 
 def register(subparsers) -> None:
@@ -21,8 +29,8 @@ def register(subparsers) -> None:
     parser.set_defaults(func=run)
 
 
+@aws_errors
 def run(args, clients=None) -> int:
-    from pipekit.commands._common import print_outputs, publish_step
     from pipekit.deploy import deploy, stack_outputs
 
     env = environment_from_args(args)
@@ -46,3 +54,25 @@ def run(args, clients=None) -> int:
         return 1
     print_outputs(clients, stack_outputs(cfn, env.stack_name))
     return 0
+
+
+def connection_line(clients, arn: str) -> str:
+    if not arn:
+        return "Connection: none in the outputs"
+    try:
+        client = clients(connection_service(arn), connection_region(arn))
+        status = client.get_connection(ConnectionArn=arn)["Connection"]["ConnectionStatus"]
+    except (ClientError, Exception) as exc:  # the outputs are printed regardless
+        return f"Connection {arn}: status unknown ({exc.__class__.__name__})"
+    if status == "PENDING":
+        return (
+            f"Connection {arn}: PENDING; the pipeline cannot read GitHub until you "
+            + pending_connection_help(arn, connection_region(arn))
+        )
+    return f"Connection {arn}: {status}"
+
+
+def print_outputs(clients, outputs: dict[str, str]) -> None:
+    console.print(f"App URL:        {outputs.get('AppUrl', '-')}")
+    console.print(f"Pipeline:       {outputs.get('PipelineConsoleUrl', '-')}")
+    console.print(connection_line(clients, outputs.get("ConnectionArn", "")))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pipekit.config import add_environment_arguments, environment_from_args
 from pipekit.errors import UserError
-from pipekit.session import clients_for
+from pipekit.session import aws_errors, clients_for
 
 
 def register(subparsers) -> None:
@@ -14,6 +14,7 @@ def register(subparsers) -> None:
     parser.set_defaults(func=run)
 
 
+@aws_errors
 def run(args, clients=None, *, delay: int = 10) -> int:
     from pipekit.destroy import delete_stack, empty_bucket, owned_buckets, stack_id_of
     from pipekit.preflight import caller_account

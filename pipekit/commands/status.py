@@ -6,7 +6,7 @@ from rich.table import Table
 
 from pipekit.config import add_environment_arguments, environment_from_args
 from pipekit.errors import UserError
-from pipekit.session import clients_for
+from pipekit.session import aws_errors, clients_for
 
 
 def register(subparsers) -> None:
@@ -16,6 +16,7 @@ def register(subparsers) -> None:
     parser.set_defaults(func=run)
 
 
+@aws_errors
 def run(args, clients=None) -> int:
     from pipekit.deploy import stack_outputs
     from pipekit.events import first_cause
