@@ -361,6 +361,8 @@ def same_commit(a: str | None, b: str | None) -> bool:
     if not a or not b:
         return False
     a, b = a.lower(), b.lower()
+    if a == b:
+        return True
     shorter = min(len(a), len(b))
     return shorter >= 7 and a[:shorter] == b[:shorter]
 

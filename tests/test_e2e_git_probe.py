@@ -1,0 +1,181 @@
+"""Git operations on a real bare repository, and the probe against a real HTTP server."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from pipekit.e2e import gitops, web
+from pipekit.e2e.probe import Probe
+
+PORT_BASE = 25010
+GOOD, BROKEN = "9" * 40, "b" * 40
+
+
+def git(*args: str, cwd: Path | None = None) -> str:
+    return subprocess.run(
+        ["git", *args], cwd=cwd, check=True, capture_output=True, text=True
+    ).stdout.strip()
+
+
+@pytest.fixture
+def remote(tmp_path: Path) -> str:
+    bare = tmp_path / "remote.git"
+    git("init", "--quiet", "--bare", "--initial-branch=e2e-test", str(bare))
+    seed = tmp_path / "seed"
+    git("init", "--quiet", "--initial-branch=e2e-test", str(seed))
+    (seed / "app.txt").write_text("v1\n")
+    git("add", "app.txt", cwd=seed)
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "seed", cwd=seed)
+    git("push", "-q", str(bare), "HEAD:refs/heads/e2e-test", cwd=seed)
+    return str(bare)
+
+
+def test_clone_commit_push_revert_and_restore(remote: str, tmp_path: Path):
+    start = gitops.remote_head(remote, "e2e-test")
+    assert start is not None
+    assert gitops.remote_head(remote, "no-such-branch") is None
+    co = gitops.Checkout.clone(remote, "e2e-test", tmp_path / "work")
+    assert co.head() == start
+
+    (co.path / "app.txt").write_text("marker\n")
+    good = co.commit_paths([co.path / "app.txt"], "marker")
+    co.push()
+    assert gitops.remote_head(remote, "e2e-test") == good
+
+    (co.path / "broken.txt").write_text("boom\n")
+    broken = co.commit_paths(["broken.txt"], "break")
+    co.push()
+    revert = co.revert(broken)
+    co.push()
+    assert gitops.remote_head(remote, "e2e-test") == revert
+    assert co.tree_of(revert) == co.tree_of(good)
+
+    # A midway failure restores the starting content with a new commit, never a force-push.
+    restored = co.restore_tree(start, "restore")
+    co.push()
+    assert co.tree_of(restored) == co.tree_of(start)
+    assert git("merge-base", "--is-ancestor", revert, restored, cwd=co.path) == ""
+    assert co.restore_tree(start, "again") is None  # already there: no empty commit
+
+
+def test_push_after_someone_else_pushed_fails_loudly(remote: str, tmp_path: Path):
+    ours = gitops.Checkout.clone(remote, "e2e-test", tmp_path / "ours")
+    theirs = gitops.Checkout.clone(remote, "e2e-test", tmp_path / "theirs")
+    (theirs.path / "x").write_text("x")
+    theirs.commit_paths(["x"], "theirs")
+    theirs.push()
+    (ours.path / "y").write_text("y")
+    ours.commit_paths(["y"], "ours")
+    with pytest.raises(gitops.GitError, match="git push"):
+        ours.push()
+
+
+def test_unreachable_remote_is_a_git_error(tmp_path: Path):
+    with pytest.raises(gitops.GitError):
+        gitops.remote_head(str(tmp_path / "missing.git"), "main")
+
+
+class _App:
+    """A tiny stand-in app whose /version answer the test switches."""
+
+    def __init__(self, port: int) -> None:
+        self.commit: str | None = GOOD
+        app = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # http.server's name
+                if app.commit is None:
+                    self.send_response(502)
+                    self.end_headers()
+                    return
+                body = json.dumps({"commit": app.commit}).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+        self.url = f"http://127.0.0.1:{port}"
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def app():
+    for port in range(PORT_BASE, PORT_BASE + 20):
+        try:
+            served = _App(port)
+        except OSError:
+            continue
+        yield served
+        served.close()
+        return
+    pytest.skip("no free port in 25010-25029")
+
+
+def test_probe_counts_failures_and_broken_answers(app):
+    probe = Probe(app.url, BROKEN[:12], interval=0.05, max_seconds=30)
+    with probe:
+        for commit, polls in ((GOOD, 3), (None, 3), (BROKEN, 3), (GOOD, 3)):
+            app.commit = commit
+            target = probe.snapshot().requests + polls
+            while probe.snapshot().requests < target:
+                threading.Event().wait(0.02)
+    result = probe.stop()
+    assert result.failed >= 3
+    assert result.served_by_broken >= 3
+    assert result.commits[GOOD] >= 6
+    assert result.requests == result.failed + sum(result.commits.values())
+    assert "HTTP 502" in result.errors
+
+
+def test_probe_counts_a_refused_connection_as_failed():
+    answers = iter([(web.Answer(None, "", "ConnectionRefusedError"), None)] * 3)
+    probe = Probe(
+        "http://127.0.0.1:1",
+        "broken",
+        interval=0.0,
+        max_seconds=60,
+        fetch=lambda url: next(answers, (web.Answer(200, "{}"), {"commit": "goodgood"})),
+    )
+    for _ in range(5):
+        probe.record(*probe.fetch(probe.base_url))
+    result = probe.snapshot()
+    assert (result.requests, result.failed, result.served_by_broken) == (5, 3, 0)
+
+
+def test_probe_stops_by_itself():
+    ticks = iter(range(1000))
+    probe = Probe(
+        "http://x",
+        "b",
+        interval=0.0,
+        max_seconds=5,
+        clock=lambda: next(ticks),
+        fetch=lambda url: (web.Answer(200, ""), {"commit": "abcdefab"}),
+    )
+    probe.start()
+    probe._thread.join(timeout=5)
+    assert not probe._thread.is_alive()
+    assert 0 < probe.snapshot().requests < 10
+
+
+def test_version_reads_json_and_reports_non_json(app):
+    answer, data = web.version(app.url)
+    assert answer.ok and data == {"commit": GOOD}
+    app.commit = None
+    answer, data = web.version(app.url)
+    assert answer.status == 502 and data is None
