@@ -64,9 +64,10 @@ def resolve_environment(
     stack_name: str | None = None,
     endpoint_url: str | None = None,
     region: str | None = None,
-    root: Path = PROJECT_ROOT,
+    root: Path | None = None,
 ) -> Environment:
     """Map `--env NAME` and its overrides to an Environment; unknown names are a user error."""
+    root = root or PROJECT_ROOT
     parameter_file = root / "parameters" / f"{name}.json"
     known = known_environments(root)
     if name not in known and not parameter_file.exists():

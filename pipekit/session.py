@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -49,8 +50,10 @@ def build_session(env: Environment) -> boto3.Session:
     kwargs: dict[str, Any] = {}
     if env.credentials:
         kwargs.update(env.credentials)
-    if env.region:
-        kwargs["region_name"] = env.region
+    # botocore reads AWS_DEFAULT_REGION but not AWS_REGION, which other AWS tools honour.
+    region = env.region or os.environ.get("AWS_REGION")
+    if region:
+        kwargs["region_name"] = region
     return boto3.Session(**kwargs)
 
 
@@ -61,16 +64,16 @@ def clients_for(env: Environment) -> Clients:
     caches and, last, the instance metadata service (at most ~2 s when it is unreachable).
     """
     session = build_session(env)
-    if not session.region_name:
-        raise UserError(
-            "no AWS region configured: set AWS_REGION (or a region in your profile), or pass "
-            "ARGS='--region eu-west-1'"
-        )
     if session.get_credentials() is None:
         raise UserError(
             "no AWS credentials found: run `aws configure` (or `aws sso login`), or set "
             "AWS_PROFILE / AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY; for a run with no AWS "
             "account use `make local` and ENV=local"
+        )
+    if not session.region_name:
+        raise UserError(
+            "no AWS region configured: set AWS_DEFAULT_REGION (or a region in your profile), "
+            "or pass ARGS='--region eu-west-1'"
         )
     return Clients(session=session, endpoint_url=env.endpoint_url)
 

@@ -16,7 +16,7 @@ def run(args) -> int:
     from pipekit.config import PROJECT_ROOT, Environment
 
     failures = []
-    names = known_environments()
+    names = known_environments(PROJECT_ROOT)
     if not names:
         raise UserError("no parameters/*.json to check")
     for name in names:
@@ -26,6 +26,7 @@ def run(args) -> int:
             parameter_file=PROJECT_ROOT / "parameters" / f"{name}.json",
             stack_name=f"pipekit-{name}",
             protected=False,
+            root=PROJECT_ROOT,
             region=None,
             endpoint_url=None,
             credentials=None,
