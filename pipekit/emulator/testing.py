@@ -1,0 +1,34 @@
+"""pytest fixtures for anyone who needs the emulated AWS endpoint.
+
+Use them from a test module or conftest.py:
+
+    from pipekit.emulator.testing import emulator, aws  # noqa: F401  (pytest fixtures)
+
+`emulator` is one server per test session; `aws` resets every emulated service before the test
+and hands back the Emulator, whose `.client(name)` makes boto3 clients pointed at it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from pipekit.emulator.server import Emulator, start
+
+
+@pytest.fixture(scope="session")
+def emulator() -> Iterator[Emulator]:
+    server = start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def aws(emulator: Emulator, monkeypatch: pytest.MonkeyPatch) -> Iterator[Emulator]:
+    """A clean emulator, with AWS_* variables pointing code under test (and subprocesses) at it."""
+    emulator.reset()
+    for name, value in emulator.env().items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    yield emulator
