@@ -1,0 +1,223 @@
+"""The local-mode service: one process holding the emulated AWS endpoint (extended moto) and
+the pipeline engine, plus a small loopback control endpoint for the git hook and `local up`.
+
+    python -m pipekit.local.service --state-dir DIR --port P --control-port C --app-port A
+
+Control endpoint (JSON over HTTP, 127.0.0.1 only):
+  GET  /health                      -> {"endpoint_url", "machines", "pid"}
+  POST /push      {repository, updates:[{old,new,ref}]} -> {"started": [execution ids]}
+  POST /hosts     {instance_ids:[...]}                  -> {"machines": [...]} (boots them)
+  POST /connection {arn, status}    stands in for the console handshake
+  POST /shutdown                    stops hosts, engine and endpoint, then exits
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import signal
+import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+from pipekit.emulator import records
+from pipekit.local.engine import Engine, Runners
+from pipekit.local.gitremote import GitRemote
+
+log = logging.getLogger("pipekit.local.service")
+
+
+class HostPool:
+    """One booted nspawn host per EC2 instance id, booted on first use."""
+
+    def __init__(self, state_dir: Path, app_port: int) -> None:
+        self.state_dir = state_dir
+        self.app_port = app_port
+        self.hosts: dict[str, Any] = {}
+        self._lock = threading.Lock()
+
+    def get(self, instance_id: str) -> Any:
+        from pipekit.host import boot_host
+
+        with self._lock:
+            host = self.hosts.get(instance_id)
+            if host is None:
+                log.info("booting host %s on app port %s", instance_id, self.app_port)
+                host = boot_host(instance_id, app_port=self.app_port, state_dir=self.state_dir)
+                self.hosts[instance_id] = host
+            return host
+
+    def names(self) -> list[str]:
+        with self._lock:
+            return sorted(self.hosts)
+
+    def stop_all(self) -> None:
+        with self._lock:
+            for name, host in list(self.hosts.items()):
+                try:
+                    host.stop()
+                except Exception:
+                    log.exception("could not stop host %s", name)
+                self.hosts.pop(name, None)
+
+
+def _build(source_dir: Path, work_dir: Path, env: dict[str, str], buildspec: Path | None) -> Any:
+    from pipekit.buildrunner import run_build
+
+    project = env.get("CODEBUILD_BUILD_ID", "build:").split(":", 1)[0]
+    return run_build(source_dir, work_dir, env, buildspec, project=project)
+
+
+def _deploy(host: Any, bundle: Path, **kwargs: Any) -> Any:
+    from pipekit.hookrunner import deploy_to_host
+
+    return deploy_to_host(host, bundle, **kwargs)
+
+
+def _connection_status(arn: str) -> str | None:
+    try:
+        from pipekit.emulator.connections import get_connection
+
+        return get_connection(arn).status
+    except Exception:
+        return None
+
+
+class Service:
+    def __init__(
+        self, state_dir: Path, port: int, control_port: int, app_port: int, connection_wait_s: float
+    ) -> None:
+        self.state_dir = state_dir
+        self.hosts = HostPool(state_dir / "machines", app_port)
+        self.git = GitRemote(state_dir / "git")
+        self.engine = Engine(
+            Runners(
+                build=_build,
+                deploy=_deploy,
+                host_for=self.hosts.get,
+                connection_status=_connection_status,
+                connection_wait_s=connection_wait_s,
+            ),
+            self.git,
+            state_dir / "work",
+        )
+        (state_dir / "work").mkdir(parents=True, exist_ok=True)
+        from pipekit.emulator import start
+
+        self.emulator = start(port)
+        records.install()
+        records.set_controller(self.engine)
+        self.control = ThreadingHTTPServer(("127.0.0.1", control_port), self._handler())
+        self.control.daemon_threads = True
+        self._stopped = threading.Event()
+
+    @property
+    def endpoint_url(self) -> str:
+        return self.emulator.endpoint_url
+
+    def serve(self) -> None:
+        threading.Thread(target=self.engine.watch_new_pipelines, daemon=True).start()
+        threading.Thread(target=self.control.serve_forever, daemon=True).start()
+        self._stopped.wait()
+
+    def shutdown(self) -> None:
+        if self._stopped.is_set():
+            return
+        log.info("shutting down")
+        self.engine.close()
+        self.hosts.stop_all()
+        records.set_controller(None)
+        self.control.shutdown()
+        self.emulator.stop()
+        self._stopped.set()
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        service = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, fmt: str, *args: Any) -> None:
+                log.debug(fmt, *args)
+
+            def _reply(self, code: int, body: dict[str, Any]) -> None:
+                data = json.dumps(body).encode()
+                self.send_response(code)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def do_GET(self) -> None:
+                if self.path == "/health":
+                    self._reply(
+                        200,
+                        {
+                            "endpoint_url": service.endpoint_url,
+                            "machines": service.hosts.names(),
+                            "pid": os.getpid(),
+                        },
+                    )
+                else:
+                    self._reply(404, {"error": "not found"})
+
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                try:
+                    body = json.loads(self.rfile.read(length) or b"{}")
+                    if self.path == "/push":
+                        started = service.engine.on_push(body["repository"], body["updates"])
+                        self._reply(200, {"started": started})
+                    elif self.path == "/hosts":
+                        for instance_id in body.get("instance_ids", []):
+                            service.hosts.get(instance_id)
+                        self._reply(200, {"machines": service.hosts.names()})
+                    elif self.path == "/connection":
+                        from pipekit.emulator import set_connection_status
+
+                        set_connection_status(body["arn"], body["status"])
+                        self._reply(200, {"arn": body["arn"], "status": body["status"]})
+                    elif self.path == "/shutdown":
+                        self._reply(200, {"stopping": True})
+                        threading.Thread(target=service.shutdown, daemon=True).start()
+                    else:
+                        self._reply(404, {"error": "not found"})
+                except Exception as exc:
+                    log.exception("control request %s failed", self.path)
+                    self._reply(500, {"error": f"{type(exc).__name__}: {exc}"})
+
+        return Handler
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m pipekit.local.service")
+    parser.add_argument("--state-dir", type=Path, required=True)
+    parser.add_argument("--port", type=int, required=True, help="emulated AWS endpoint port")
+    parser.add_argument("--control-port", type=int, required=True)
+    parser.add_argument("--app-port", type=int, required=True, help="port the app listens on")
+    parser.add_argument(
+        "--connection-wait",
+        type=float,
+        default=300.0,
+        help="seconds a Source action waits for a PENDING connection (AWS fails at once)",
+    )
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    service = Service(
+        args.state_dir.resolve(), args.port, args.control_port, args.app_port, args.connection_wait
+    )
+    signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=service.shutdown).start())
+    signal.signal(signal.SIGINT, lambda *_: threading.Thread(target=service.shutdown).start())
+    print(json.dumps({"endpoint_url": service.endpoint_url, "pid": os.getpid()}), flush=True)
+    service.serve()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
