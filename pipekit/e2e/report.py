@@ -79,7 +79,7 @@ def summary_table(report: Report) -> Table:
     table.add_column("value", justify="right")
     for run, stages in report.stage_seconds.items():
         for stage, seconds in stages.items():
-            table.add_row(f"{run} commit: {stage} stage", _secs(seconds))
+            table.add_row(f"{run} run: {stage} stage", _secs(seconds))
     table.add_row("commit to live", _secs(report.commit_to_live_s))
     table.add_row("failure to restored (CodeDeploy rollback)", _secs(report.failure_to_restored_s))
     table.add_row("broken push to good version served", _secs(report.broken_push_to_restored_s))

@@ -47,6 +47,7 @@ class Options:
     url_timeout: float = 300
     poll_interval: float = 2.0
     probe_interval: float = 1.0
+    url_interval: float = 1.0
     work_dir: Path | None = None
 
 
@@ -156,7 +157,7 @@ class Scenario:
         return poll(
             check,
             timeout=self.o.url_timeout,
-            interval=1.0,
+            interval=self.o.url_interval,
             what=f"{self.t.app_url} to serve commit {commit[:12]}",
         )
 

@@ -1,0 +1,529 @@
+"""The whole scenario against a scripted world: a real bare git remote, a real HTTP app, and
+service clients whose every response is validated against botocore's output shapes. The world
+reacts to what the scenario pushes, so these tests check the runner's logic (which execution,
+which verdict, the restore) without the local emulator or a systemd host."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import subprocess
+import threading
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import botocore.session
+import pytest
+from botocore.stub import Stubber
+from rich.console import Console
+
+from pipekit.e2e.gitops import remote_head
+from pipekit.e2e.scenario import Options, Scenario
+from pipekit.e2e.target import Target
+from pipekit.e2e.waiting import Clients
+
+PORT_BASE = 25040
+T0 = datetime(2026, 11, 27, 1, 0, tzinfo=UTC)
+_CLIENTS: dict[str, Any] = {}
+
+
+def valid(service: str, method: str, response: dict[str, Any]) -> dict[str, Any]:
+    """Fail the test if `response` is not what botocore's model says `method` returns."""
+    if service not in _CLIENTS:
+        _CLIENTS[service] = botocore.session.get_session().create_client(
+            service, region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x"
+        )
+    Stubber(_CLIENTS[service]).add_response(method, response)
+    return response
+
+
+def git(*args: str, cwd: Path | None = None) -> str:
+    return subprocess.run(
+        ["git", *args], cwd=cwd, check=True, capture_output=True, text=True
+    ).stdout.strip()
+
+
+class Changes:
+    """The sample-change interface (pipekit.samplechanges) on a one-file app."""
+
+    @staticmethod
+    def set_marker(repo_dir: Path, text: str) -> list[Path]:
+        (repo_dir / "marker.txt").write_text(text)
+        return [repo_dir / "marker.txt"]
+
+    @staticmethod
+    def break_at_runtime(repo_dir: Path) -> list[Path]:
+        (repo_dir / "BROKEN").write_text("raise SystemExit(1)\n")
+        return [repo_dir / "BROKEN"]
+
+
+class World:
+    """A pipeline Source -> Build -> Deploy (Deploy rolls back on failure) that advances one step
+    per service call or app request. Knobs change what it does wrong."""
+
+    def __init__(
+        self,
+        remote: str,
+        branch: str,
+        *,
+        fail_build_of_marker: bool = False,
+        rollback_reruns_build: bool = False,
+    ) -> None:
+        self.remote, self.branch = remote, branch
+        self.fail_build_of_marker = fail_build_of_marker
+        self.rollback_reruns_build = rollback_reruns_build
+        self.lock = threading.RLock()
+        self.clock = itertools.count()
+        self.seen_head = remote_head(remote, branch)
+        self.executions: list[dict[str, Any]] = []  # summaries, oldest first
+        self.actions: dict[str, list[dict[str, Any]]] = {}
+        self.deployments: dict[str, dict[str, Any]] = {}
+        self.plans: dict[str, list[Any]] = {}  # execution id -> remaining steps
+        self.live: str | None = self.seen_head
+        self.marker = ""
+        self.ids = itertools.count(1)
+
+    # -- time and git ---------------------------------------------------------------------
+    def now(self) -> datetime:
+        return T0 + timedelta(seconds=next(self.clock))
+
+    def file_at(self, commit: str, name: str) -> str | None:
+        proc = subprocess.run(
+            ["git", "--git-dir", self.remote, "show", f"{commit}:{name}"],
+            capture_output=True,
+            text=True,
+        )
+        return proc.stdout if proc.returncode == 0 else None
+
+    def tick(self) -> None:
+        with self.lock:
+            head = remote_head(self.remote, self.branch)
+            if head != self.seen_head:
+                self.seen_head = head
+                self.start(head)
+            for plan in list(self.plans.values()):
+                if plan:
+                    plan.pop(0)()
+                    break
+
+    # -- executions -------------------------------------------------------------------------
+    def summary(self, eid: str) -> dict[str, Any]:
+        return next(s for s in self.executions if s["pipelineExecutionId"] == eid)
+
+    def start(self, commit: str, *, rollback_target: str | None = None) -> str:
+        eid = f"exec-{next(self.ids)}"
+        s: dict[str, Any] = {
+            "pipelineExecutionId": eid,
+            "status": "InProgress",
+            "startTime": self.now(),
+            "lastUpdateTime": self.now(),
+            "sourceRevisions": [{"actionName": "Source", "revisionId": commit}],
+            "trigger": {"triggerType": "WebhookV2"},
+            "executionMode": "SUPERSEDED",
+            "executionType": "STANDARD",
+        }
+        if rollback_target:
+            s["executionType"] = "ROLLBACK"
+            s["trigger"] = {"triggerType": "AutomatedRollback"}
+            s["rollbackMetadata"] = {"rollbackTargetPipelineExecutionId": rollback_target}
+        self.executions.append(s)
+        self.actions[eid] = []
+        broken = self.file_at(commit, "BROKEN") is not None
+        build_fails = self.fail_build_of_marker and self.file_at(commit, "marker.txt") is not None
+        steps: list[Any] = []
+        if not rollback_target:
+            steps.append(lambda: self.act(eid, "Source", "Succeeded"))
+        if not rollback_target or self.rollback_reruns_build:
+            steps.append(
+                lambda: self.act(
+                    eid,
+                    "Build",
+                    "Failed" if build_fails else "Succeeded",
+                    external=f"proj:{eid}",
+                    error="Build failed: exit status 2" if build_fails else None,
+                )
+            )
+        if build_fails:
+            steps.append(lambda: self.finish(eid, "Failed"))
+        elif broken:
+            steps += self.broken_deploy(eid, commit)
+        else:
+            steps += self.good_deploy(eid, commit)
+        self.plans[eid] = steps
+        return eid
+
+    def act(self, eid, stage, status, *, external=None, error=None) -> None:
+        category = stage
+        provider = {
+            "Source": "CodeStarSourceConnection",
+            "Build": "CodeBuild",
+            "Deploy": "CodeDeploy",
+        }[stage]
+        result: dict[str, Any] = {}
+        if external:
+            result["externalExecutionId"] = external
+        if error:
+            result["errorDetails"] = {"code": "JobFailed", "message": error}
+        start = self.now()
+        self.actions[eid].append(
+            {
+                "pipelineExecutionId": eid,
+                "actionExecutionId": f"{eid}-{stage}",
+                "stageName": stage,
+                "actionName": stage,
+                "startTime": start,
+                "lastUpdateTime": start + timedelta(seconds=5),
+                "status": status,
+                "input": {
+                    "actionTypeId": {
+                        "category": category,
+                        "owner": "AWS",
+                        "provider": provider,
+                        "version": "1",
+                    }
+                },
+                "output": {"executionResult": result},
+            }
+        )
+
+    def finish(self, eid: str, status: str) -> None:
+        s = self.summary(eid)
+        s["status"], s["lastUpdateTime"] = status, self.now()
+        del self.plans[eid]
+
+    def deployment(self, did, commit, status, *, creator="CodePipeline", rollback_of=None):
+        info: dict[str, Any] = {
+            "applicationName": "sample-app",
+            "deploymentGroupName": "dg",
+            "deploymentId": did,
+            "status": status,
+            "creator": creator,
+            "createTime": self.now(),
+            "revision": {
+                "revisionType": "S3",
+                "s3Location": {"bucket": "b", "key": commit, "bundleType": "zip"},
+            },
+        }
+        if rollback_of:
+            info["rollbackInfo"] = {"rollbackTriggeringDeploymentId": rollback_of}
+        self.deployments[did] = info
+        return info
+
+    def good_deploy(self, eid: str, commit: str) -> list[Any]:
+        did = f"d-{eid}"
+
+        def go_live() -> None:
+            self.deployment(did, commit, "Succeeded")["completeTime"] = self.now()
+            self.live, self.marker = commit, self.file_at(commit, "marker.txt") or ""
+            self.act(eid, "Deploy", "Succeeded", external=did)
+
+        return [go_live, lambda: self.finish(eid, "Succeeded")]
+
+    def broken_deploy(self, eid: str, commit: str) -> list[Any]:
+        did, rb = f"d-{eid}", f"d-{eid}-rollback"
+        previous = self.live
+
+        def serve_broken() -> None:
+            self.deployment(did, commit, "InProgress")
+            self.live = commit
+
+        def crash() -> None:
+            self.live = None
+
+        def fail() -> None:
+            info = self.deployments[did]
+            info.update(
+                status="Failed",
+                completeTime=self.now(),
+                errorInformation={
+                    "code": "HOOK_EXECUTION_FAILURE",
+                    "message": "ValidateService failed",
+                },
+                rollbackInfo={"rollbackDeploymentId": rb, "rollbackMessage": "rolling back"},
+            )
+            self.deployment(
+                rb, previous or "", "InProgress", creator="codeDeployRollback", rollback_of=did
+            )
+            self.act(eid, "Deploy", "Failed", external=did, error="Deployment failed")
+            self.plans[rb] = [rolled_back]
+            self.finish(eid, "Failed")
+
+        def rolled_back() -> None:
+            self.deployments[rb].update(status="Succeeded", completeTime=self.now())
+            self.live = previous
+            good = max(
+                (
+                    s
+                    for s in self.executions
+                    if s["status"] == "Succeeded" and s["executionType"] == "STANDARD"
+                ),
+                key=lambda s: s["startTime"],
+            )
+            self.start(
+                good["sourceRevisions"][0]["revisionId"],
+                rollback_target=good["pipelineExecutionId"],
+            )
+
+        return [serve_broken, crash, fail, rolled_back]
+
+    # -- the APIs the scenario calls ----------------------------------------------------------
+    def call(self, service: str, method: str, **kw: Any) -> dict[str, Any]:
+        self.tick()
+        with self.lock:
+            return valid(service, method, getattr(self, f"_{method}")(**kw))
+
+    def _get_pipeline(self, name):
+        def stage(n, category, provider, **extra):
+            return {
+                "name": n,
+                **extra,
+                "actions": [
+                    {
+                        "name": n,
+                        "actionTypeId": {
+                            "category": category,
+                            "owner": "AWS",
+                            "provider": provider,
+                            "version": "1",
+                        },
+                        "configuration": {"BranchName": self.branch, "FullRepositoryId": "o/r"}
+                        if category == "Source"
+                        else {},
+                    }
+                ],
+            }
+
+        return {
+            "pipeline": {
+                "name": name,
+                "roleArn": "arn:aws:iam::123456789012:role/r",
+                "artifactStore": {"type": "S3", "location": "bucket"},
+                "stages": [
+                    stage("Source", "Source", "CodeStarSourceConnection"),
+                    stage("Build", "Build", "CodeBuild"),
+                    stage("Deploy", "Deploy", "CodeDeploy", onFailure={"result": "ROLLBACK"}),
+                ],
+            }
+        }
+
+    def _list_pipeline_executions(self, pipelineName, maxResults=100):
+        return {"pipelineExecutionSummaries": [dict(s) for s in reversed(self.executions)]}
+
+    def _get_pipeline_execution(self, pipelineName, pipelineExecutionId):
+        s = self.summary(pipelineExecutionId)
+        keep = (
+            "pipelineExecutionId",
+            "status",
+            "trigger",
+            "executionMode",
+            "executionType",
+            "rollbackMetadata",
+        )
+        return {
+            "pipelineExecution": {
+                "pipelineName": pipelineName,
+                "pipelineVersion": 1,
+                **{k: s[k] for k in keep if k in s},
+            }
+        }
+
+    def _list_action_executions(self, pipelineName, filter):
+        return {
+            "actionExecutionDetails": list(reversed(self.actions[filter["pipelineExecutionId"]]))
+        }
+
+    def _batch_get_builds(self, ids):
+        return {
+            "builds": [
+                {
+                    "id": i,
+                    "buildStatus": "FAILED",
+                    "logs": {"groupName": "/aws/codebuild/proj", "streamName": i},
+                }
+                for i in ids
+            ]
+        }
+
+    def _get_log_events(self, logGroupName, logStreamName, limit, startFromHead):
+        return {
+            "events": [
+                {"timestamp": 1, "message": "npm ERR! missing script: build\n", "ingestionTime": 1}
+            ]
+        }
+
+    def _get_deployment(self, deploymentId):
+        return {"deploymentInfo": dict(self.deployments[deploymentId])}
+
+    def _list_deployment_targets(self, deploymentId):
+        return {"targetIds": ["i-0abc"]}
+
+    def _get_deployment_target(self, deploymentId, targetId):
+        failed = self.deployments[deploymentId]["status"] == "Failed"
+        events = [
+            {"lifecycleEventName": n, "status": "Succeeded"}
+            for n in ("BeforeInstall", "AfterInstall", "ApplicationStart")
+        ]
+        events.append(
+            {
+                "lifecycleEventName": "ValidateService",
+                "status": "Failed" if failed else "Succeeded",
+                **(
+                    {
+                        "diagnostics": {
+                            "errorCode": "ScriptFailed",
+                            "scriptName": "scripts/validate_service.sh",
+                            "logTail": "health check failed 5 times",
+                        }
+                    }
+                    if failed
+                    else {}
+                ),
+            }
+        )
+        return {
+            "deploymentTarget": {
+                "deploymentTargetType": "InstanceTarget",
+                "instanceTarget": {
+                    "deploymentId": deploymentId,
+                    "targetId": targetId,
+                    "lifecycleEvents": events,
+                },
+            }
+        }
+
+    def clients(self) -> Clients:
+        world = self
+
+        class Client:
+            def __init__(self, service: str) -> None:
+                self.service = service
+
+            def __getattr__(self, method: str):
+                return lambda **kw: world.call(self.service, method, **kw)
+
+        return Clients(
+            Client("codepipeline"), Client("codedeploy"), Client("codebuild"), Client("logs")
+        )
+
+
+def serve_app(world: World):
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # http.server's name
+            world.tick()
+            with world.lock:
+                live, marker = world.live, world.marker
+            if live is None:
+                self.send_response(502)
+                self.end_headers()
+                return
+            if self.path == "/version":
+                body = json.dumps({"commit": live, "build_id": "proj:1"}).encode()
+            else:
+                body = f"<h1>sample-app</h1><p>{marker}</p>".encode()
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    for port in range(PORT_BASE, PORT_BASE + 40):
+        try:
+            server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        except OSError:
+            continue
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        return server, f"http://127.0.0.1:{port}"
+    pytest.skip("no free port in 25040-25079")
+
+
+@pytest.fixture
+def remote(tmp_path: Path) -> str:
+    bare = tmp_path / "remote.git"
+    git("init", "--quiet", "--bare", "--initial-branch=main", str(bare))
+    seed = tmp_path / "seed"
+    git("init", "--quiet", "--initial-branch=main", str(seed))
+    (seed / "app.py").write_text("print('hello')\n")
+    git("add", "app.py", cwd=seed)
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "seed", cwd=seed)
+    git("push", "-q", str(bare), "HEAD:refs/heads/main", cwd=seed)
+    return str(bare)
+
+
+def run(remote: str, tmp_path: Path, **knobs: Any):
+    world = World(remote, "main", **knobs)
+    server, url = serve_app(world)
+    try:
+        target = Target(
+            env="local", stack_name="s", pipeline="p", app_url=url, git_remote=remote, branch="main"
+        )
+        options = Options(
+            poll_interval=0.0,
+            probe_interval=0.02,
+            url_interval=0.01,
+            execution_start_timeout=20,
+            execution_timeout=20,
+            deployment_timeout=20,
+            url_timeout=20,
+            work_dir=tmp_path,
+        )
+        console = Console(record=True, width=200)
+        report = Scenario(
+            world.clients(), target, options=options, console=console, changes=Changes()
+        ).run()
+        return world, report, console.export_text()
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def tree(remote: str, ref: str) -> str:
+    return git("--git-dir", remote, "rev-parse", f"{ref}^{{tree}}")
+
+
+def test_full_scenario_passes_and_leaves_marker_without_breakage(remote, tmp_path):
+    start = remote_head(remote, "main")
+    world, report, output = run(remote, tmp_path)
+    assert report.ok, (report.problems, output)
+    # Each commit's run is the one carrying it; the rollback targets the marker's run.
+    good_run = next(
+        s for s in world.executions if s["sourceRevisions"][0]["revisionId"] == report.good_commit
+    )
+    assert report.pipeline_rollback["rollback_target"] == good_run["pipelineExecutionId"]
+    assert report.pipeline_rollback["stages_run"] == ["Deploy"]
+    assert report.codedeploy_rollback["rollback_creator"] == "codeDeployRollback"
+    assert report.codedeploy_rollback["failed_events"] == ["ValidateService"]
+    assert set(report.stage_seconds["good"]) == {"Source", "Build", "Deploy"}
+    # The repository ends with the marker and without the breakage, through new commits only.
+    head = remote_head(remote, "main")
+    assert report.restore_commit == head and world.live == head
+    assert tree(remote, head) == tree(remote, report.good_commit)
+    assert git("--git-dir", remote, "merge-base", "--is-ancestor", start, head) == ""
+    probe = report.probe
+    assert probe["requests"] == probe["failed"] + sum(probe["commits"].values())
+    path = report.write_json(tmp_path / "reports")
+    data = json.loads(path.read_text())
+    assert data["ok"] is True and data["good_commit"] == report.good_commit
+    assert data["commit_to_live_s"] == report.commit_to_live_s
+
+
+def test_rollback_that_reruns_build_is_reported_and_repo_still_restored(remote, tmp_path):
+    _, report, _ = run(remote, tmp_path, rollback_reruns_build=True)
+    assert not report.ok
+    assert any("re-ran Build" in p for p in report.problems), report.problems
+    assert report.restored is True
+    assert tree(remote, remote_head(remote, "main")) == tree(remote, report.good_commit)
+
+
+def test_midway_failure_shows_build_log_and_restores_the_start(remote, tmp_path):
+    start = remote_head(remote, "main")
+    _, report, output = run(remote, tmp_path, fail_build_of_marker=True)
+    assert not report.ok
+    assert "Build/Build failed: Build failed: exit status 2" in output
+    assert "npm ERR! missing script: build" in output  # the build's own log tail
+    assert report.broken_commit is None  # it stopped before breaking anything
+    assert report.restored is True and "failed midway" in report.restore_note
+    head = remote_head(remote, "main")
+    assert head != start and tree(remote, head) == tree(remote, start)
