@@ -18,7 +18,7 @@ import pytest
 from pipekit.emulator import records
 from pipekit.local.engine import Engine, Runners
 from pipekit.local.gitremote import GitRemote
-from tests.shape_check import check_output
+from pipekit.local.shapes import check_output
 
 REGION = "us-east-1"
 CREDS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
