@@ -269,13 +269,16 @@ class Host:
         return result
 
     def put_file(self, path: str, data: bytes, mode: int = 0o644) -> None:
-        """Write a file inside the host (as root); parent directories are created."""
-        target = self.root() / path.lstrip("/")
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(f".{target.name}.pipekit-tmp")
-        tmp.write_bytes(data)
-        tmp.chmod(mode)
-        tmp.replace(target)
+        """Write a file inside the host (as root); parent directories are created.
+
+        Written from inside, not through root(): /tmp and /run are mounts of the container's
+        own that the overlay on disk does not see.
+        """
+        script = (
+            'mkdir -p "$(dirname "$1")" && cat > "$1.pipekit-tmp"'
+            ' && chmod "$2" "$1.pipekit-tmp" && mv -f "$1.pipekit-tmp" "$1"'
+        )
+        self.run(["sh", "-c", script, "sh", path, f"{mode:o}"], input=data, timeout=60)
 
     def system_state(self) -> str:
         res = self.run(["systemctl", "is-system-running"], check=False, timeout=10)
@@ -374,7 +377,8 @@ def boot_host(name: str, *, app_port: int, state_dir: Path, cache_dir: Path | No
         capture_output=True,
     )
     (root / "etc/sample-app").mkdir(parents=True, exist_ok=True)
-    (root / "etc/sample-app/env").write_text(f"PORT={app_port}\n")
+    # Locally the app must only listen on loopback (the container shares this machine's network).
+    (root / "etc/sample-app/env").write_text(f"PORT={app_port}\nBIND_ADDRESS=127.0.0.1\n")
     (root / "etc/hostname").write_text(f"{name}\n")
     log = open(hdir / "console.log", "wb")  # noqa: SIM115 - handed to the child process
     try:
