@@ -287,7 +287,10 @@ class ConnectionsApp:
 # --- CloudFormation ----------------------------------------------------------------------------
 
 
-class _ConnectionModel(CloudFormationModel):
+class _ConnectionModel:
+    """Shared by both connection types; each concrete class derives from CloudFormationModel
+    directly because moto finds models through CloudFormationModel.__subclasses__()."""
+
     SERVICE = "codeconnections"
 
     def __init__(self, connection: Connection):
@@ -361,8 +364,22 @@ class _ConnectionModel(CloudFormationModel):
         with _lock:
             _connections.pop(self.connection.arn, None)
 
+    def is_created(self) -> bool:
+        return True
 
-class CodeConnectionsConnection(_ConnectionModel):
+    @classmethod
+    def delete_from_cloudformation_json(  # type: ignore[misc]
+        cls,
+        resource_name: str,
+        cloudformation_json: dict[str, Any],
+        account_id: str,
+        region_name: str,
+    ) -> None:
+        with _lock:
+            _connections.pop(resource_name, None)
+
+
+class CodeConnectionsConnection(_ConnectionModel, CloudFormationModel):
     SERVICE = "codeconnections"
 
     @staticmethod
@@ -370,7 +387,7 @@ class CodeConnectionsConnection(_ConnectionModel):
         return "AWS::CodeConnections::Connection"
 
 
-class CodeStarConnectionsConnection(_ConnectionModel):
+class CodeStarConnectionsConnection(_ConnectionModel, CloudFormationModel):
     SERVICE = "codestar-connections"
 
     @staticmethod
