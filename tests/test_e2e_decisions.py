@@ -416,6 +416,23 @@ def test_codedeploy_rollback_after_validate_service_failure():
     assert verdict.facts["failed_events"] == ["ValidateService"]
 
 
+def test_failed_events_from_batch_get_deployment_targets():
+    one = target("d-BROKEN")["deploymentTarget"]
+    batch = shaped(
+        "codedeploy",
+        "batch_get_deployment_targets",
+        {"deploymentTargets": [one]},
+        deploymentId="d-BROKEN",
+        targetIds=["i-0123"],
+    )["deploymentTargets"]
+    [event] = decisions.failed_lifecycle_events(batch)
+    assert (event.target, event.event, event.script) == (
+        "i-0123",
+        "ValidateService",
+        "scripts/validate_service.sh",
+    )
+
+
 def test_codedeploy_verdict_names_what_is_missing():
     failed = deployment("d-BROKEN", "Failed", error="hook failed", rollback_id="d-RB")
     user_redeploy = deployment("d-RB", "Failed", creator="user")

@@ -359,7 +359,7 @@ class World:
     def _list_deployment_targets(self, deploymentId):
         return {"targetIds": ["i-0abc"]}
 
-    def _get_deployment_target(self, deploymentId, targetId):
+    def _batch_get_deployment_targets(self, deploymentId, targetIds):
         failed = self.deployments[deploymentId]["status"] == "Failed"
         events = [
             {"lifecycleEventName": n, "status": "Succeeded"}
@@ -383,14 +383,17 @@ class World:
             }
         )
         return {
-            "deploymentTarget": {
-                "deploymentTargetType": "InstanceTarget",
-                "instanceTarget": {
-                    "deploymentId": deploymentId,
-                    "targetId": targetId,
-                    "lifecycleEvents": events,
-                },
-            }
+            "deploymentTargets": [
+                {
+                    "deploymentTargetType": "InstanceTarget",
+                    "instanceTarget": {
+                        "deploymentId": deploymentId,
+                        "targetId": target_id,
+                        "lifecycleEvents": events,
+                    },
+                }
+                for target_id in targetIds
+            ]
         }
 
     def clients(self) -> Clients:

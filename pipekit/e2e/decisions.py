@@ -275,12 +275,13 @@ class FailedEvent:
 
 
 def failed_lifecycle_events(targets: Iterable[Response]) -> list[FailedEvent]:
-    """Failed lifecycle events from get_deployment_target (`deploymentTarget.instanceTarget`) or
-    get_deployment_instance (`instanceSummary`) responses; both carry `lifecycleEvents`."""
+    """Failed lifecycle events from get_deployment_target responses (`deploymentTarget`), the
+    items of batch_get_deployment_targets' `deploymentTargets`, or get_deployment_instance
+    responses (`instanceSummary`); all carry `lifecycleEvents`."""
     failed = []
     for resp in targets:
-        if "deploymentTarget" in resp:
-            target = resp["deploymentTarget"].get("instanceTarget", {})
+        if "deploymentTarget" in resp or "deploymentTargetType" in resp:
+            target = resp.get("deploymentTarget", resp).get("instanceTarget", {})
             name = target.get("targetId", "?")
         else:
             target = resp.get("instanceSummary", {})

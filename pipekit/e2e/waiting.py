@@ -149,8 +149,8 @@ def wait_deployment(
 
 
 def deployment_targets(cd: Any, deployment_id: str) -> list[dict[str, Any]]:
-    """Per-target records with lifecycle events. Prefer the targets API; fall back to the older
-    instances API where the targets API is unavailable."""
+    """Per-target records with lifecycle events: the targets API (batches of 25, its limit), or
+    the older instances API where the targets API is unavailable."""
     try:
         ids: list[str] = []
         kwargs: dict[str, Any] = {"deploymentId": deployment_id}
@@ -160,7 +160,12 @@ def deployment_targets(cd: Any, deployment_id: str) -> list[dict[str, Any]]:
             if not resp.get("nextToken"):
                 break
             kwargs["nextToken"] = resp["nextToken"]
-        return [cd.get_deployment_target(deploymentId=deployment_id, targetId=t) for t in ids]
+        found: list[dict[str, Any]] = []
+        for i in range(0, len(ids), 25):
+            found += cd.batch_get_deployment_targets(
+                deploymentId=deployment_id, targetIds=ids[i : i + 25]
+            ).get("deploymentTargets", [])
+        return found
     except Exception:  # any API gap: try the instances API instead
         ids = cd.list_deployment_instances(deploymentId=deployment_id).get("instancesList", [])
         return [cd.get_deployment_instance(deploymentId=deployment_id, instanceId=i) for i in ids]
