@@ -1136,31 +1136,31 @@ def _lifecycle_events(outcome: Any) -> list[dict]:
     """CodeDeploy LifecycleEvent records from a hookrunner outcome."""
     events = []
     for event in outcome.events or []:
-        status = str(getattr(event, "status", "Succeeded"))
-        entry: dict[str, Any] = {
-            "lifecycleEventName": event.name,
-            "status": status
-            if status in ("Pending", "InProgress", "Succeeded", "Failed", "Skipped", "Unknown")
-            else "Unknown",
-        }
+        status = str(getattr(event, "status", "Unknown"))
+        if status not in ("Pending", "InProgress", "Succeeded", "Failed", "Skipped", "Unknown"):
+            status = "Unknown"
+        entry: dict[str, Any] = {"lifecycleEventName": event.name, "status": status}
         for attr, key in (("start", "startTime"), ("end", "endTime")):
             value = getattr(event, attr, None)
             if value is not None:
-                entry[key] = value if not isinstance(value, int | float) else _ts(value)
-        tail = getattr(event, "log_tail", None) or getattr(event, "log", None) or ""
-        if status == "Failed":
-            code = _LIFECYCLE_CODES.get(str(outcome.error_code or ""), "ScriptFailed")
-            entry["diagnostics"] = {
-                "errorCode": code,
-                "message": (outcome.message or "")[:1000],
-                "logTail": str(tail)[-4096:],
-            }
-        elif status == "Succeeded":
-            entry["diagnostics"] = {
-                "errorCode": "Success",
-                "message": "Succeeded",
-                "logTail": str(tail)[-4096:],
-            }
+                entry[key] = _ts(value) if isinstance(value, int | float) else value
+        tail = str(getattr(event, "log_tail", "") or "")[-4096:]
+        if status in ("Succeeded", "Failed"):
+            code = getattr(event, "diagnostics_code", None)
+            if not code:
+                code = (
+                    "Success"
+                    if status == "Succeeded"
+                    else _LIFECYCLE_CODES.get(str(outcome.error_code or ""), "ScriptFailed")
+                )
+            message = getattr(event, "message", None) or (
+                "Succeeded" if status == "Succeeded" else (outcome.message or "")
+            )
+            diagnostics = {"errorCode": code, "message": str(message)[:1000], "logTail": tail}
+            script = getattr(event, "script_name", None)
+            if script:
+                diagnostics["scriptName"] = script
+            entry["diagnostics"] = diagnostics
         events.append(entry)
     return events
 

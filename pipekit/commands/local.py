@@ -1,0 +1,42 @@
+"""`pipekit local up|down|info`: the whole pipeline on this machine, no AWS account."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pipekit.errors import UserError
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser("local", help="run the pipeline locally (up, down, info)")
+    parser.add_argument("action", choices=["up", "down", "info"])
+    parser.add_argument("--state-dir", type=Path, help="default: <project>/.local")
+    parser.add_argument("--port", type=int, help="emulated AWS endpoint port (PIPEKIT_LOCAL_PORT)")
+    parser.add_argument(
+        "--control-port", type=int, help="local service control port (PIPEKIT_LOCAL_CONTROL_PORT)"
+    )
+    parser.add_argument("--stack-name", default="pipekit-local")
+    parser.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from pipekit.local import lifecycle
+
+    if args.action == "up":
+        stack = lifecycle.up(
+            state_dir=args.state_dir,
+            port=args.port,
+            control_port=args.control_port,
+            stack_name=args.stack_name,
+        )
+        print(lifecycle.describe(stack), flush=True)
+        return 0
+    if args.action == "down":
+        lifecycle.down(state_dir=args.state_dir)
+        return 0
+    state_dir = args.state_dir or lifecycle.PROJECT_ROOT / ".local"
+    stack = lifecycle.read_state(state_dir)
+    if stack is None or not lifecycle.is_running(stack):
+        raise UserError("local mode is not running: run `make local`")
+    print(lifecycle.describe(stack))
+    return 0

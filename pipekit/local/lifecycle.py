@@ -1,0 +1,433 @@
+"""`local up` and `local down` as functions: the CLI, the benchmark and the test fixture share
+them. Everything lives under one state directory (default `<project>/.local`):
+
+    state.json      endpoint_url, region, app_url, ports, service pid, machines, git remote
+    service.log     the service process's log
+    git/<owner>/<repo>.git   the remote standing in for GitHub
+    machines/<instance-id>/  the nspawn hosts' overlays (removed by down)
+    work/           scratch space of builds and deployments
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pipekit.config import LOCAL_CREDENTIALS, LOCAL_REGION, PROJECT_ROOT, Environment
+from pipekit.errors import UserError
+from pipekit.local.gitremote import GitRemote
+
+# Fixed defaults for the user's `make local`, away from common development ports
+# (LocalStack's 4566, 8000-8080, 5000...); override with these environment variables.
+DEFAULT_PORT = 47_860
+DEFAULT_CONTROL_PORT = 47_861
+PORT_ENV = "PIPEKIT_LOCAL_PORT"
+CONTROL_PORT_ENV = "PIPEKIT_LOCAL_CONTROL_PORT"
+SERVICE_START_TIMEOUT_S = 60.0
+LIVE_TIMEOUT_S = 900.0
+
+Say = Callable[[str], None]
+
+
+def _say(message: str) -> None:
+    print(message, flush=True)
+
+
+@dataclass
+class LocalStack:
+    """What a running local mode offers; also the content of state.json."""
+
+    state_dir: str
+    endpoint_url: str
+    region: str
+    stack_name: str
+    app_url: str
+    app_port: int
+    port: int
+    control_port: int
+    service_pid: int
+    git_remote: str
+    repository: str
+    branch: str
+    pipeline_name: str = ""
+    machines: list[str] = field(default_factory=list)
+
+    @property
+    def control_url(self) -> str:
+        return f"http://127.0.0.1:{self.control_port}"
+
+    def client(self, service: str) -> Any:
+        import boto3
+
+        return boto3.client(
+            service, region_name=self.region, endpoint_url=self.endpoint_url, **LOCAL_CREDENTIALS
+        )
+
+
+def default_ports() -> tuple[int, int]:
+    return (
+        int(os.environ.get(PORT_ENV, DEFAULT_PORT)),
+        int(os.environ.get(CONTROL_PORT_ENV, DEFAULT_CONTROL_PORT)),
+    )
+
+
+def read_state(state_dir: Path) -> LocalStack | None:
+    try:
+        data = json.loads((state_dir / "state.json").read_text())
+        return LocalStack(**data)
+    except (OSError, ValueError, TypeError):
+        return None
+
+
+def write_state(state_dir: Path, stack: LocalStack) -> None:
+    tmp = state_dir / "state.json.tmp"
+    tmp.write_text(json.dumps(asdict(stack), indent=2) + "\n")
+    tmp.replace(state_dir / "state.json")
+
+
+def control(url: str, path: str, body: dict | None = None, timeout: float = 300) -> dict:
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(
+        url + path, data=data, headers={"Content-Type": "application/json"}
+    )
+    with urllib.request.urlopen(request, timeout=timeout) as response:
+        return json.loads(response.read() or b"{}")
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # a zombie child counts as gone
+    with contextlib.suppress(OSError):
+        if "State:\tZ" in Path(f"/proc/{pid}/status").read_text():
+            return False
+    return True
+
+
+def is_running(stack: LocalStack) -> bool:
+    if not _pid_alive(stack.service_pid):
+        return False
+    try:
+        control(stack.control_url, "/health", timeout=3)
+    except (OSError, urllib.error.URLError):
+        return False
+    return True
+
+
+def fetch_version(app_url: str, timeout: float = 2.0) -> dict | None:
+    try:
+        with urllib.request.urlopen(app_url.rstrip("/") + "/version", timeout=timeout) as resp:
+            return json.loads(resp.read())
+    except (OSError, ValueError, urllib.error.URLError):
+        return None
+
+
+def wait_live(app_url: str, commit: str, timeout: float, sleep: float = 0.25) -> float:
+    """Seconds until the app's /version reports `commit`; raises UserError on timeout."""
+    start = time.monotonic()
+    while time.monotonic() - start < timeout:
+        version = fetch_version(app_url)
+        if version and version.get("commit") == commit:
+            return time.monotonic() - start
+        time.sleep(sleep)
+    raise UserError(
+        f"the app at {app_url} did not serve commit {commit[:12]} within {timeout:.0f} s"
+    )
+
+
+def _parameters(root: Path) -> dict[str, str]:
+    path = root / "parameters" / "local.json"
+    try:
+        entries = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise UserError(f"cannot read {path}: {exc}") from None
+    return {e["ParameterKey"]: str(e["ParameterValue"]) for e in entries}
+
+
+def _start_service(state_dir: Path, port: int, control_port: int, app_port: int) -> int:
+    log = open(state_dir / "service.log", "ab")  # noqa: SIM115 - handed to the child
+    try:
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "pipekit.local.service",
+                "--state-dir",
+                str(state_dir),
+                "--port",
+                str(port),
+                "--control-port",
+                str(control_port),
+                "--app-port",
+                str(app_port),
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            cwd=str(PROJECT_ROOT),
+        )
+    finally:
+        log.close()
+    deadline = time.monotonic() + SERVICE_START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise UserError(
+                f"the local service exited at start (code {proc.returncode}); "
+                f"see {state_dir / 'service.log'}"
+            )
+        try:
+            control(f"http://127.0.0.1:{control_port}", "/health", timeout=2)
+            return proc.pid
+        except (OSError, urllib.error.URLError):
+            time.sleep(0.2)
+    proc.terminate()
+    raise UserError(f"the local service did not answer in time; see {state_dir / 'service.log'}")
+
+
+def _port_free(port: int) -> bool:
+    import socket
+
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def deploy_stack(
+    stack: LocalStack, root: Path, overrides: dict[str, str], say: Say
+) -> dict[str, str]:
+    """Deploy the real templates with parameters/local.json through the harness deploy code."""
+    import boto3
+
+    from pipekit.commands.publish import publish_step
+    from pipekit.deploy import deploy, stack_outputs
+    from pipekit.preflight import run_preflight
+    from pipekit.session import Clients
+
+    env = Environment(
+        name="local",
+        parameter_file=root / "parameters" / "local.json",
+        stack_name=stack.stack_name,
+        protected=False,
+        region=stack.region,
+        endpoint_url=stack.endpoint_url,
+        credentials=dict(LOCAL_CREDENTIALS),
+        app_url=stack.app_url,
+        root=root,
+    )
+    clients = Clients(
+        session=boto3.Session(region_name=stack.region, **LOCAL_CREDENTIALS),
+        endpoint_url=stack.endpoint_url,
+    )
+    plan = run_preflight(env, clients)
+    published = publish_step(env, clients, plan, None)
+    parameters = {**plan.parameters, **overrides, **published.root_parameters()}
+    cfn = clients("cloudformation")
+    deploy(
+        cfn,
+        env,
+        plan,
+        published.root_url,
+        parameters,
+        assume_yes=True,
+        interactive=False,
+        ask=lambda _: True,
+        interval=0.5,
+    )
+    return stack_outputs(cfn, stack.stack_name)
+
+
+def up(
+    *,
+    root: Path = PROJECT_ROOT,
+    state_dir: Path | None = None,
+    port: int | None = None,
+    control_port: int | None = None,
+    stack_name: str = "pipekit-local",
+    app_port: int | None = None,
+    say: Say = _say,
+) -> LocalStack:
+    """Bring local mode up (idempotent) and return once the app serves the branch's commit."""
+    state_dir = (state_dir or root / ".local").resolve()
+    existing = read_state(state_dir)
+    if existing is not None and is_running(existing):
+        say(f"Local mode is already running (service pid {existing.service_pid}).")
+        return existing
+    if existing is not None:
+        say("Found the remains of an earlier local mode that is not running: cleaning up first.")
+        down(state_dir=state_dir, say=say)
+    default_port, default_control = default_ports()
+    port, control_port = port or default_port, control_port or default_control
+    for p, what, var in (
+        (port, "emulated AWS endpoint", PORT_ENV),
+        (control_port, "control endpoint", CONTROL_PORT_ENV),
+    ):
+        if not _port_free(p):
+            raise UserError(f"port {p} for the {what} is taken: set {var} to a free port")
+    params = _parameters(root)
+    app_port = app_port or int(params.get("AppPort", "80"))
+    if not _port_free(app_port):
+        raise UserError(f"the app port {app_port} (AppPort in parameters/local.json) is taken")
+    repository = params.get("GitHubRepository", "")
+    branch = params.get("BranchName", "main")
+    if "/" not in repository:
+        raise UserError("parameters/local.json needs GitHubRepository as owner/repo")
+    state_dir.mkdir(parents=True, exist_ok=True)
+
+    t0 = time.monotonic()
+    say(
+        "==> Preparing the host filesystem (debootstrap: about a minute the first time, "
+        "then cached)"
+    )
+    from pipekit.host import cleanup_stale, ensure_rootfs
+
+    ensure_rootfs()
+    cleanup_stale(state_dir / "machines")
+    say(f"==> Starting the local AWS endpoint and pipeline service on 127.0.0.1:{port} (~2 s)")
+    pid = _start_service(state_dir, port, control_port, app_port)
+    health = control(f"http://127.0.0.1:{control_port}", "/health")
+    stack = LocalStack(
+        state_dir=str(state_dir),
+        endpoint_url=health["endpoint_url"],
+        region=LOCAL_REGION,
+        stack_name=stack_name,
+        app_url=f"http://127.0.0.1:{app_port}/",
+        app_port=app_port,
+        port=port,
+        control_port=control_port,
+        service_pid=pid,
+        git_remote="",
+        repository=repository,
+        branch=branch,
+    )
+    write_state(state_dir, stack)
+
+    say(
+        f"==> Creating the local git remote for {repository} (branch {branch}) "
+        "from this checkout's HEAD"
+    )
+    remote = GitRemote(state_dir / "git")
+    path = remote.create(repository, f"{stack.control_url}/push")
+    commit = remote.seed(repository, root, branch)
+    stack.git_remote = str(path)
+    write_state(state_dir, stack)
+
+    say("==> Deploying the templates with parameters/local.json (~5-20 s)")
+    overrides = (
+        {} if app_port == int(params.get("AppPort", "0") or 0) else {"AppPort": str(app_port)}
+    )
+    outputs = deploy_stack(stack, root, overrides, say)
+    stack.pipeline_name = outputs.get("PipelineName", "")
+    arn = outputs.get("ConnectionArn", "")
+    if arn:
+        say(
+            f"==> Connection {arn} is PENDING, as on AWS. Local mode stands in for the console "
+            "handshake and marks it AVAILABLE."
+        )
+        control(stack.control_url, "/connection", {"arn": arn, "status": "AVAILABLE"})
+    asg_name = outputs.get("AutoScalingGroupName", "")
+    instance_ids: list[str] = []
+    if asg_name:
+        groups = stack.client("autoscaling").describe_auto_scaling_groups(
+            AutoScalingGroupNames=[asg_name]
+        )["AutoScalingGroups"]
+        instance_ids = [i["InstanceId"] for g in groups for i in g.get("Instances", [])]
+    say(f"==> Booting {len(instance_ids)} local host(s) {', '.join(instance_ids)} (~5 s each)")
+    stack.machines = control(stack.control_url, "/hosts", {"instance_ids": instance_ids})[
+        "machines"
+    ]
+    write_state(state_dir, stack)
+    say(
+        f"==> Waiting for the pipeline's first run to deploy {commit[:12]} "
+        "(build and deploy: usually 10-60 s)"
+    )
+    try:
+        wait_live(stack.app_url, commit, LIVE_TIMEOUT_S)
+    except UserError as exc:
+        raise UserError(
+            f"{exc}; see `make status ENV=local` and {state_dir / 'service.log'}"
+        ) from None
+    say(f"Local mode is up in {time.monotonic() - t0:.0f} s.")
+    return stack
+
+
+def describe(stack: LocalStack) -> str:
+    return "\n".join(
+        [
+            f"App:            {stack.app_url}  (serves the local remote's {stack.branch})",
+            f"AWS endpoint:   {stack.endpoint_url}  (region {stack.region}, any credentials)",
+            f"Git remote:     {stack.git_remote}  (stands in for github.com/{stack.repository})",
+            "Push a commit and watch it go live:",
+            f"    git remote add local {stack.git_remote}   # once",
+            f"    git commit ... && git push local HEAD:{stack.branch}",
+            "Watch runs:     make status ENV=local",
+            "Stop it all:    make local-down",
+        ]
+    )
+
+
+def _mounts_under(path: Path) -> list[str]:
+    prefix = str(path.resolve())
+    found = []
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/self/mounts").read_text().splitlines():
+            target = line.split()[1].replace("\\040", " ")
+            if target == prefix or target.startswith(prefix + "/"):
+                found.append(target)
+    return found
+
+
+def down(*, root: Path = PROJECT_ROOT, state_dir: Path | None = None, say: Say = _say) -> None:
+    """Stop hosts, the service and every mount; remove the state directory."""
+    state_dir = (state_dir or root / ".local").resolve()
+    stack = read_state(state_dir)
+    if stack is None and not state_dir.exists():
+        say("Local mode is not running: nothing to stop.")
+        return
+    if stack is not None and _pid_alive(stack.service_pid):
+        say(f"==> Stopping the local service (pid {stack.service_pid}) and its hosts")
+        with contextlib.suppress(OSError, urllib.error.URLError):
+            control(stack.control_url, "/shutdown", {}, timeout=10)
+        deadline = time.monotonic() + 60
+        while _pid_alive(stack.service_pid) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        if _pid_alive(stack.service_pid):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(stack.service_pid, signal.SIGTERM)
+            time.sleep(3)
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(stack.service_pid, signal.SIGKILL)
+        with contextlib.suppress(ChildProcessError, OSError):
+            os.waitpid(stack.service_pid, os.WNOHANG)
+    from pipekit.host import cleanup_stale
+
+    machines = state_dir / "machines"
+    removed = cleanup_stale(machines)
+    if removed:
+        say(f"==> Removed leftover hosts: {', '.join(removed)}")
+    for mount in sorted(_mounts_under(state_dir), reverse=True):
+        subprocess.run(["umount", "-l", mount], capture_output=True, check=False)
+    left = _mounts_under(state_dir)
+    if left:
+        raise UserError(f"could not unmount: {', '.join(left)}")
+    shutil.rmtree(state_dir, ignore_errors=True)
+    say("Local mode is stopped: no process, host or mount left.")
