@@ -4,7 +4,7 @@ first real cause of a failure."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -112,26 +112,30 @@ class EventFollower:
         self.started = time.monotonic()
 
     def _new_events(self, stack_id: str) -> list[dict]:
+        """Unseen events of this operation, oldest first.
+
+        Pages come newest first; paging stops at a page holding only older events. Ordering
+        within a page is not relied on (emulators differ), only EventId and Timestamp.
+        """
         fresh: list[dict] = []
         paginator = self.cfn.get_paginator("describe_stack_events")
         try:
-            pages: Iterable[dict] = paginator.paginate(StackName=stack_id)
-            for page in pages:
+            for page in paginator.paginate(StackName=stack_id):
                 page_events = page.get("StackEvents", [])
-                stop = False
-                for event in page_events:  # newest first
-                    if event["EventId"] in self.seen or event["Timestamp"] < self.since:
-                        stop = True
-                        break
-                    fresh.append(event)
-                if stop:
+                fresh += [
+                    e
+                    for e in page_events
+                    if e["EventId"] not in self.seen and e["Timestamp"] >= self.since
+                ]
+                if page_events and all(
+                    e["Timestamp"] < self.since or e["EventId"] in self.seen for e in page_events
+                ):
                     break
         except ClientError as exc:
             # A nested stack deleted during rollback/teardown can vanish between polls.
             if "does not exist" not in exc.response.get("Error", {}).get("Message", ""):
                 raise
-        fresh.reverse()
-        return fresh
+        return sorted(fresh, key=lambda e: e["Timestamp"])
 
     def poll(self) -> list[dict]:
         """Fetch, record and print the events that appeared since the last poll."""

@@ -3,8 +3,6 @@ then read-only API calls (identity, connection status, stack state)."""
 
 from __future__ import annotations
 
-import json
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -54,8 +52,10 @@ def load_root_parameters(template_dir: Path) -> dict[str, dict[str, Any]]:
     path = template_dir / ROOT_TEMPLATE
     if not path.exists():
         raise UserError(f"the root template {path} is missing: is this a complete clone?")
+    from pipekit.cfn import load_template
+
     try:
-        template = _load_template(path)
+        template = load_template(path)
     except Exception as exc:  # a YAML or tag error: one sentence, not a traceback
         raise UserError(f"the root template {path} does not load ({exc})") from None
     parameters = template.get("Parameters") or {}
@@ -65,86 +65,21 @@ def load_root_parameters(template_dir: Path) -> dict[str, dict[str, Any]]:
 
 
 def read_parameters(path: Path) -> dict[str, str]:
-    """A create-stack style parameter file ([{ParameterKey, ParameterValue}]) as a dict.
-
-    A plain {"Key": "value"} object is accepted too. Every problem is a one-sentence UserError.
-    """
+    """A create-stack parameter file as {key: value}; every problem is a one-sentence UserError."""
     if not path.exists():
         raise UserError(
             f"the parameter file {path} is missing: create it (see parameters/dev.json)"
         )
-    try:
-        data = json.loads(path.read_text())
-    except ValueError as exc:
-        raise UserError(f"the parameter file {path} is not valid JSON ({exc})") from None
-    if isinstance(data, dict):
-        items = [{"ParameterKey": k, "ParameterValue": v} for k, v in data.items()]
-    elif isinstance(data, list):
-        items = data
-    else:
-        raise UserError(
-            f"the parameter file {path} must be a JSON list of "
-            '{"ParameterKey": ..., "ParameterValue": ...} objects'
-        )
-    values: dict[str, str] = {}
-    for index, item in enumerate(items):
-        if (
-            not isinstance(item, dict)
-            or not isinstance(item.get("ParameterKey"), str)
-            or "ParameterValue" not in item
-            or isinstance(item["ParameterValue"], (dict, list))
-            or set(item) - {"ParameterKey", "ParameterValue"}
-        ):
-            raise UserError(
-                f"the parameter file {path} is malformed at entry {index + 1}: each entry must be "
-                '{"ParameterKey": "<name>", "ParameterValue": "<value>"}'
-            )
-        key = item["ParameterKey"]
-        if key in values:
-            raise UserError(f"the parameter file {path} sets {key} twice")
-        value = item["ParameterValue"]
-        values[key] = "" if value is None else _as_text(value)
-    return values
+    from pipekit.cfn import read_parameter_file
 
-
-def _as_text(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
+    return read_parameter_file(path)
 
 
 def constraint_problem(name: str, definition: dict[str, Any], value: str) -> str | None:
-    """Why `value` breaks the constraints CloudFormation enforces for this parameter, or None."""
-    ptype = str(definition.get("Type", "String"))
-    described = definition.get("ConstraintDescription")
+    """Why `value` breaks the constraints CloudFormation enforces (pipekit.cfn's check)."""
+    from pipekit.cfn import check_parameter
 
-    def fail(reason: str) -> str:
-        suffix = f" ({described})" if described else ""
-        return f"{name}={value!r} {reason}{suffix}"
-
-    allowed = definition.get("AllowedValues")
-    if allowed is not None and value not in [_as_text(a) for a in allowed]:
-        return fail("is not one of " + ", ".join(_as_text(a) for a in allowed))
-    if ptype == "Number":
-        try:
-            number = float(value)
-        except ValueError:
-            return fail("is not a number")
-        if "MinValue" in definition and number < float(definition["MinValue"]):
-            return fail(f"is below the minimum {definition['MinValue']}")
-        if "MaxValue" in definition and number > float(definition["MaxValue"]):
-            return fail(f"is above the maximum {definition['MaxValue']}")
-        return None
-    if ptype == "String":
-        if "MinLength" in definition and len(value) < int(definition["MinLength"]):
-            return fail(f"is shorter than {definition['MinLength']} characters")
-        if "MaxLength" in definition and len(value) > int(definition["MaxLength"]):
-            return fail(f"is longer than {definition['MaxLength']} characters")
-        pattern = definition.get("AllowedPattern")
-        # CloudFormation anchors AllowedPattern to the whole value.
-        if pattern is not None and not re.fullmatch(str(pattern), value):
-            return fail(f"does not match the pattern {pattern}")
-    return None
+    return check_parameter(name, definition, value)
 
 
 def parameter_problems(definitions: dict[str, dict[str, Any]], values: dict[str, str]) -> list[str]:
@@ -168,7 +103,7 @@ def parameter_problems(definitions: dict[str, dict[str, Any]], values: dict[str,
         if name in definitions:
             problem = constraint_problem(name, definitions[name] or {}, values[name])
             if problem:
-                problems.append(problem)
+                problems.append(problem.rstrip("."))
     repo = values.get("GitHubRepository", "")
     if repo.startswith(PLACEHOLDER_OWNER):
         problems.append(
@@ -354,26 +289,3 @@ def run_preflight(env: Environment, clients, *, check_stack: bool = True) -> Pla
         stack_status=status,
         connection_status=conn_status,
     )
-
-
-def _load_template(path: Path) -> dict[str, Any]:
-    """The template as a dict; pipekit.cfn owns the full loader, this reads Parameters only."""
-    try:
-        from pipekit.cfn import load_template
-    except ImportError:
-        import yaml
-
-        class Loader(yaml.SafeLoader):
-            pass
-
-        # Short-form intrinsics (!Ref, !Sub...) only matter outside Parameters: keep them opaque.
-        def any_tag(loader, suffix, node):
-            if isinstance(node, yaml.MappingNode):
-                return loader.construct_mapping(node)
-            if isinstance(node, yaml.SequenceNode):
-                return loader.construct_sequence(node)
-            return loader.construct_scalar(node)
-
-        Loader.add_multi_constructor("!", any_tag)
-        return yaml.load(path.read_text(), Loader=Loader) or {}
-    return load_template(path)

@@ -115,8 +115,11 @@ def bucket_region(s3, bucket: str) -> str | None:
     return response.get("BucketRegion") or headers.get("x-amz-bucket-region")
 
 
-def ensure_bucket(s3, bucket: str, region: str) -> bool:
-    """Create the template bucket when missing (private, encrypted, TLS only); True if created."""
+def ensure_bucket(s3, bucket: str, region: str, *, tls_only: bool = True) -> bool:
+    """Create the template bucket when missing (private, encrypted, TLS only); True if created.
+
+    `tls_only=False` is for a plain-http emulated endpoint, which would otherwise enforce the
+    policy against our own uploads."""
     existing = bucket_region(s3, bucket)
     if existing is not None:
         if existing != region:
@@ -144,17 +147,24 @@ def ensure_bucket(s3, bucket: str, region: str) -> bool:
             "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]
         },
     )
-    s3.put_bucket_policy(Bucket=bucket, Policy=tls_only_policy(bucket))
+    if tls_only:
+        s3.put_bucket_policy(Bucket=bucket, Policy=tls_only_policy(bucket))
     return True
 
 
 def publish_templates(
-    s3, template_dir: Path, *, bucket: str, region: str, version: str | None = None
+    s3,
+    template_dir: Path,
+    *,
+    bucket: str,
+    region: str,
+    version: str | None = None,
+    tls_only: bool = True,
 ) -> Published:
     files = template_files(template_dir)
     version = version or template_version(template_dir)
     prefix = f"pipekit/{version}/"
-    ensure_bucket(s3, bucket, region)
+    ensure_bucket(s3, bucket, region, tls_only=tls_only)
     keys = []
     for path in files:
         key = f"{prefix}templates/{path.name}"

@@ -30,8 +30,9 @@ def run(args, clients=None) -> int:
 
 def publish_step(env: Environment, clients, plan: Plan, bucket: str | None) -> Published:
     bucket = bucket or default_bucket_name(plan.account, plan.region)
+    plain_http = (env.endpoint_url or "").startswith("http://")
     published = publish_templates(
-        clients("s3"), env.template_dir, bucket=bucket, region=plan.region
+        clients("s3"), env.template_dir, bucket=bucket, region=plan.region, tls_only=not plain_http
     )
     console.print(
         f"Published {len(published.keys)} templates to s3://{bucket}/{published.prefix}templates/"
