@@ -385,6 +385,17 @@ def _stringify_parameters(parameters: dict[str, Any]) -> dict[str, str]:
     return out
 
 
+_STATUSES_WITH_OUTPUTS = {
+    "CREATE_COMPLETE",
+    "UPDATE_COMPLETE",
+    "UPDATE_ROLLBACK_COMPLETE",
+    "UPDATE_IN_PROGRESS",
+    "UPDATE_COMPLETE_CLEANUP_IN_PROGRESS",
+    "UPDATE_ROLLBACK_FAILED",
+    "DELETE_FAILED",
+}
+
+
 def _patch_stack(models: Any) -> None:
     from moto.cloudformation.exceptions import ValidationError
     from moto.cloudformation.utils import get_stack_from_s3_url
@@ -414,6 +425,35 @@ def _patch_stack(models: Any) -> None:
         raise NotImplementedError(f"Stack attribute {attribute_name}")
 
     Stack.get_cfn_attribute = get_cfn_attribute
+
+    original_outputs = Stack.outputs.fget
+
+    def outputs(self: Any) -> list[dict[str, Any]] | None:
+        # moto evaluates outputs lazily and, for a resource not (or no longer) there, creates it:
+        # describing a rolled-back or deleted stack re-created its resources. AWS shows outputs
+        # only for stacks whose resources exist.
+        if self.status not in _STATUSES_WITH_OUTPUTS:
+            return None
+        return original_outputs(self)
+
+    Stack.outputs = property(outputs)
+
+    def parse_ssm_parameter(self: Any, value: str, value_type: str) -> Any:
+        from moto.ssm.models import ssm_backends
+
+        parameter = ssm_backends[self._account_id][self._region_name].get_parameter(value)
+        if parameter is None:
+            raise ValidationError(
+                message=f"Unable to fetch parameters [{value}] from parameter store for this "
+                "account. (A parameter of type AWS::SSM::Parameter::Value<...> takes the name "
+                "of an SSM parameter, not its value.)"
+            )
+        actual = parameter.value
+        return actual.split(",") if value_type.find("List") > 0 else actual
+
+    from moto.cloudformation import parsing
+
+    parsing.ResourceMap.parse_ssm_parameter = parse_ssm_parameter
 
     def _template_for(properties: dict[str, Any], account_id: str, region_name: str) -> str:
         return get_stack_from_s3_url(
@@ -520,10 +560,8 @@ def _roll_back(stack: Any, exc: Exception) -> None:
         resource_status_reason="The following resource(s) failed to create: "
         f"[{', '.join(_failed(stack))}]. Rollback requested by user.",
     )
-    try:
+    with contextlib.suppress(Exception):
         stack.resource_map.delete()
-    except Exception:
-        pass
     stack.status = "ROLLBACK_COMPLETE"
     stack._add_stack_event("ROLLBACK_COMPLETE")
     del exc

@@ -594,6 +594,7 @@ def patch_services() -> None:
     _patch_bucket()
     _patch_stack_resources()
     _patch_delete_stack()
+    patch_deletions()
 
 
 def _patch_deployment_group_info() -> None:
@@ -781,3 +782,162 @@ def _patch_delete_stack() -> None:
                 self.exports.pop(name, None)
 
     CloudFormationBackend.delete_stack = delete_stack
+
+
+# --- deletion for moto models that have none (their resources outlived the stack) --------------
+
+
+def _ec2(account_id: str, region_name: str) -> Any:
+    from moto.ec2.models import ec2_backends
+
+    return ec2_backends[account_id][region_name]
+
+
+def _elbv2(account_id: str, region_name: str) -> Any:
+    from moto.elbv2.models import elbv2_backends
+
+    return elbv2_backends[account_id][region_name]
+
+
+def _delete_eip(self: Any, account_id: str, region_name: str) -> None:
+    backend = _ec2(account_id, region_name)
+    if self.allocation_id in {a.allocation_id for a in backend.addresses}:
+        backend.release_address(allocation_id=self.allocation_id)
+
+
+def _delete_igw(self: Any, account_id: str, region_name: str) -> None:
+    backend = _ec2(account_id, region_name)
+    if self.id in backend.internet_gateways:
+        backend.delete_internet_gateway(self.id)
+
+
+def _delete_gateway_attachment(self: Any, account_id: str, region_name: str) -> None:
+    backend = _ec2(account_id, region_name)
+    gateway = backend.internet_gateways.get(self.gateway_id)
+    if gateway is not None and gateway.vpc is not None:
+        backend.detach_internet_gateway(self.gateway_id, self.vpc_id)
+
+
+def _delete_route(self: Any, account_id: str, region_name: str) -> None:
+    backend = _ec2(account_id, region_name)
+    if self.route_table.id in backend.route_tables:
+        backend.delete_route(
+            self.route_table.id, self.destination_cidr_block, self.destination_ipv6_cidr_block
+        )
+
+
+def _delete_route_table(self: Any, account_id: str, region_name: str) -> None:
+    backend = _ec2(account_id, region_name)
+    if self.id in backend.route_tables:
+        backend.delete_route_table(self.id)
+
+
+def _delete_subnet_association(self: Any, account_id: str, region_name: str) -> None:
+    _ec2(account_id, region_name).subnet_associations.pop(
+        f"{self.route_table_id}:{self.subnet_id}", None
+    )
+
+
+def _delete_ingress(self: Any, account_id: str, region_name: str) -> None:
+    # The rule lives in its group; revoking it is what AWS does. Gone with the group otherwise.
+    backend = _ec2(account_id, region_name)
+    group = backend.get_security_group_from_id(self.security_group.id)
+    if group is None:
+        return
+    props = self.properties
+    with contextlib.suppress(Exception):
+        backend.revoke_security_group_ingress(
+            group_name_or_id=group.id,
+            ip_protocol=props.get("IpProtocol"),
+            from_port=props.get("FromPort"),
+            to_port=props.get("ToPort"),
+            ip_ranges=[{"CidrIp": props["CidrIp"]}] if props.get("CidrIp") else [],
+            source_groups=(
+                [{"GroupId": props["SourceSecurityGroupId"]}]
+                if props.get("SourceSecurityGroupId")
+                else []
+            ),
+        )
+
+
+def _delete_listener(self: Any, account_id: str, region_name: str) -> None:
+    backend = _elbv2(account_id, region_name)
+    with contextlib.suppress(Exception):
+        backend.delete_listener(self.arn)
+
+
+def _delete_target_group(self: Any, account_id: str, region_name: str) -> None:
+    backend = _elbv2(account_id, region_name)
+    if self.arn in backend.target_groups:
+        backend.delete_target_group(self.arn)
+
+
+def patch_deletions() -> None:
+    from moto.ec2.models.elastic_ip_addresses import ElasticAddress
+    from moto.ec2.models.internet_gateways import InternetGateway
+    from moto.ec2.models.route_tables import Route, RouteTable
+    from moto.ec2.models.security_groups import SecurityGroupIngress
+    from moto.ec2.models.subnets import SubnetRouteTableAssociation
+    from moto.ec2.models.vpn_gateway import VPCGatewayAttachment
+    from moto.elbv2.models import FakeListener, FakeTargetGroup
+
+    ElasticAddress.delete = _delete_eip
+    InternetGateway.delete = _delete_igw
+    VPCGatewayAttachment.delete = _delete_gateway_attachment
+    Route.delete = _delete_route
+    RouteTable.delete = _delete_route_table
+    SubnetRouteTableAssociation.delete = _delete_subnet_association
+    SecurityGroupIngress.delete = _delete_ingress
+    FakeListener.delete = _delete_listener
+    FakeTargetGroup.delete = _delete_target_group
+
+
+class SecurityGroupEgress(_Model, CloudFormationModel):
+    """moto has AWS::EC2::SecurityGroupIngress but no Egress."""
+
+    @staticmethod
+    def cloudformation_type() -> str:
+        return "AWS::EC2::SecurityGroupEgress"
+
+    @property
+    def physical_resource_id(self) -> str:
+        return self.rule_id
+
+    def _rule(self) -> dict[str, Any]:
+        props = self.props
+        return {
+            "group_name_or_id": props["GroupId"],
+            "ip_protocol": str(props["IpProtocol"]),
+            "from_port": props.get("FromPort"),
+            "to_port": props.get("ToPort"),
+            "ip_ranges": (
+                [{"CidrIp": props["CidrIp"], "Description": props.get("Description", "")}]
+                if props.get("CidrIp")
+                else []
+            ),
+            "source_groups": (
+                [{"GroupId": props["DestinationSecurityGroupId"]}]
+                if props.get("DestinationSecurityGroupId")
+                else []
+            ),
+            "prefix_list_ids": (
+                [{"PrefixListId": props["DestinationPrefixListId"]}]
+                if props.get("DestinationPrefixListId")
+                else []
+            ),
+        }
+
+    def create(self) -> None:
+        rules, _group = _ec2(self.account_id, self.region_name).authorize_security_group_egress(
+            **self._rule()
+        )
+        self.rule_id = rules[0].id if rules else f"sgr-{uuid.uuid4().hex[:17]}"
+
+    def delete(self, account_id: str, region_name: str) -> None:
+        backend = _ec2(account_id, region_name)
+        if backend.get_security_group_from_id(self.props["GroupId"]) is None:
+            return
+        rule = self._rule()
+        rule.pop("prefix_list_ids")
+        with contextlib.suppress(Exception):
+            backend.revoke_security_group_egress(**rule)
