@@ -49,7 +49,7 @@ def content_hash(files: list[Path]) -> str:
 
 
 def template_version(template_dir: Path) -> str:
-    """The git commit (plus `-dirty-<hash>` when templates differ from it), else a content hash."""
+    """The templates' git commit (plus `-dirty-<hash>` if they differ from it), else a hash."""
     files = template_files(template_dir)
     digest = content_hash(files)
 
@@ -63,9 +63,13 @@ def template_version(template_dir: Path) -> str:
         ).stdout.strip()
 
     try:
-        commit = git("rev-parse", "--short=12", "HEAD")
+        # The last commit that touched the templates, so unrelated commits keep the prefix
+        # (and a redeploy of unchanged templates stays an update with no changes).
+        commit = git("log", "-1", "--format=%h", "--abbrev=12", "--", ".")
         dirty = git("status", "--porcelain", "--untracked-files=all", "--", ".")
     except (OSError, subprocess.SubprocessError):
+        return f"content-{digest}"
+    if not commit:  # not committed yet
         return f"content-{digest}"
     return f"{commit}-dirty-{digest}" if dirty else commit
 

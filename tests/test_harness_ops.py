@@ -446,6 +446,11 @@ def test_template_version_is_the_commit_then_dirty_with_a_content_hash(project):
     assert dirty.startswith(clean + "-dirty-")
     (project / "templates" / "network.yaml").write_text("Resources: {Y: {}}\n")
     assert template_version(project / "templates") not in {clean, dirty}
+    git(project, "checkout", "-q", "--", "templates")
+    (project / "README").write_text("unrelated change\n")
+    git(project, "-c", "user.email=t@t", "-c", "user.name=t", "add", "README")
+    git(project, "-c", "user.email=t@t", "-c", "user.name=t", "commit", "-qm", "docs")
+    assert template_version(project / "templates") == clean  # only template commits count
 
 
 def test_template_version_without_git_is_a_content_hash(tmp_path, monkeypatch):
