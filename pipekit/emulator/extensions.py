@@ -396,6 +396,13 @@ _STATUSES_WITH_OUTPUTS = {
 }
 
 
+def _safe_exports(stack: Any) -> list[Any]:
+    try:
+        return list(stack.exports)
+    except Exception:
+        return []
+
+
 def _patch_stack(models: Any) -> None:
     from moto.cloudformation.exceptions import ValidationError
     from moto.cloudformation.utils import get_stack_from_s3_url
@@ -426,15 +433,29 @@ def _patch_stack(models: Any) -> None:
 
     Stack.get_cfn_attribute = get_cfn_attribute
 
-    original_outputs = Stack.outputs.fget
-
     def outputs(self: Any) -> list[dict[str, Any]] | None:
         # moto evaluates outputs lazily and, for a resource not (or no longer) there, creates it:
         # describing a rolled-back or deleted stack re-created its resources. AWS shows outputs
         # only for stacks whose resources exist.
         if self.status not in _STATUSES_WITH_OUTPUTS:
             return None
-        return original_outputs(self)
+        exports = {e.value: e.name for e in _safe_exports(self)}
+        found = []
+        for key in self.output_map.outputs:
+            try:
+                output = self.output_map[key]
+            except Exception:  # one unresolvable output must not hide the rest
+                continue
+            if output is not None:
+                found.append(
+                    {
+                        "OutputKey": output.key,
+                        "OutputValue": output.value,
+                        "Description": output.description,
+                        "ExportName": exports.get(output.value),
+                    }
+                )
+        return found or None
 
     Stack.outputs = property(outputs)
 

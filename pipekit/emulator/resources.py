@@ -595,6 +595,7 @@ def patch_services() -> None:
     _patch_stack_resources()
     _patch_delete_stack()
     patch_deletions()
+    patch_elbv2_attributes()
 
 
 def _patch_deployment_group_info() -> None:
@@ -941,3 +942,46 @@ class SecurityGroupEgress(_Model, CloudFormationModel):
         rule.pop("prefix_list_ids")
         with contextlib.suppress(Exception):
             backend.revoke_security_group_egress(**rule)
+
+
+def patch_elbv2_attributes() -> None:
+    """GetAtt values moto lacks, with the shapes CloudFormation documents:
+    LoadBalancerFullName app/<name>/<id>, TargetGroupFullName targetgroup/<name>/<id>."""
+    from moto.elbv2.models import FakeLoadBalancer, FakeTargetGroup
+
+    original_lb = FakeLoadBalancer.get_cfn_attribute
+
+    def lb_attribute(self: Any, attribute_name: str) -> Any:
+        if attribute_name == "LoadBalancerFullName":
+            return self.arn.split(":loadbalancer/", 1)[1]
+        if attribute_name == "CanonicalHostedZoneID":
+            return "Z35SXDOTRQ7X7K"  # the us-east-1 ALB zone; moto has no per-region table
+        if attribute_name == "SecurityGroups":
+            return list(self.security_groups)
+        if attribute_name == "LoadBalancerArn":
+            return self.arn
+        return original_lb(self, attribute_name)
+
+    FakeLoadBalancer.get_cfn_attribute = lb_attribute
+
+    def tg_has(cls: Any, attr: str) -> bool:
+        return attr in (
+            "TargetGroupArn",
+            "TargetGroupFullName",
+            "TargetGroupName",
+            "LoadBalancerArns",
+        )
+
+    def tg_attribute(self: Any, attribute_name: str) -> Any:
+        if attribute_name == "TargetGroupFullName":
+            return self.arn.split(":", 5)[5]
+        if attribute_name == "TargetGroupName":
+            return self.name
+        if attribute_name == "TargetGroupArn":
+            return self.arn
+        if attribute_name == "LoadBalancerArns":
+            return list(self.load_balancer_arns)
+        raise UnformattedGetAttTemplateException()
+
+    FakeTargetGroup.has_cfn_attr = classmethod(tg_has)
+    FakeTargetGroup.get_cfn_attribute = tg_attribute
