@@ -27,6 +27,8 @@ fi
 # The code is root-owned and read-only for the service user.
 chown -R root:root "${release}"
 chmod -R go-w "${release}"
+# Pruning goes by this time, not by the copied files' (fixed, reproducible) timestamps.
+touch "${release}"
 
 install -m 0644 "${release}/app/deploy/sample-app.service" "/etc/systemd/system/${UNIT_NAME}"
 systemctl daemon-reload
