@@ -1,0 +1,34 @@
+"""`pipekit e2e` as a sub-command against the emulated endpoint: it refuses before touching git
+when the target is not ready."""
+
+from __future__ import annotations
+
+import argparse
+
+import pytest
+
+from pipekit.commands import e2e
+from pipekit.emulator.testing import aws, emulator  # noqa: F401 (pytest fixtures)
+from pipekit.errors import UserError
+
+
+def parse(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="pipekit")
+    e2e.register(parser.add_subparsers(dest="command", required=True))
+    return parser.parse_args(["e2e", *argv])
+
+
+def test_missing_stack_is_a_user_error_naming_the_fix(aws):  # noqa: F811 (fixture)
+    args = parse(["--env", "dev", "--endpoint-url", aws.endpoint_url])
+    with pytest.raises(UserError, match=r"stack pipekit-dev is not readable .*make deploy ENV=dev"):
+        args.func(args)
+
+
+def test_options_and_defaults():
+    args = parse(["--env", "dev", "--allow-branch", "main", "--git-remote", "/tmp/r.git"])
+    assert (args.allow_branch, args.git_remote, args.report_dir, args.timeout) == (
+        "main",
+        "/tmp/r.git",
+        "reports",
+        1800,
+    )
