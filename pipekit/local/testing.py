@@ -1,0 +1,86 @@
+"""pytest fixture: one running local mode per test session, in its own state directory and on
+free loopback ports, so tests never touch a user's `make local`.
+
+    from pipekit.local.testing import local_stack   # then use `local_stack` as a fixture
+
+It yields a `pipekit.local.lifecycle.LocalStack` (endpoint_url, region, stack_name, app_url,
+git_remote, repository, branch, pipeline_name, state_dir, client(service)). Its teardown runs
+`local down` and fails the session if a process or a mount is left behind.
+"""
+
+from __future__ import annotations
+
+import random
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from pipekit.local import lifecycle
+
+PORT_RANGE = (24000, 24999)
+
+
+def free_ports(count: int, lo: int = PORT_RANGE[0], hi: int = PORT_RANGE[1]) -> list[int]:
+    """`count` distinct loopback ports free right now, from a random start in the range."""
+    candidates = list(range(lo, hi + 1))
+    start = random.randrange(len(candidates))
+    found: list[int] = []
+    for port in candidates[start:] + candidates[:start]:
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        found.append(port)
+        if len(found) == count:
+            return found
+    raise RuntimeError(f"fewer than {count} free ports in {lo}-{hi}")
+
+
+def leftovers(state_dir: Path, service_pid: int) -> list[str]:
+    """What `local down` must not leave: the service process, host processes, mounts."""
+    problems = []
+    if lifecycle._pid_alive(service_pid):
+        problems.append(f"service pid {service_pid} still running")
+    problems += [f"mount {m}" for m in lifecycle._mounts_under(state_dir)]
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if str(state_dir) in cmdline:
+            problems.append(f"process {proc.name}: {cmdline[:120]}")
+    if state_dir.exists():
+        problems.append(f"state directory {state_dir} still exists")
+    return problems
+
+
+def start_local_stack(state_dir: Path, stack_name: str) -> lifecycle.LocalStack:
+    port, control_port, app_port = free_ports(3)
+    try:
+        return lifecycle.up(
+            state_dir=state_dir,
+            port=port,
+            control_port=control_port,
+            app_port=app_port,
+            stack_name=stack_name,
+        )
+    except BaseException:
+        lifecycle.down(state_dir=state_dir)
+        raise
+
+
+@pytest.fixture(scope="session")
+def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[lifecycle.LocalStack]:
+    state_dir = (tmp_path_factory.mktemp("local-mode") / "state").resolve()
+    stack = start_local_stack(state_dir, "pipekit-localtest")
+    try:
+        yield stack
+    finally:
+        lifecycle.down(state_dir=state_dir)
+    problems = leftovers(state_dir, stack.service_pid)
+    assert not problems, "local down left: " + "; ".join(problems)
