@@ -530,3 +530,17 @@ def test_midway_failure_shows_build_log_and_restores_the_start(remote, tmp_path)
     assert report.restored is True and "failed midway" in report.restore_note
     head = remote_head(remote, "main")
     assert head != start and tree(remote, head) == tree(remote, start)
+
+
+def test_ctrl_c_midway_still_restores_the_start(remote, tmp_path, monkeypatch):
+    start = remote_head(remote, "main")
+
+    def interrupted(repo_dir: Path) -> list[Path]:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Changes, "break_at_runtime", staticmethod(interrupted))
+    with pytest.raises(KeyboardInterrupt):
+        run(remote, tmp_path)
+    head = remote_head(remote, "main")
+    # The marker commit had gone live; the interrupt still leaves the branch as it started.
+    assert head != start and tree(remote, head) == tree(remote, start)

@@ -176,15 +176,22 @@ class Scenario:
         with tempfile.TemporaryDirectory(prefix="pipekit-e2e-", dir=self.o.work_dir) as tmp:
             checkout = Checkout.clone(self.t.git_remote, self.t.branch, Path(tmp) / "repo")
             self.report.start_commit = checkout.head()
-            failure: BaseException | None = None
+            completed = False
             try:
                 self._good(checkout, changes, pipeline)
                 self._broken(checkout, changes, pipeline)
-            except Exception as exc:  # restore first, then report  # restore first, then report
-                failure = exc
+                completed = True
+            except Exception as exc:  # restore first, then report
                 self.report.step("scenario", False, detail=str(exc))
+            except KeyboardInterrupt:
+                self.report.step("scenario", False, detail="interrupted")
+                self.say(
+                    "interrupted: restoring the branch before stopping (Ctrl-C again to abort)"
+                )
+                raise
             finally:
-                self._restore(checkout, pipeline, midway=failure is not None)
+                # Also on Ctrl-C: the branch must not be left broken.
+                self._restore(checkout, pipeline, midway=not completed)
         self.report.finished_at = datetime.now(UTC).isoformat()
         return self.report
 
@@ -258,6 +265,8 @@ class Scenario:
             where = f"{failure.stage}/{failure.action}" if failure else "nowhere"
             raise E2EFailure(f"expected the {pipeline.deploy} action to fail; it failed {where}")
         self.say(f"deployment {deployment_id} failed as expected: {failure.message}")
+        for line in explain_failure(self.c, details)[1:]:
+            self.console.print(f"  [dim]{line}[/dim]")
 
         # CodeDeploy's own rollback: a new deployment of the last good revision.
         failed = wait_deployment(
