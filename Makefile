@@ -42,10 +42,11 @@ setup: $(VENV)/.stamp .venv-checkov/.stamp host-deps ## Create the Python enviro
 host-deps: ## Install the Debian packages the local systemd host needs (systemd-nspawn, debootstrap)
 	@bash .ci/host-deps
 
-lint: $(VENV)/.stamp .venv-checkov/.stamp ## ruff, cfn-lint (informational rules too), checkov, shellcheck
+lint: $(VENV)/.stamp .venv-checkov/.stamp ## ruff, cfn-lint (informational rules too), parameter files, checkov, shellcheck
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(PY) -m cfnlint --include-checks I -- templates/*.yaml
+	$(PIPEKIT) lint
 	$(CHECKOV) --quiet --compact --skip-download --framework cloudformation -d templates
 	shellcheck scripts/*.sh .ci/run .ci/host-deps
 
