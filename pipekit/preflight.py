@@ -82,8 +82,13 @@ def constraint_problem(name: str, definition: dict[str, Any], value: str) -> str
     return check_parameter(name, definition, value)
 
 
-def parameter_problems(definitions: dict[str, dict[str, Any]], values: dict[str, str]) -> list[str]:
-    """Every way `values` does not fit the root template's parameters, in a stable order."""
+def parameter_problems(
+    definitions: dict[str, dict[str, Any]], values: dict[str, str], *, for_deploy: bool = True
+) -> list[str]:
+    """Every way `values` does not fit the root template's parameters, in a stable order.
+
+    The placeholder repository is valid for the template (the committed dev/prod files carry
+    it), so only a deploy refuses it."""
     problems: list[str] = []
     unknown = sorted(set(values) - set(definitions))
     if unknown:
@@ -105,7 +110,7 @@ def parameter_problems(definitions: dict[str, dict[str, Any]], values: dict[str,
             if problem:
                 problems.append(problem.rstrip("."))
     repo = values.get("GitHubRepository", "")
-    if repo.startswith(PLACEHOLDER_OWNER):
+    if for_deploy and repo.startswith(PLACEHOLDER_OWNER):
         problems.append(
             f"GitHubRepository is still the placeholder {repo!r}: set it to your repository "
             "as owner/repo"
@@ -113,11 +118,11 @@ def parameter_problems(definitions: dict[str, dict[str, Any]], values: dict[str,
     return problems
 
 
-def check_parameter_file(env: Environment) -> dict[str, str]:
+def check_parameter_file(env: Environment, *, for_deploy: bool = True) -> dict[str, str]:
     """All local checks for `env`; returns the parameter values (no AWS involved)."""
     definitions = load_root_parameters(env.template_dir)
     values = read_parameters(env.parameter_file)
-    problems = parameter_problems(definitions, values)
+    problems = parameter_problems(definitions, values, for_deploy=for_deploy)
     if problems:
         rel = _relative(env.parameter_file, env.root)
         raise UserError(f"{rel} does not fit templates/{ROOT_TEMPLATE}: " + "; ".join(problems))

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from pipekit.config import known_environments, resolve_environment
+from pathlib import Path
+
+from pipekit.config import Environment, known_environments
 from pipekit.errors import UserError
-from pipekit.preflight import check_parameter_file
+from pipekit.preflight import PLACEHOLDER_OWNER, check_parameter_file
 
 
 def register(subparsers) -> None:
@@ -12,34 +14,43 @@ def register(subparsers) -> None:
     parser.set_defaults(func=run)
 
 
-def run(args) -> int:
-    from pipekit.config import PROJECT_ROOT, Environment
-
-    failures = []
-    names = known_environments(PROJECT_ROOT)
+def lint_parameter_files(root: Path) -> list[str]:
+    """One line per parameter file; raises UserError naming how many do not fit."""
+    names = known_environments(root)
     if not names:
-        raise UserError("no parameters/*.json to check")
+        raise UserError(f"no parameter files in {root / 'parameters'}")
+    lines, failures = [], 0
     for name in names:
-        # No resolve_environment here: `local` would require the local service to be running.
+        # Built directly: resolve_environment("local") would need the local service running.
         env = Environment(
             name=name,
-            parameter_file=PROJECT_ROOT / "parameters" / f"{name}.json",
+            parameter_file=root / "parameters" / f"{name}.json",
             stack_name=f"pipekit-{name}",
             protected=False,
-            root=PROJECT_ROOT,
             region=None,
             endpoint_url=None,
             credentials=None,
+            root=root,
         )
         try:
-            check_parameter_file(env)
-            print(f"ok   parameters/{name}.json")
+            values = check_parameter_file(env, for_deploy=False)
         except UserError as exc:
-            failures.append(str(exc))
-            print(f"FAIL {exc}")
+            failures += 1
+            lines.append(f"FAIL {exc}")
+            continue
+        note = ""
+        if values.get("GitHubRepository", "").startswith(PLACEHOLDER_OWNER):
+            note = " (GitHubRepository is the placeholder: set it before deploying)"
+        lines.append(f"ok   parameters/{name}.json{note}")
+    for line in lines:
+        print(line)
     if failures:
-        raise UserError(f"{len(failures)} parameter file(s) do not fit the root template")
+        raise UserError(f"{failures} parameter file(s) do not fit templates/root.yaml (see above)")
+    return lines
+
+
+def run(args) -> int:
+    from pipekit import config
+
+    lint_parameter_files(config.PROJECT_ROOT)
     return 0
-
-
-__all__ = ["register", "resolve_environment"]
