@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import textwrap
 import time
 from pathlib import Path
@@ -161,3 +162,28 @@ def test_cleanup_stale_removes_hosts_of_a_killed_run(rootfs: Path, tmp_path: Pat
         if proc.poll() is None:
             proc.kill()
         cleanup_stale(state)
+
+
+@pytest.mark.host
+def test_writable_root_falls_back_to_a_copy_without_overlayfs(tmp_path: Path) -> None:
+    base = tmp_path / "base"
+    (base / "etc").mkdir(parents=True)
+    (base / "etc" / "os-release").write_text("ID=debian\n")
+    root, upper = tmp_path / "root", tmp_path / "upper"
+    root.mkdir()
+    upper.mkdir()
+    # overlayfs refuses an upper and a work directory on different filesystems.
+    with tempfile.TemporaryDirectory(dir="/dev/shm") as work:
+        assert hostmod._make_root(base, root, upper, Path(work)) == "copy"
+    assert (root / "etc" / "os-release").read_text() == "ID=debian\n"
+    assert _mounts_under(root) == []
+    root2 = tmp_path / "root2"
+    root2.mkdir()
+    work2 = tmp_path / "work2"
+    work2.mkdir()
+    try:
+        assert hostmod._make_root(base, root2, upper, work2) == "overlay"
+        (root2 / "new").write_text("x")
+        assert not (base / "new").exists()
+    finally:
+        hostmod._umount(root2)
