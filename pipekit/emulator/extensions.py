@@ -120,7 +120,14 @@ def _patch_parsing(parsing: Any) -> None:
         try:
             resource = original_create(logical_id, resource_json, resources_map, **kwargs)
         except Exception as exc:
-            _event(stack, logical_id, resource_type, "CREATE_FAILED", reason=_reason(exc))
+            _event(
+                stack,
+                logical_id,
+                resource_type,
+                "CREATE_FAILED",
+                physical=getattr(exc, "physical_resource_id", ""),
+                reason=_reason(exc),
+            )
             raise
         if resource is None:
             # Unknown type: moto skips it silently; make the gap loud instead.
@@ -156,7 +163,9 @@ def _patch_parsing(parsing: Any) -> None:
             else:
                 new = original_update(logical_id, resource_json, resources_map, **kwargs)
         except Exception as exc:
-            _event(stack, logical_id, resource_type, "UPDATE_FAILED", reason=_reason(exc))
+            _event(
+                stack, logical_id, resource_type, "UPDATE_FAILED", resource=old, reason=_reason(exc)
+            )
             raise
         _event(stack, logical_id, resource_type, "UPDATE_COMPLETE", resource=new)
         return new
@@ -173,7 +182,14 @@ def _patch_parsing(parsing: Any) -> None:
         try:
             original_delete_resource(self, parsed_resource, resource_json)
         except Exception as exc:
-            _event(stack, logical_id, resource_type, "DELETE_FAILED", reason=_reason(exc))
+            _event(
+                stack,
+                logical_id,
+                resource_type,
+                "DELETE_FAILED",
+                resource=parsed_resource,
+                reason=_reason(exc),
+            )
             raise
         _event(stack, logical_id, resource_type, "DELETE_COMPLETE", resource=parsed_resource)
 
@@ -193,15 +209,15 @@ def _event(
     status: str,
     *,
     resource: Any = None,
+    physical: str = "",
     reason: str | None = None,
 ) -> None:
     if stack is None or not logical_id:
         return
     from moto.cloudformation.models import Event
 
-    physical = getattr(resource, "physical_resource_id", "") if resource is not None else ""
-    if not physical and status.endswith("_FAILED"):
-        physical = ""
+    if resource is not None and not isinstance(resource, str):
+        physical = getattr(resource, "physical_resource_id", "") or physical
     stack.events.append(
         Event(
             stack_id=stack.stack_id,
@@ -505,10 +521,14 @@ def _patch_stack(models: Any) -> None:
                 for e in child.events
                 if e.resource_status == "CREATE_FAILED" and e.logical_resource_id != child.name
             ]
-            raise ValidationError(
+            error = ValidationError(
                 message=f"Embedded stack {child.stack_id} was not successfully created: "
                 f"The following resource(s) failed to create: [{', '.join(failed)}]. "
             )
+            error.physical_resource_id = child.stack_id
+            # The parent's rollback deletes the failed child too, as on AWS.
+            backend.delete_stack(child.stack_id)
+            raise error
         return child
 
     Stack.create_from_cloudformation_json = create_from_cloudformation_json
@@ -543,7 +563,17 @@ def _patch_stack(models: Any) -> None:
         backend.delete_stack(resource_name)
         child = backend.stacks.get(resource_name)
         if child is not None and child.status == "DELETE_FAILED":
-            raise ValidationError(message=f"Embedded stack {child.stack_id} was not deleted")
+            failed = sorted(
+                {
+                    e.logical_resource_id
+                    for e in child.events
+                    if e.resource_status == "DELETE_FAILED" and e.logical_resource_id != child.name
+                }
+            )
+            raise ValidationError(
+                message=f"Embedded stack {child.stack_id} was not successfully deleted: "
+                f"The following resource(s) failed to delete: [{', '.join(failed)}]. "
+            )
 
     Stack.delete_from_cloudformation_json = delete_from_cloudformation_json
 

@@ -596,6 +596,7 @@ def patch_services() -> None:
     _patch_delete_stack()
     patch_deletions()
     patch_elbv2_attributes()
+    patch_bucket_policy_conditions()
 
 
 def _patch_deployment_group_info() -> None:
@@ -766,12 +767,19 @@ def _patch_delete_stack() -> None:
         stack.status = "DELETE_IN_PROGRESS"
         try:
             stack.resource_map.delete()
-        except Exception as exc:
+        except Exception:  # AWS reports it on the stack, not on the call
+            failed = sorted(
+                {
+                    e.logical_resource_id
+                    for e in stack.events
+                    if e.resource_status == "DELETE_FAILED" and e.logical_resource_id != stack.name
+                }
+            )
             stack.status = "DELETE_FAILED"
-            reason = getattr(exc, "message", None) or str(exc)
             stack._add_stack_event(
                 "DELETE_FAILED",
-                resource_status_reason=f"The following resource(s) failed to delete: {reason}",
+                resource_status_reason="The following resource(s) failed to delete: "
+                f"[{', '.join(failed)}]. ",
             )
             return
         stack._add_stack_event("DELETE_COMPLETE")
@@ -985,3 +993,42 @@ def patch_elbv2_attributes() -> None:
 
     FakeTargetGroup.has_cfn_attr = classmethod(tg_has)
     FakeTargetGroup.get_cfn_attribute = tg_attribute
+
+
+def _condition_holds(condition: dict[str, Any]) -> bool | None:
+    """Evaluate a bucket-policy Condition for a request to the emulated endpoint, which stands
+    for an HTTPS request to AWS. None = cannot tell (moto cannot evaluate it either)."""
+    context = {"aws:securetransport": "true"}
+    for operator, tests in condition.items():
+        if operator not in ("Bool", "StringEquals"):
+            return None
+        for key, expected in tests.items():
+            actual = context.get(key.lower())
+            if actual is None:
+                return None
+            values = expected if isinstance(expected, list) else [expected]
+            if actual not in {str(v).lower() for v in values}:
+                return False
+    return True
+
+
+def patch_bucket_policy_conditions() -> None:
+    """moto enforces bucket policies but ignores their Conditions, so the usual guardrail
+    `Deny s3:* unless aws:SecureTransport` denied every request. Statements whose condition
+    does not hold are left out; those it cannot evaluate are left out too, as moto cannot."""
+    from moto.iam.access_control import IAMPolicy, PermissionResult
+    from moto.s3.models import FakeBucket
+
+    def get_permission(self: Any, action: str, resource: str) -> Any:
+        if self.policy is None:
+            return PermissionResult.NEUTRAL
+        raw = self.policy.decode() if isinstance(self.policy, bytes) else self.policy
+        document = json.loads(raw)
+        statements = document.get("Statement", [])
+        statements = [statements] if isinstance(statements, dict) else statements
+        kept = [s for s in statements if "Condition" not in s or _condition_holds(s["Condition"])]
+        return IAMPolicy(json.dumps({**document, "Statement": kept})).is_action_permitted(
+            action, resource
+        )
+
+    FakeBucket.get_permission = get_permission
