@@ -300,6 +300,13 @@ def run_build(
     shell = _Shell(shell_path, src, full_env, work_dir / "shell-state")
 
     log: list[str] = [f"[Container] Build {build_id} in {src}"]
+    for key in ("parameter-store", "secrets-manager"):
+        if env_section.get(key):
+            # Resolving these needs SSM/Secrets Manager: pass the values in `env` instead.
+            log.append(f"[Container] env.{key} is not resolved locally; variables left unset")
+    runtimes = ((spec.get("phases") or {}).get("install") or {}).get("runtime-versions")
+    if runtimes:
+        log.append(f"[Container] runtime-versions {runtimes}: using this machine's PATH")
     phases: list[PhaseResult] = []
     succeeding = True
     aborted = False

@@ -410,6 +410,10 @@ def boot_host(name: str, *, app_port: int, state_dir: Path, cache_dir: Path | No
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
+    except OSError:
+        _umount(root)
+        shutil.rmtree(hdir, ignore_errors=True)
+        raise
     finally:
         log.close()
     (hdir / "host.json").write_text(
