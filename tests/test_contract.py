@@ -133,7 +133,15 @@ def test_children_constraints_accept_what_the_root_accepts(root: dict[str, Any])
             if value != {"Ref": name} or name not in root["Parameters"]:
                 continue
             outer, inner = root["Parameters"][name], child["Parameters"][name]
-            for key in ("Type", "AllowedValues", "AllowedPattern", "MinValue", "MaxValue"):
+            # An SSM-typed root parameter reaches the child already resolved: the child must
+            # declare the value type, or CloudFormation would look the AMI id up in SSM.
+            ssm = re.fullmatch(r"AWS::SSM::Parameter::Value<(.+)>", outer["Type"])
+            expected_type = ssm.group(1) if ssm else outer["Type"]
+            assert inner["Type"] == expected_type, f"{child_file}:{name} type"
+            if ssm:
+                assert "Default" not in inner, f"{child_file}:{name} must not default to a path"
+                continue
+            for key in ("AllowedValues", "AllowedPattern", "MinValue", "MaxValue"):
                 assert outer.get(key) == inner.get(key), f"{child_file}:{name}.{key} differs"
             if "Default" in inner:
                 assert inner["Default"] == outer.get("Default"), f"{child_file}:{name} default"
