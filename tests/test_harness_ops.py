@@ -465,3 +465,127 @@ def test_template_version_without_git_is_a_content_hash(tmp_path, monkeypatch):
 def test_env_reports_unknown_env(project):
     with pytest.raises(UserError, match=r"known environments: dev, prod"):
         env_for(project, "staging")
+
+
+# ---- the status command, end to end on stubbed APIs and a real HTTP /version ----------------
+
+
+@pytest.fixture
+def version_server():
+    import http.server
+    import threading
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            body = json.dumps(
+                {"commit": "0123456789abcdef0123", "build_id": "b-7", "pipeline_execution_id": "e1"}
+            ).encode()
+            self.send_response(200 if self.path == "/version" else 404)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = None
+    for port in range(23100, 23200):  # this part's loopback range
+        try:
+            server = http.server.ThreadingHTTPServer(("127.0.0.1", port), Handler)
+            break
+        except OSError:
+            continue
+    assert server is not None
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/"
+    server.shutdown()
+    server.server_close()
+
+
+def test_status_command_reports_runs_stages_deployment_and_live_version(
+    project, monkeypatch, capsys, version_server
+):
+    monkeypatch.setattr("pipekit.config.PROJECT_ROOT", project)
+    clients = StubbedClients()
+    cfn = clients.stub("cloudformation")
+    stack = {
+        "StackName": "pipekit-dev",
+        "StackId": STACK_ID,
+        "CreationTime": T0,
+        "StackStatus": "UPDATE_COMPLETE",
+        "Outputs": [
+            {"OutputKey": "AppUrl", "OutputValue": version_server},
+            {"OutputKey": "PipelineName", "OutputValue": "pipekit-dev"},
+            {"OutputKey": "CodeDeployApplicationName", "OutputValue": "app"},
+            {"OutputKey": "DeploymentGroupName", "OutputValue": "group"},
+        ],
+    }
+    cfn.add_response("describe_stacks", {"Stacks": [stack]}, {"StackName": "pipekit-dev"})
+    cfn.add_response("describe_stacks", {"Stacks": [stack]}, {"StackName": "pipekit-dev"})
+    cp = clients.stub("codepipeline")
+    cp.add_response(
+        "list_pipeline_executions",
+        {
+            "pipelineExecutionSummaries": [
+                {
+                    "pipelineExecutionId": "e1aaaaaa-1",
+                    "status": "Succeeded",
+                    "startTime": T0,
+                    "lastUpdateTime": T0 + timedelta(seconds=75),
+                    "sourceRevisions": [
+                        {"actionName": "Source", "revisionId": "0123456789abcdef0123"}
+                    ],
+                    "trigger": {"triggerType": "WebhookV2"},
+                }
+            ]
+        },
+        {"pipelineName": "pipekit-dev", "maxResults": 5},
+    )
+    cp.add_response(
+        "get_pipeline_state",
+        {
+            "stageStates": [
+                {
+                    "stageName": "Deploy",
+                    "latestExecution": {"pipelineExecutionId": "e1aaaaaa-1", "status": "Succeeded"},
+                }
+            ]
+        },
+        {"name": "pipekit-dev"},
+    )
+    cd = clients.stub("codedeploy")
+    cd.add_response(
+        "list_deployments",
+        {"deployments": ["d-1"]},
+        {"applicationName": "app", "deploymentGroupName": "group"},
+    )
+    cd.add_response(
+        "get_deployment",
+        {"deploymentInfo": {"deploymentId": "d-1", "status": "Succeeded", "createTime": T0}},
+        {"deploymentId": "d-1"},
+    )
+    from pipekit.commands import status as status_cmd
+
+    args = argparse.Namespace(env="dev", stack_name=None, region=None, endpoint_url=None, runs=5)
+    assert status_cmd.run(args, clients) == 0
+    out = capsys.readouterr().out
+    assert "Stack pipekit-dev: UPDATE_COMPLETE" in out
+    assert "0123456789ab" in out and "WebhookV2" in out and "1m15s" in out
+    assert "Deploy" in out and "Succeeded" in out
+    assert "Last deployment: d-1 Succeeded" in out
+    assert f"answering at {version_server}: commit 0123456789ab, build b-7" in out
+    clients.assert_done()
+
+
+def test_status_of_a_missing_stack_says_deploy_first(project, monkeypatch):
+    monkeypatch.setattr("pipekit.config.PROJECT_ROOT", project)
+    clients = StubbedClients()
+    clients.stub("cloudformation").add_client_error(
+        "describe_stacks", "ValidationError", "Stack with id pipekit-dev does not exist"
+    )
+    from pipekit.commands import status as status_cmd
+
+    args = argparse.Namespace(env="dev", stack_name=None, region=None, endpoint_url=None, runs=5)
+    with pytest.raises(UserError, match="does not exist: deploy it with `make deploy ENV=dev`"):
+        status_cmd.run(args, clients)
