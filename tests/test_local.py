@@ -1,0 +1,58 @@
+"""`local up` -> the app serves the branch's commit -> a pushed commit goes live by itself ->
+`local down` leaves no process and no mount (checked by the fixture's teardown)."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from pipekit.local import lifecycle
+from pipekit.local.testing import local_stack  # noqa: F401 - the fixture, used by name
+
+pytestmark = pytest.mark.host
+
+
+def git(*args: str, cwd: Path) -> str:
+    return subprocess.run(
+        ["git", *args], cwd=cwd, check=True, capture_output=True, text=True
+    ).stdout.strip()
+
+
+def test_up_serves_branch_commit_and_a_push_goes_live(local_stack, tmp_path):  # noqa: F811
+    stack = local_stack
+    head = git("rev-parse", f"refs/heads/{stack.branch}", cwd=Path(stack.git_remote))
+    assert (lifecycle.fetch_version(stack.app_url) or {}).get("commit") == head
+
+    cp = stack.client("codepipeline")
+    runs = cp.list_pipeline_executions(pipelineName=stack.pipeline_name)[
+        "pipelineExecutionSummaries"
+    ]
+    first = runs[-1]
+    assert first["trigger"]["triggerType"] == "CreatePipeline"
+    assert first["sourceRevisions"][0]["revisionId"] == head
+
+    # a second `local up` finds it running and changes nothing
+    again = lifecycle.up(state_dir=Path(stack.state_dir))
+    assert again.service_pid == stack.service_pid
+
+    clone = tmp_path / "clone"
+    git("clone", "-q", "--branch", stack.branch, stack.git_remote, str(clone), cwd=tmp_path)
+    git("config", "user.email", "test@pipekit.invalid", cwd=clone)
+    git("config", "user.name", "pipekit test", cwd=clone)
+    from pipekit.samplechanges import set_marker
+
+    set_marker(clone, f"test_local {time.time()}")
+    git("commit", "-qam", "test_local: marker", cwd=clone)
+    commit = git("rev-parse", "HEAD", cwd=clone)
+    git("push", "-q", "origin", f"HEAD:{stack.branch}", cwd=clone)
+
+    lifecycle.wait_live(stack.app_url, commit, timeout=300)
+    runs = cp.list_pipeline_executions(pipelineName=stack.pipeline_name)[
+        "pipelineExecutionSummaries"
+    ]
+    pushed = [r for r in runs if r["sourceRevisions"][0]["revisionId"] == commit]
+    assert pushed, "the push started no execution"
+    assert pushed[0]["trigger"]["triggerType"] in ("WebhookV2", "Webhook")
