@@ -3,11 +3,8 @@ what the services recorded and what the URL served. Runs inside `make test`."""
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
-from typing import Any
 
-import boto3
 import pytest
 from rich.console import Console
 
@@ -15,57 +12,25 @@ from pipekit.e2e import decisions, web
 from pipekit.e2e.scenario import Options, Scenario
 from pipekit.e2e.target import preflight, resolve_target
 from pipekit.e2e.waiting import Clients, list_executions
+from pipekit.local.testing import local_stack  # noqa: F401 (a pytest fixture, used by name)
 
 ROOT = Path(__file__).resolve().parent.parent
-_MISSING = [
-    m
-    for m in ("pipekit.local.testing", "pipekit.samplechanges")
-    if importlib.util.find_spec(m) is None
-]
-
-if not _MISSING:
-    from pipekit.local.testing import local_stack  # a pytest fixture, used by name
-else:
-
-    @pytest.fixture
-    def local_stack():
-        pytest.skip(f"local mode is not available yet: {', '.join(_MISSING)} missing")
-
-
 pytestmark = [pytest.mark.host, pytest.mark.slow]
 
 
-def field(stack: Any, *names: str) -> Any:
-    """The fixture's value under whichever name it uses (attribute or mapping key)."""
-    for name in names:
-        value = stack.get(name) if isinstance(stack, dict) else getattr(stack, name, None)
-        if value:
-            return value
-    raise AssertionError(f"local_stack has none of {names}")
-
-
-def test_full_scenario_on_local_mode(local_stack):
-    endpoint = field(local_stack, "endpoint_url")
-    region = field(local_stack, "region")
-
-    def client(service: str):
-        return boto3.client(
-            service,
-            endpoint_url=endpoint,
-            region_name=region,
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
-        )
-
+def test_full_scenario_on_local_mode(local_stack):  # noqa: F811 (the fixture)
+    client = local_stack.client
     target, _ = resolve_target(
         env="local",
-        stack_name=field(local_stack, "stack_name"),
+        stack_name=local_stack.stack_name,
         cfn=client("cloudformation"),
         codepipeline=client("codepipeline"),
-        git_remote=str(field(local_stack, "git_remote", "git_remote_path", "remote")),
-        app_url=field(local_stack, "app_url"),
+        git_remote=local_stack.git_remote,
+        app_url=local_stack.app_url,
     )
-    connections = client("codeconnections") if target.connection_arn else None
+    connections = None
+    if target.connection_arn:
+        connections = client(target.connection_arn.split(":")[2])  # codeconnections or codestar
     preflight(target, connections=connections, allow_branch=None)
     clients = Clients(
         client("codepipeline"), client("codedeploy"), client("codebuild"), client("logs")
