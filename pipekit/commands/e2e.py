@@ -72,6 +72,7 @@ def run(args: argparse.Namespace) -> int:
         options=Options(execution_timeout=args.timeout),
         console=console,
     )
+    scenario.report.preflight = notes
     result = scenario.run()
     report_mod.render(result, console)
     path = result.write_json(env.root / args.report_dir)

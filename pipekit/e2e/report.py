@@ -29,6 +29,7 @@ class Report:
     branch: str = ""
     started_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat())
     finished_at: str | None = None
+    preflight: list[str] = field(default_factory=list)
     start_commit: str | None = None
     good_commit: str | None = None
     broken_commit: str | None = None
