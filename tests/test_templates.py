@@ -417,6 +417,18 @@ def test_fleet_mode_instances_reachable_only_from_the_load_balancer() -> None:
         assert "CidrIp" not in rule and "CidrIpv6" not in rule
         assert rule["SourceSecurityGroupId"] in lb_sgs
         assert rule["FromPort"] == rule["ToPort"] == "8080"
+    # the load balancer's only outbound rule is the instances' app port
+    (lb_sg,) = [doc["Resources"][sg["Ref"]]["Properties"] for sg in lb_sgs]
+    assert lb_sg["SecurityGroupEgress"] == [
+        {
+            "Description": "To the app port on the instances only",
+            "IpProtocol": "tcp",
+            "FromPort": "8080",
+            "ToPort": "8080",
+            "DestinationSecurityGroupId": instance_sg,
+        }
+    ]
+    assert resources_of(doc, "AWS::EC2::SecurityGroupEgress") == {}
     (tg,) = resources_of(doc, "AWS::ElasticLoadBalancingV2::TargetGroup").values()
     assert tg["Properties"]["HealthCheckPath"] == "/health"
     assert tg["Properties"]["Port"] == "8080"
