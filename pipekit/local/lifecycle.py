@@ -201,6 +201,17 @@ def _start_service(state_dir: Path, port: int, control_port: int, app_port: int)
     raise UserError(f"the local service did not answer in time; see {state_dir / 'service.log'}")
 
 
+def _dirty(root: Path) -> bool:
+    result = subprocess.run(
+        ["git", "status", "--porcelain", "--untracked-files=no"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return bool(result.stdout.strip())
+
+
 def _port_free(port: int) -> bool:
     import socket
 
@@ -327,7 +338,18 @@ def up(
     )
     remote = GitRemote(state_dir / "git")
     path = remote.create(repository, f"{stack.control_url}/push")
-    commit = remote.seed(repository, root, branch)
+    try:
+        commit = remote.seed(repository, root, branch)
+    except RuntimeError as exc:
+        raise UserError(
+            f"cannot seed the local git remote from {root} (is it a git clone with a commit?): "
+            f"{exc}"
+        ) from None
+    if _dirty(root):
+        say(
+            "    note: uncommitted changes in this checkout are not in the local remote; "
+            f"commit them and `git push local HEAD:{branch}` to deploy them"
+        )
     stack.git_remote = str(path)
     write_state(state_dir, stack)
 
