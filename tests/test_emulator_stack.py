@@ -13,7 +13,9 @@ from typing import Any
 import pytest
 from botocore.exceptions import WaiterError
 
-from pipekit.emulator.testing import aws, emulator, inventory  # noqa: F401 (fixtures)
+from pipekit.emulator.inventory import inventory
+
+pytest_plugins = ["pipekit.emulator.testing"]  # the emulator and aws fixtures
 
 ROOT = Path(__file__).resolve().parents[1]
 TEMPLATES = Path(os.environ.get("PIPEKIT_TEST_TEMPLATES", ROOT / "templates"))
@@ -95,7 +97,7 @@ def deploy(em: Any, prefix: str = "v1/", **overrides: str) -> dict[str, str]:
 
 
 @pytest.fixture
-def deployed(aws: Any) -> tuple[Any, dict[str, set[str]], dict[str, str]]:  # noqa: F811
+def deployed(aws: Any) -> tuple[Any, dict[str, set[str]], dict[str, str]]:
     before = inventory(aws)
     publish(aws, "v1/")
     before = inventory(aws)  # the template bucket is not the stack's

@@ -515,6 +515,12 @@ def _patch_stack(models: Any) -> None:
             tags={t["Key"]: t["Value"] for t in properties.get("Tags", [])},
             timeout_in_mins=properties.get("TimeoutInMinutes"),
         )
+        # describe_stacks shows ParentId/RootId for nested stacks.
+        parent_id = kwargs.get("StackId")
+        if parent_id:
+            parent = backend.stacks.get(parent_id)
+            child.parent_id = parent_id
+            child.root_id = getattr(parent, "root_id", None) or parent_id
         if child.status != "CREATE_COMPLETE":
             failed = [
                 e.logical_resource_id

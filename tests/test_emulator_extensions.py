@@ -1,0 +1,519 @@
+"""One test per fix the emulator makes to moto (each of these fails on moto 5.2.5 alone: see
+docs in pipekit/emulator/extensions.py and ../shared/offline.md)."""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any
+
+import pytest
+
+from pipekit.emulator.inventory import inventory
+
+pytest_plugins = ["pipekit.emulator.testing"]  # the emulator and aws fixtures
+
+BUCKET = "ext-templates"
+
+
+def outputs(em: Any, stack: str, region: str = "us-east-1") -> dict[str, str]:
+    found = em.client("cloudformation", region).describe_stacks(StackName=stack)["Stacks"][0]
+    return {o["OutputKey"]: o["OutputValue"] for o in found.get("Outputs", [])}
+
+
+def status(em: Any, stack: str) -> str:
+    return em.client("cloudformation").describe_stacks(StackName=stack)["Stacks"][0]["StackStatus"]
+
+
+def upload(em: Any, key: str, body: str) -> str:
+    s3 = em.client("s3")
+    if BUCKET not in {b["Name"] for b in s3.list_buckets()["Buckets"]}:
+        s3.create_bucket(Bucket=BUCKET)
+    s3.put_object(Bucket=BUCKET, Key=key, Body=body.encode())
+    return f"https://{BUCKET}.s3.us-east-1.amazonaws.com/{key}"
+
+
+def create(em: Any, name: str, body: str, region: str = "us-east-1", **params: str) -> None:
+    em.client("cloudformation", region).create_stack(
+        StackName=name,
+        TemplateBody=body,
+        Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in params.items()],
+        Capabilities=["CAPABILITY_IAM"],
+    )
+
+
+TOPIC = """
+  Topic:
+    Type: AWS::SNS::Topic
+"""
+
+
+def test_condition_short_form(aws: Any) -> None:
+    create(
+        aws,
+        "cond",
+        """
+Parameters:
+  Env: {Type: String}
+Conditions:
+  IsProd: !Equals [!Ref Env, prod]
+  IsNotProd: !Not [!Condition IsProd]
+Resources:
+  Topic:
+    Type: AWS::SNS::Topic
+    Condition: IsNotProd
+    Properties: {TopicName: only-outside-prod}
+Outputs:
+  Mode: {Value: !If [IsNotProd, not-prod, prod]}
+""",
+        Env="dev",
+    )
+    assert outputs(aws, "cond") == {"Mode": "not-prod"}
+    topics = aws.client("sns").list_topics()["Topics"]
+    assert [t["TopicArn"].rsplit(":", 1)[1] for t in topics] == ["only-outside-prod"]
+
+
+def test_short_tag_with_a_mapping_value(aws: Any) -> None:
+    create(
+        aws,
+        "mapping",
+        "Resources:"
+        + TOPIC
+        + """
+Outputs:
+  Encoded:
+    Value: !Base64 {"Fn::Sub": "region=${AWS::Region}"}
+""",
+    )
+    assert base64.b64decode(outputs(aws, "mapping")["Encoded"]).decode() == "region=us-east-1"
+
+
+CHILD = """
+Parameters:
+  Name: {Type: String}
+Resources:
+  Topic:
+    Type: AWS::SNS::Topic
+    Properties: {TopicName: !Sub "${Name}-topic"}
+Outputs:
+  TopicArn: {Value: !Ref Topic}
+  Name: {Value: !GetAtt Topic.TopicName}
+"""
+
+
+def parent(url: str, name: str = "alpha") -> str:
+    return f"""
+Parameters:
+  Name: {{Type: String, Default: {name}}}
+Resources:
+  Child:
+    Type: AWS::CloudFormation::Stack
+    Properties:
+      TemplateURL: {url}
+      Parameters: {{Name: !Ref Name}}
+Outputs:
+  ChildArn: {{Value: !GetAtt Child.Outputs.TopicArn}}
+  InSub: {{Value: !Sub "name is ${{Child.Outputs.Name}}"}}
+  ChildId: {{Value: !Ref Child}}
+"""
+
+
+def test_nested_outputs_and_nested_ref(aws: Any) -> None:
+    create(aws, "parent", parent(upload(aws, "child.yaml", CHILD)))
+    found = outputs(aws, "parent")
+    topics = [t["TopicArn"] for t in aws.client("sns").list_topics()["Topics"]]
+    assert found["ChildArn"] == topics[0]
+    assert topics[0].endswith(":alpha-topic")
+    assert found["InSub"] == "name is alpha-topic"
+    child = aws.client("cloudformation").describe_stacks(StackName=found["ChildId"])["Stacks"][0]
+    parent_stack = aws.client("cloudformation").describe_stacks(StackName="parent")["Stacks"][0]
+    assert child["StackId"] == found["ChildId"]
+    assert child["ParentId"] == child["RootId"] == parent_stack["StackId"]
+    assert "ParentId" not in parent_stack
+
+
+def test_nested_stack_events_carry_the_child_stack_id(aws: Any) -> None:
+    create(aws, "parent", parent(upload(aws, "child.yaml", CHILD)))
+    cfn = aws.client("cloudformation")
+    events = cfn.describe_stack_events(StackName="parent")["StackEvents"]
+    complete = [
+        e
+        for e in events
+        if e["LogicalResourceId"] == "Child" and e["ResourceStatus"] == "CREATE_COMPLETE"
+    ]
+    assert len(complete) == 1
+    child_id = complete[0]["PhysicalResourceId"]
+    assert child_id == outputs(aws, "parent")["ChildId"]
+    child_events = cfn.describe_stack_events(StackName=child_id)["StackEvents"]
+    assert {(e["LogicalResourceId"], e["ResourceStatus"]) for e in child_events} >= {
+        ("Topic", "CREATE_IN_PROGRESS"),
+        ("Topic", "CREATE_COMPLETE"),
+    }
+
+
+def test_nested_update_is_in_place_and_leaks_nothing(aws: Any) -> None:
+    url = upload(aws, "child.yaml", CHILD)
+    create(aws, "parent", parent(url))
+    cfn = aws.client("cloudformation")
+    child_id = outputs(aws, "parent")["ChildId"]
+    cfn.update_stack(
+        StackName="parent",
+        TemplateBody=parent(url),
+        Parameters=[{"ParameterKey": "Name", "ParameterValue": "beta"}],
+    )
+    assert status(aws, "parent") == "UPDATE_COMPLETE"
+    assert outputs(aws, "parent")["ChildId"] == child_id
+    names = [t["TopicArn"].rsplit(":", 1)[1] for t in aws.client("sns").list_topics()["Topics"]]
+    assert names == ["beta-topic"]
+    assert outputs(aws, "parent")["InSub"] == "name is beta-topic"
+
+
+def test_sub_only_parameter_change_is_seen_by_change_sets(aws: Any) -> None:
+    body = """
+Parameters:
+  Prefix: {Type: String}
+Resources:
+  Topic:
+    Type: AWS::SNS::Topic
+    Properties: {DisplayName: !Sub "${Prefix} notifications"}
+"""
+    create(aws, "sub", body, Prefix="one")
+    cfn = aws.client("cloudformation")
+    cfn.create_change_set(
+        StackName="sub",
+        ChangeSetName="two",
+        ChangeSetType="UPDATE",
+        TemplateBody=body,
+        Parameters=[{"ParameterKey": "Prefix", "ParameterValue": "two"}],
+    )
+    described = cfn.describe_change_set(StackName="sub", ChangeSetName="two")
+    assert described["Status"] == "CREATE_COMPLETE"
+    changes = [c["ResourceChange"] for c in described["Changes"]]
+    assert [(c["Action"], c["LogicalResourceId"], c["Replacement"]) for c in changes] == [
+        ("Modify", "Topic", "False")
+    ]
+
+
+def test_change_set_flags_replacement_of_create_only_properties(aws: Any) -> None:
+    body = """
+Parameters:
+  Name: {Type: String}
+Resources:
+  Topic:
+    Type: AWS::SNS::Topic
+    Properties: {TopicName: !Ref Name}
+"""
+    create(aws, "repl", body, Name="first")
+    cfn = aws.client("cloudformation")
+    cfn.create_change_set(
+        StackName="repl",
+        ChangeSetName="rename",
+        ChangeSetType="UPDATE",
+        TemplateBody=body,
+        Parameters=[{"ParameterKey": "Name", "ParameterValue": "second"}],
+    )
+    change = cfn.describe_change_set(StackName="repl", ChangeSetName="rename")["Changes"][0]
+    assert change["ResourceChange"]["Replacement"] == "True"
+    assert change["ResourceChange"]["PhysicalResourceId"].endswith(":first")
+
+
+def test_fn_cidr_and_getazs(aws: Any) -> None:
+    create(
+        aws,
+        "cidr",
+        "Resources:"
+        + TOPIC
+        + """
+Outputs:
+  Second: {Value: !Select [1, !Cidr ["10.20.0.0/16", 4, 8]]}
+  Zone: {Value: !Select [0, !GetAZs ""]}
+""",
+        region="eu-west-1",
+    )
+    assert outputs(aws, "cidr", "eu-west-1") == {"Second": "10.20.1.0/24", "Zone": "eu-west-1a"}
+
+
+FAILING_CHILD = """
+Resources:
+  Topic:
+    Type: AWS::SNS::Topic
+  Pipeline:
+    Type: AWS::CodePipeline::Pipeline
+    DependsOn: Topic
+    Properties:
+      RoleArn: arn:aws:iam::123456789012:role/does-not-exist
+      ArtifactStore: {Type: S3, Location: nowhere}
+      Stages: []
+"""
+
+
+def test_failure_in_a_nested_stack_rolls_back_with_the_aws_messages(aws: Any) -> None:
+    url = upload(aws, "failing.yaml", FAILING_CHILD)
+    before = inventory(aws)
+    create(aws, "broken", parent(url).replace("      Parameters: {Name: !Ref Name}\n", ""))
+    cfn = aws.client("cloudformation")
+    assert status(aws, "broken") == "ROLLBACK_COMPLETE"
+    events = cfn.describe_stack_events(StackName="broken")["StackEvents"]
+    failed = [e for e in events if e["ResourceStatus"] == "CREATE_FAILED"]
+    assert len(failed) == 1
+    assert failed[0]["LogicalResourceId"] == "Child"
+    assert failed[0]["ResourceStatusReason"].startswith("Embedded stack arn:aws:cloudformation:")
+    assert (
+        "The following resource(s) failed to create: [Pipeline]"
+        in (failed[0]["ResourceStatusReason"])
+    )
+    child_events = cfn.describe_stack_events(StackName=failed[0]["PhysicalResourceId"])[
+        "StackEvents"
+    ]
+    cause = [e for e in child_events if e["ResourceStatus"] == "CREATE_FAILED"]
+    assert cause[0]["LogicalResourceId"] == "Pipeline"
+    assert "does-not-exist" in cause[0]["ResourceStatusReason"]
+    assert "Outputs" not in cfn.describe_stacks(StackName="broken")["Stacks"][0]
+    assert inventory(aws) == before  # the child's topic was rolled back
+
+
+def test_connection_resources_and_their_attributes(aws: Any) -> None:
+    create(
+        aws,
+        "conn",
+        """
+Resources:
+  New:
+    Type: AWS::CodeConnections::Connection
+    Properties: {ConnectionName: gh-new, ProviderType: GitHub}
+  Old:
+    Type: AWS::CodeStarConnections::Connection
+    Properties: {ConnectionName: gh-old, ProviderType: GitHub}
+Outputs:
+  NewArn: {Value: !Ref New}
+  NewStatus: {Value: !GetAtt New.ConnectionStatus}
+  OldArn: {Value: !GetAtt Old.ConnectionArn}
+  Owner: {Value: !GetAtt Old.OwnerAccountId}
+""",
+    )
+    found = outputs(aws, "conn")
+    assert found["NewArn"].startswith("arn:aws:codeconnections:us-east-1:123456789012:connection/")
+    assert found["OldArn"].startswith("arn:aws:codestar-connections:us-east-1:")
+    assert found["NewStatus"] == "PENDING"
+    assert found["Owner"] == "123456789012"
+    old = aws.client("codestar-connections").get_connection(ConnectionArn=found["OldArn"])
+    assert old["Connection"]["ConnectionName"] == "gh-old"
+    aws.client("cloudformation").delete_stack(StackName="conn")
+    with pytest.raises(aws.client("codeconnections").exceptions.ResourceNotFoundException):
+        aws.client("codeconnections").get_connection(ConnectionArn=found["NewArn"])
+
+
+SERVICES = """
+Resources:
+  Bucket:
+    Type: AWS::S3::Bucket
+    Properties:
+      VersioningConfiguration: {Status: Enabled}
+      PublicAccessBlockConfiguration:
+        BlockPublicAcls: true
+        BlockPublicPolicy: true
+        IgnorePublicAcls: true
+        RestrictPublicBuckets: true
+      LifecycleConfiguration:
+        Rules:
+          - {Id: old, Status: Enabled, ExpirationInDays: 9, NoncurrentVersionExpirationInDays: 3}
+  Policy:
+    Type: AWS::S3::BucketPolicy
+    Properties:
+      Bucket: !Ref Bucket
+      PolicyDocument:
+        Version: "2012-10-17"
+        Statement:
+          - Effect: Deny
+            Principal: "*"
+            Action: "s3:*"
+            Resource: [!GetAtt Bucket.Arn, !Sub "${Bucket.Arn}/*"]
+            Condition: {Bool: {"aws:SecureTransport": "false"}}
+  Role:
+    Type: AWS::IAM::Role
+    Properties:
+      AssumeRolePolicyDocument:
+        Statement:
+          - Effect: Allow
+            Principal: {Service: [codepipeline.amazonaws.com, codebuild.amazonaws.com]}
+            Action: sts:AssumeRole
+  Project:
+    Type: AWS::CodeBuild::Project
+    Properties:
+      Name: build-it
+      ServiceRole: !GetAtt Role.Arn
+      Source: {Type: CODEPIPELINE}
+      Artifacts: {Type: CODEPIPELINE}
+      TimeoutInMinutes: 15
+      Environment:
+        Type: LINUX_CONTAINER
+        ComputeType: BUILD_GENERAL1_SMALL
+        Image: aws/codebuild/amazonlinux-x86_64-standard:5.0
+        EnvironmentVariables: [{Name: STAGE, Value: test}]
+  App:
+    Type: AWS::CodeDeploy::Application
+    Properties: {ApplicationName: the-app, ComputePlatform: Server}
+  Group:
+    Type: AWS::CodeDeploy::DeploymentGroup
+    Properties:
+      ApplicationName: !Ref App
+      DeploymentGroupName: the-group
+      ServiceRoleArn: !GetAtt Role.Arn
+      AutoScalingGroups: [asg-one]
+      DeploymentConfigName: CodeDeployDefault.AllAtOnce
+      AutoRollbackConfiguration: {Enabled: true, Events: [DEPLOYMENT_FAILURE]}
+      AlarmConfiguration: {Enabled: true, Alarms: [{Name: !Ref Alarm}]}
+  Topic:
+    Type: AWS::SNS::Topic
+  Subscription:
+    Type: AWS::SNS::Subscription
+    Properties: {TopicArn: !Ref Topic, Protocol: email, Endpoint: ops@example.com}
+  Alarm:
+    Type: AWS::CloudWatch::Alarm
+    Properties:
+      AlarmName: too-many-5xx
+      Namespace: AWS/ApplicationELB
+      MetricName: HTTPCode_Target_5XX_Count
+      Statistic: Sum
+      Period: 60
+      EvaluationPeriods: 1
+      Threshold: 5
+      ComparisonOperator: GreaterThanOrEqualToThreshold
+      AlarmActions: [!Ref Topic]
+  Pipeline:
+    Type: AWS::CodePipeline::Pipeline
+    Properties:
+      Name: the-pipeline
+      PipelineType: V2
+      ExecutionMode: QUEUED
+      RoleArn: !GetAtt Role.Arn
+      ArtifactStore: {Type: S3, Location: !Ref Bucket}
+      Triggers:
+        - ProviderType: CodeStarSourceConnection
+          GitConfiguration:
+            SourceActionName: Source
+            Push: [{Branches: {Includes: [main]}}]
+      Stages:
+        - Name: Source
+          Actions:
+            - Name: Source
+              ActionTypeId: {Category: Source, Owner: AWS, Provider: S3, Version: "1"}
+              Configuration:
+                S3Bucket: !Ref Bucket
+                S3ObjectKey: src.zip
+                PollForSourceChanges: false
+              OutputArtifacts: [{Name: SourceOutput}]
+        - Name: Build
+          OnFailure: {Result: ROLLBACK}
+          Actions:
+            - Name: Build
+              ActionTypeId: {Category: Build, Owner: AWS, Provider: CodeBuild, Version: "1"}
+              Configuration: {ProjectName: !Ref Project}
+              InputArtifacts: [{Name: SourceOutput}]
+Outputs:
+  PipelineName: {Value: !Ref Pipeline}
+  PipelineVersion: {Value: !GetAtt Pipeline.Version}
+  ProjectArn: {Value: !GetAtt Project.Arn}
+  AlarmArn: {Value: !GetAtt Alarm.Arn}
+  SubscriptionArn: {Value: !Ref Subscription}
+  Group: {Value: !Ref Group}
+"""
+
+
+def test_skipped_types_reach_their_services(aws: Any) -> None:
+    before = inventory(aws)
+    create(aws, "svc", SERVICES)
+    assert status(aws, "svc") == "CREATE_COMPLETE"
+    found = outputs(aws, "svc")
+    pipeline = aws.client("codepipeline").get_pipeline(name="the-pipeline")["pipeline"]
+    assert found["PipelineName"] == "the-pipeline" and found["PipelineVersion"] == "1"
+    assert pipeline["pipelineType"] == "V2" and pipeline["executionMode"] == "QUEUED"
+    assert pipeline["stages"][1]["onFailure"] == {"result": "ROLLBACK"}
+    assert pipeline["stages"][0]["actions"][0]["configuration"]["PollForSourceChanges"] == "false"
+    assert pipeline["triggers"][0]["gitConfiguration"]["sourceActionName"] == "Source"
+    project = aws.client("codebuild").batch_get_projects(names=["build-it"])["projects"][0]
+    assert project["arn"] == found["ProjectArn"] and project["timeoutInMinutes"] == 15
+    assert project["environment"]["environmentVariables"] == [{"name": "STAGE", "value": "test"}]
+    group = aws.client("codedeploy").get_deployment_group(
+        applicationName="the-app", deploymentGroupName="the-group"
+    )["deploymentGroupInfo"]
+    assert found["Group"] == "the-group"
+    assert group["autoScalingGroups"] == [{"name": "asg-one"}]
+    assert group["deploymentConfigName"] == "CodeDeployDefault.AllAtOnce"
+    assert group["alarmConfiguration"] == {"enabled": True, "alarms": [{"name": "too-many-5xx"}]}
+    alarm = aws.client("cloudwatch").describe_alarms(AlarmNames=["too-many-5xx"])["MetricAlarms"]
+    assert alarm[0]["AlarmArn"] == found["AlarmArn"] and alarm[0]["Threshold"] == 5
+    subscriptions = aws.client("sns").list_subscriptions()["Subscriptions"]
+    assert [(s["Protocol"], s["Endpoint"]) for s in subscriptions] == [("email", "ops@example.com")]
+    s3 = aws.client("s3")
+    name = next(b["Name"] for b in s3.list_buckets()["Buckets"] if b["Name"].startswith("svc-"))
+    assert s3.get_bucket_versioning(Bucket=name)["Status"] == "Enabled"
+    assert all(s3.get_public_access_block(Bucket=name)["PublicAccessBlockConfiguration"].values())
+    rule = s3.get_bucket_lifecycle_configuration(Bucket=name)["Rules"][0]
+    assert rule["Expiration"] == {"Days": 9}
+    assert rule["NoncurrentVersionExpiration"]["NoncurrentDays"] == 3
+    policy = json.loads(s3.get_bucket_policy(Bucket=name)["Policy"])
+    assert policy["Statement"][0]["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+    # The SecureTransport guardrail does not lock the emulated (HTTPS-standing) client out.
+    s3.put_object(Bucket=name, Key="src.zip", Body=b"zip")
+    s3.delete_object(Bucket=name, Key="src.zip")
+    versions = s3.list_object_versions(Bucket=name)
+    for item in versions.get("Versions", []) + versions.get("DeleteMarkers", []):
+        s3.delete_object(Bucket=name, Key=item["Key"], VersionId=item["VersionId"])
+    aws.client("cloudformation").delete_stack(StackName="svc")
+    assert inventory(aws) == before
+
+
+def test_unconditional_bucket_policy_deny_still_applies(aws: Any) -> None:
+    s3 = aws.client("s3")
+    s3.create_bucket(Bucket="locked-bucket")
+    statement = {
+        "Effect": "Deny",
+        "Principal": "*",
+        "Action": "s3:PutObject",
+        "Resource": "arn:aws:s3:::locked-bucket/*",
+    }
+    s3.put_bucket_policy(
+        Bucket="locked-bucket",
+        Policy=json.dumps({"Version": "2012-10-17", "Statement": [statement]}),
+    )
+    with pytest.raises(s3.exceptions.ClientError):
+        s3.put_object(Bucket="locked-bucket", Key="k", Body=b"x")
+
+
+def test_deployment_group_api_returns_asg_names(aws: Any) -> None:
+    codedeploy = aws.client("codedeploy")
+    codedeploy.create_application(applicationName="api-app", computePlatform="Server")
+    codedeploy.create_deployment_group(
+        applicationName="api-app",
+        deploymentGroupName="api-group",
+        serviceRoleArn="arn:aws:iam::123456789012:role/cd",
+        autoScalingGroups=["asg-a", "asg-b"],
+    )
+    group = codedeploy.get_deployment_group(
+        applicationName="api-app", deploymentGroupName="api-group"
+    )["deploymentGroupInfo"]
+    assert [g["name"] for g in group["autoScalingGroups"]] == ["asg-a", "asg-b"]
+
+
+def test_change_set_create_gives_the_stack_its_outputs(aws: Any) -> None:
+    cfn = aws.client("cloudformation")
+    cfn.create_change_set(
+        StackName="viacs",
+        ChangeSetName="first",
+        ChangeSetType="CREATE",
+        TemplateBody="Description: made by a change set\nResources:"
+        + TOPIC
+        + "Outputs:\n  Arn: {Value: !Ref Topic}\n",
+    )
+    assert status(aws, "viacs") == "REVIEW_IN_PROGRESS"
+    cfn.get_waiter("change_set_create_complete").wait(StackName="viacs", ChangeSetName="first")
+    change = cfn.describe_change_set(StackName="viacs", ChangeSetName="first")["Changes"][0]
+    assert change["ResourceChange"]["Action"] == "Add"
+    cfn.execute_change_set(StackName="viacs", ChangeSetName="first")
+    cfn.get_waiter("stack_create_complete").wait(StackName="viacs")
+    stack = cfn.describe_stacks(StackName="viacs")["Stacks"][0]
+    assert stack["Description"] == "made by a change set"
+    assert stack["Outputs"][0]["OutputValue"].startswith("arn:aws:sns:us-east-1:")
+    executed = cfn.describe_change_set(StackName="viacs", ChangeSetName="first")
+    assert executed["ExecutionStatus"] == "EXECUTE_COMPLETE"
