@@ -15,7 +15,7 @@ from pipekit.config import Environment
 from pipekit.errors import UserError
 from pipekit.events import describe_cause, follow, is_success
 from pipekit.preflight import Plan
-from pipekit.progress import console
+from pipekit.progress import console, duration
 
 CAPABILITIES = ["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM", "CAPABILITY_AUTO_EXPAND"]
 NO_CHANGE_REASONS = ("didn't contain changes", "No updates are to be performed")
@@ -168,7 +168,11 @@ def deploy(
                 "no terminal to confirm the change set on: pass --yes "
                 f"(`{env.make_hint('deploy', '--yes')}`) to execute without asking"
             )
-        if not ask(f"Execute these changes on {env.stack_name}?"):
+        try:
+            accepted = ask(f"Execute these changes on {env.stack_name}?")
+        except (KeyboardInterrupt, EOFError):
+            accepted = False
+        if not accepted:
             cfn.delete_change_set(ChangeSetName=change_set_id)
             console.print("Cancelled: the change set was deleted, nothing changed.")
             return "CANCELLED"
@@ -176,6 +180,7 @@ def deploy(
     cfn.execute_change_set(ChangeSetName=change_set_id)
     stack_id = described["StackId"]
     operation = plan.change_set_type
+    started = time.monotonic()
     try:
         status, follower = follow(cfn, stack_id, since, interval=interval, sleep=sleep)
     except KeyboardInterrupt:
@@ -194,6 +199,7 @@ def deploy(
             else ""
         )
         raise DeployFailed(f"the {operation.lower()} ended {status}; first cause: {detail}{hint}")
+    console.print(f"[green]{env.stack_name}: {status}[/] in {duration(time.monotonic() - started)}")
     return status
 
 

@@ -472,3 +472,27 @@ def test_throttling_that_never_ends_is_one_clear_sentence(monkeypatch):
     ):
         aws_errors(stack_status)(client, "pipekit-dev")
     assert len(calls) == RETRY_CONFIG.retries["total_max_attempts"] > 3
+
+
+def test_ctrl_c_at_the_prompt_deletes_the_change_set(env):
+    clients = StubbedClients()
+    stub = clients.stub("cloudformation")
+    queue_change_set(stub, changes=ROOT_CHANGES)
+    queue_describe_all(stub)
+    stub.add_response("delete_change_set", {}, {"ChangeSetName": CS_ID})
+
+    def interrupted(_question):
+        raise KeyboardInterrupt
+
+    status = deploy(
+        clients("cloudformation"),
+        env,
+        plan(),
+        URL,
+        {"GitHubRepository": "acme/shop"},
+        assume_yes=False,
+        interactive=True,
+        ask=interrupted,
+    )
+    assert status == "CANCELLED"
+    stub.assert_no_pending_responses()
