@@ -241,6 +241,11 @@ def test_new_connection_name_fits_the_32_character_limit() -> None:
     assert select["Fn::Select"][0] == 0
     name = sep.join([word, stack_uuid.split("-")[0]])
     assert 1 <= len(name) <= 32
+    # the help output names the same connection
+    help_text, variables = doc["Outputs"]["ConnectionHelp"]["Value"]["Fn::Sub"]
+    assert variables["Name"] == name_expr
+    assert "choose the connection ${Name}" in help_text
+    assert "Update pending connection" in help_text
 
 
 @pytest.mark.parametrize("mode", ["single", "fleet"])
