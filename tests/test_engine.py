@@ -86,6 +86,8 @@ class Runner:
                 if path.is_file():
                     zf.write(path, path.relative_to(src))
             zf.writestr("COMMIT", env.get("COMMIT_ID", ""))
+        if (src / "SLOW").exists():
+            time.sleep(float((src / "SLOW").read_text() or 1))
         failed = (src / "FAIL_BUILD").exists()
         return FakeBuild(
             status="FAILED" if failed else "SUCCEEDED",
@@ -181,7 +183,14 @@ class World:
 
 
 def make_world(
-    emu, tmp_path: Path, name: str, *, on_failure: bool, auto_rollback: bool, triggers=None
+    emu,
+    tmp_path: Path,
+    name: str,
+    *,
+    on_failure: bool,
+    auto_rollback: bool,
+    triggers=None,
+    mode: str = "QUEUED",
 ) -> World:
     iam, s3 = client(emu, "iam"), client(emu, "s3")
     trust = {
@@ -266,7 +275,7 @@ def make_world(
         "roleArn": role,
         "artifactStore": {"type": "S3", "location": bucket},
         "pipelineType": "V2",
-        "executionMode": "QUEUED",
+        "executionMode": mode,
         "stages": [
             {
                 "name": "Source",
@@ -564,3 +573,58 @@ def test_start_pipeline_execution_builds_branch_head(world_factory):
     )["pipelineExecution"]
     assert execution["trigger"]["triggerType"] == "StartPipelineExecution"
     assert execution["artifactRevisions"][0]["revisionId"] == sha
+
+
+def _push_no_wait(w: World, name: str, text: str) -> str:
+    return w.push({name: text}, f"{name}={text}")
+
+
+def test_superseded_mode_replaces_waiting_runs(world_factory):
+    w = world_factory("p-superseded", on_failure=False, auto_rollback=False, mode="SUPERSEDED")
+    first = _push_no_wait(w, "SLOW", "1.5")
+    time.sleep(0.3)  # the first run is in Build now
+    second = _push_no_wait(w, "app.txt", "2")
+    third = _push_no_wait(w, "app.txt", "3")
+    summaries = w.wait_idle()
+    by_commit = {
+        s["sourceRevisions"][0]["revisionId"] if s["sourceRevisions"] else None: s
+        for s in summaries
+    }
+    statuses = {s["pipelineExecutionId"]: s["status"] for s in summaries}
+    assert by_commit[first]["status"] == "Succeeded"
+    assert by_commit[third]["status"] == "Succeeded"
+    superseded = [s for s in summaries if s["status"] == "Superseded"]
+    assert len(superseded) == 1 and not superseded[0]["sourceRevisions"]  # never started
+    assert second not in by_commit
+    assert w.runner.serving[w.asg_instance] == third
+    assert len(statuses) == 3
+
+
+def test_queued_mode_runs_every_push_in_order(world_factory):
+    w = world_factory("p-queued", on_failure=False, auto_rollback=False, mode="QUEUED")
+    commits = [_push_no_wait(w, "SLOW", "0.5")]
+    commits += [_push_no_wait(w, "app.txt", str(i)) for i in range(2)]
+    summaries = w.wait_idle()
+    assert [s["status"] for s in summaries] == ["Succeeded"] * 3
+    assert [s["sourceRevisions"][0]["revisionId"] for s in reversed(summaries)] == commits
+    assert w.runner.serving[w.asg_instance] == commits[-1]
+
+
+def test_stop_execution_stops_at_the_next_stage(world_factory):
+    w = world_factory("p-stop", on_failure=False, auto_rollback=False)
+    _push_no_wait(w, "SLOW", "1.0")
+    time.sleep(0.3)
+    cp = w.cp()
+    running = cp.list_pipeline_executions(pipelineName=w.pipeline)["pipelineExecutionSummaries"][0]
+    cp.stop_pipeline_execution(
+        pipelineName=w.pipeline, pipelineExecutionId=running["pipelineExecutionId"], reason="test"
+    )
+    assert (
+        cp.get_pipeline_execution(
+            pipelineName=w.pipeline, pipelineExecutionId=running["pipelineExecutionId"]
+        )["pipelineExecution"]["status"]
+        == "Stopping"
+    )
+    summaries = w.wait_idle()
+    assert summaries[0]["status"] == "Stopped"
+    assert w.asg_instance not in w.runner.serving  # Deploy never ran

@@ -330,11 +330,6 @@ class Engine:
                     self._running[key] = None
                 self.events.put((execution.id, execution.record["status"]))
 
-    def _newer_waiting(self, execution: Execution) -> bool:
-        key = (execution.account_id, execution.region, execution.pipeline_name)
-        with self._lock:
-            return any(e.rollback_stage is None for e in self._queues.get(key, []))
-
     # ------------------------------------------------------------ running
 
     def _definition(self, account_id: str, region: str, name: str) -> dict[str, Any]:
@@ -399,14 +394,6 @@ class Engine:
         for stage in stages:
             if execution.stop_requested:
                 self._update(execution, status="Stopped")
-                return
-            if (
-                execution.rollback_stage is None
-                and execution.record["executionMode"] == "SUPERSEDED"
-                and stage is not stages[0]
-                and self._newer_waiting(execution)
-            ):
-                self._update(execution, status="Superseded")
                 return
             ok = self._run_stage(execution, definition, stage, namespaces)
             if not ok:
