@@ -277,11 +277,29 @@ class ConnectionsApp:
         out = bytearray()
         serializer = RpcV2CBORSerializer()
         if status != 200:
-            serializer._serialize_type_map(out, result, None, None)
-            return bytes(out)
+            return _cbor_text_map(result)
         shape = _service_model(service).operation_model(operation).output_shape
         serializer._serialize_data_item(out, result, shape)
         return bytes(out)
+
+
+def _cbor_head(major: int, length: int) -> bytes:
+    if length < 24:
+        return bytes([major << 5 | length])
+    for info, size in ((24, 1), (25, 2), (26, 4), (27, 8)):
+        if length < 1 << (8 * size):
+            return bytes([major << 5 | info]) + length.to_bytes(size, "big")
+    raise ValueError("too long")
+
+
+def _cbor_text_map(values: dict[str, str]) -> bytes:
+    """An error body ({"__type", "message"}): a CBOR map of text strings."""
+    out = bytearray(_cbor_head(5, len(values)))
+    for key, value in values.items():
+        for text in (key, value):
+            data = text.encode()
+            out += _cbor_head(3, len(data)) + data
+    return bytes(out)
 
 
 # --- CloudFormation ----------------------------------------------------------------------------
