@@ -87,6 +87,17 @@ def first_cause(events_by_stack: dict[str, list[dict]], root_id: str) -> dict | 
     return dig(root_id)
 
 
+def latest_operation(events: list[dict]) -> list[dict]:
+    """The events (newest first, as the API returns them) of the stack's latest operation:
+    up to and including the root's most recent "User Initiated" event."""
+    for index, event in enumerate(events):
+        if event.get("ResourceStatusReason") == "User Initiated" and event.get(
+            "LogicalResourceId"
+        ) == event.get("StackName"):
+            return events[: index + 1]
+    return events
+
+
 def describe_cause(event: dict) -> str:
     return (
         f"{event.get('StackName', '?')}/{event.get('LogicalResourceId', '?')} "

@@ -14,7 +14,7 @@ from test_harness_support import STACK_ID, StubbedClients, env_for, make_project
 
 from pipekit.deploy import DeployFailed, changes_table, deploy, describe_all, summary
 from pipekit.errors import UserError
-from pipekit.events import first_cause
+from pipekit.events import first_cause, latest_operation
 from pipekit.preflight import Plan
 from pipekit.progress import console
 from pipekit.session import RETRY_CONFIG, aws_errors
@@ -496,3 +496,33 @@ def test_ctrl_c_at_the_prompt_deletes_the_change_set(env):
     )
     assert status == "CANCELLED"
     stub.assert_no_pending_responses()
+
+
+def test_latest_operation_ignores_failures_of_earlier_operations():
+    older = [
+        event(
+            2,
+            STACK_ID,
+            "pipekit-dev",
+            "AWS::CloudFormation::Stack",
+            "UPDATE_IN_PROGRESS",
+            "User Initiated",
+            physical=STACK_ID,
+        ),
+        event(1, STACK_ID, "Old", "AWS::SNS::Topic", "UPDATE_FAILED", "an old failure"),
+    ]
+    newer = [
+        event(9, STACK_ID, "Bucket", "AWS::S3::Bucket", "UPDATE_FAILED", "the new failure"),
+        event(
+            8,
+            STACK_ID,
+            "pipekit-dev",
+            "AWS::CloudFormation::Stack",
+            "UPDATE_IN_PROGRESS",
+            "User Initiated",
+            physical=STACK_ID,
+        ),
+    ]
+    latest = latest_operation(newer + older)
+    assert latest == newer
+    assert first_cause({STACK_ID: latest}, STACK_ID)["ResourceStatusReason"] == "the new failure"

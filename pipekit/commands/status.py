@@ -19,7 +19,7 @@ def register(subparsers) -> None:
 @aws_errors
 def run(args, clients=None) -> int:
     from pipekit.deploy import stack_outputs
-    from pipekit.events import first_cause
+    from pipekit.events import first_cause, latest_operation
     from pipekit.preflight import stack_status
     from pipekit.progress import console, duration
     from pipekit.status import app_version, last_deployment, pipeline_stages, recent_runs
@@ -34,7 +34,9 @@ def run(args, clients=None) -> int:
         )
     console.print(f"Stack {env.stack_name}: {status}")
     if status.endswith("_FAILED") or "ROLLBACK" in status:
-        events = cfn.describe_stack_events(StackName=env.stack_name)["StackEvents"]
+        events = latest_operation(
+            cfn.describe_stack_events(StackName=env.stack_name)["StackEvents"]
+        )
         stack_id = events[0]["StackId"] if events else env.stack_name
         cause = first_cause({stack_id: events}, stack_id)
         if cause:
