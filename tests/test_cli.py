@@ -78,13 +78,3 @@ def test_malformed_local_state(project, capsys):
     (project / ".local" / "state.json").write_text(json.dumps({"region": "us-east-1"}))
     with pytest.raises(UserError, match="has no endpoint_url"):
         config.resolve_environment("local")
-
-
-def test_the_committed_dev_file_is_refused_for_deploy_until_the_repository_is_set():
-    from test_harness_support import StubbedClients
-
-    from pipekit.preflight import run_preflight
-
-    clients = StubbedClients()  # nothing queued: any API call would fail differently
-    with pytest.raises(UserError, match="GitHubRepository is still the placeholder 'example-org/"):
-        run_preflight(config.resolve_environment("dev"), clients)
