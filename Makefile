@@ -45,7 +45,7 @@ host-deps: ## Install the Debian packages the local systemd host needs (systemd-
 lint: $(VENV)/.stamp .venv-checkov/.stamp ## ruff, cfn-lint (informational rules too), parameter files, checkov, shellcheck
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
-	$(PY) -m cfnlint --include-checks I -- templates/*.yaml
+	$(VENV)/bin/cfn-lint --include-checks I -- templates/*.yaml
 	$(PIPEKIT) lint
 	$(CHECKOV) --quiet --compact --skip-download --framework cloudformation -d templates
 	shellcheck scripts/*.sh .ci/run .ci/host-deps
