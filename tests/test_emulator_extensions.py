@@ -517,3 +517,66 @@ def test_change_set_create_gives_the_stack_its_outputs(aws: Any) -> None:
     assert stack["Outputs"][0]["OutputValue"].startswith("arn:aws:sns:us-east-1:")
     executed = cfn.describe_change_set(StackName="viacs", ChangeSetName="first")
     assert executed["ExecutionStatus"] == "EXECUTE_COMPLETE"
+
+
+ROLE = """
+  Role:
+    Type: AWS::IAM::Role
+    Properties:
+      {name}AssumeRolePolicyDocument:
+        Statement:
+          - {{Effect: Allow, Principal: {{Service: ec2.amazonaws.com}}, Action: sts:AssumeRole}}
+"""
+
+
+@pytest.mark.parametrize(
+    ("named", "given", "missing"),
+    [
+        (False, [], "CAPABILITY_IAM"),
+        (True, ["CAPABILITY_IAM"], "CAPABILITY_NAMED_IAM"),
+        (False, ["CAPABILITY_IAM"], None),
+        (True, ["CAPABILITY_NAMED_IAM"], None),
+    ],
+)
+def test_iam_resources_need_capabilities(
+    aws: Any, named: bool, given: list[str], missing: str | None
+) -> None:
+    child = "Resources:" + ROLE.format(name="RoleName: fixed-name\n      " if named else "")
+    url = upload(aws, "iam-child.yaml", child)
+    root = f"""
+Resources:
+  Child:
+    Type: AWS::CloudFormation::Stack
+    Properties:
+      TemplateURL: !Sub "https://{BUCKET}.s3.${{AWS::Region}}.${{AWS::URLSuffix}}/iam-child.yaml"
+"""
+    assert url.endswith("/iam-child.yaml")
+    cfn = aws.client("cloudformation")
+    if missing is None:
+        cfn.create_stack(StackName="caps", TemplateBody=root, Capabilities=given)
+        assert status(aws, "caps") == "CREATE_COMPLETE"
+        return
+    with pytest.raises(cfn.exceptions.InsufficientCapabilitiesException, match=missing):
+        cfn.create_stack(StackName="caps", TemplateBody=root, Capabilities=given)
+    with pytest.raises(cfn.exceptions.InsufficientCapabilitiesException, match=missing):
+        cfn.create_change_set(
+            StackName="caps",
+            ChangeSetName="c",
+            ChangeSetType="CREATE",
+            TemplateBody=root,
+            Capabilities=given,
+        )
+    assert cfn.list_stacks()["StackSummaries"] == []
+
+
+def test_list_change_sets_is_per_stack(aws: Any) -> None:
+    cfn = aws.client("cloudformation")
+    for stack in ("one", "two"):
+        cfn.create_change_set(
+            StackName=stack,
+            ChangeSetName=f"{stack}-cs",
+            ChangeSetType="CREATE",
+            TemplateBody="Resources:" + TOPIC,
+        )
+    listed = cfn.list_change_sets(StackName="two")["Summaries"]
+    assert [c["ChangeSetName"] for c in listed] == ["two-cs"]

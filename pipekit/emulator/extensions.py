@@ -16,6 +16,7 @@ What moto 5.2.5 gets wrong for our templates, and what each patch does instead:
   ROLLBACK_COMPLETE and the parent of a failed child reports "Embedded stack ... was not
   successfully created: ..." as AWS does.
 - Executing a CREATE change set left the stack without outputs or description.
+- No capability check: InsufficientCapabilitiesException as on AWS (see capabilities).
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ def apply_extensions() -> None:
             return
         from moto.cloudformation import models, parsing, responses, utils
 
-        from pipekit.emulator import connections, resources, yamlfix  # noqa: F401 (registers)
+        from pipekit.emulator import capabilities, connections, resources, yamlfix  # noqa: F401
 
         for module in (utils, models, responses):
             module.yaml_tag_constructor = yamlfix.yaml_tag_constructor  # type: ignore[attr-defined]
@@ -51,6 +52,7 @@ def apply_extensions() -> None:
         _patch_stack(models)
         _patch_change_sets(models)
         resources.patch_services()
+        capabilities.patch()
         # moto caches its CloudFormationModel registry; our models must be seen.
         parsing.get_model_list.cache_clear()
         parsing.get_model_map.cache_clear()
