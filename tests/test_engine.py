@@ -405,6 +405,10 @@ def test_push_runs_stages_in_order_and_records_shapes(world_factory):
     build = client(w.emu, "codebuild").batch_get_builds(ids=[build_id])["builds"][0]
     assert build["buildStatus"] == "SUCCEEDED"
     assert {"name": "IMAGE_TAG", "value": sha[:7]} in build["exportedEnvironmentVariables"]
+    log = client(w.emu, "logs").get_log_events(
+        logGroupName=build["logs"]["groupName"], logStreamName=build["logs"]["streamName"]
+    )
+    assert [e["message"] for e in log["events"]] == ["built"]
     cd = client(w.emu, "codedeploy")
     deployment_id = cd.list_deployments(
         applicationName=f"{w.pipeline}-app", deploymentGroupName=f"{w.pipeline}-group"
@@ -628,3 +632,19 @@ def test_stop_execution_stops_at_the_next_stage(world_factory):
     summaries = w.wait_idle()
     assert summaries[0]["status"] == "Stopped"
     assert w.asg_instance not in w.runner.serving  # Deploy never ran
+
+
+def test_failed_build_fails_the_run_without_deploying(world_factory):
+    w = world_factory("p-buildfail", on_failure=True, auto_rollback=True)
+    w.push({"FAIL_BUILD": "x"}, "bad build")
+    summaries = w.wait_idle()
+    assert [s["status"] for s in summaries] == ["Failed"]
+    actions = w.cp().list_action_executions(pipelineName=w.pipeline)["actionExecutionDetails"]
+    build_action = next(a for a in actions if a["stageName"] == "Build")
+    assert build_action["status"] == "Failed"
+    build_id = build_action["output"]["executionResult"]["externalExecutionId"]
+    response = client(w.emu, "codebuild").batch_get_builds(ids=[build_id])
+    check_output("codebuild", "BatchGetBuilds", response)
+    assert response["builds"][0]["buildStatus"] == "FAILED"
+    assert not any(a["stageName"] == "Deploy" for a in actions)
+    assert w.asg_instance not in w.runner.serving

@@ -787,15 +787,21 @@ class Engine:
             from datetime import timedelta
 
             phase_end = cursor + timedelta(seconds=float(phase.duration_s or 0))
-            phases.append(
-                {
-                    "phaseType": phase.name,
-                    "phaseStatus": phase.status,
-                    "startTime": cursor,
-                    "endTime": phase_end,
-                    "durationInSeconds": round(float(phase.duration_s or 0)),
-                }
-            )
+            entry: dict[str, Any] = {
+                "phaseType": phase.name,
+                "startTime": cursor,
+                "endTime": phase_end,
+                "durationInSeconds": round(float(phase.duration_s or 0)),
+            }
+            # CodeBuild's StatusType has no SKIPPED: a skipped phase just has no status
+            if phase.status != "SKIPPED":
+                entry["phaseStatus"] = phase.status
+            message = getattr(phase, "message", "")
+            if message and phase.status not in ("SUCCEEDED", "SKIPPED"):
+                entry["contexts"] = [
+                    {"statusCode": "COMMAND_EXECUTION_ERROR", "message": message[:1000]}
+                ]
+            phases.append(entry)
             cursor = phase_end
         phases.append({"phaseType": "COMPLETED", "startTime": end})
         outputs = {}
