@@ -4,6 +4,7 @@ parsers follow the botocore service models."""
 from __future__ import annotations
 
 import io
+import json
 import urllib.request
 from typing import Any
 
@@ -134,3 +135,20 @@ def test_create_requires_a_provider_or_host(aws: Any) -> None:
     client = aws.client("codeconnections")
     with pytest.raises(client.exceptions.InvalidInputException):
         client.create_connection(ConnectionName="no-provider")
+
+
+def test_unsigned_json_request_is_routed_by_its_target_header(aws: Any) -> None:
+    request = urllib.request.Request(
+        aws.endpoint_url + "/",
+        data=b'{"ConnectionName": "unsigned", "ProviderType": "GitHub"}',
+        method="POST",
+        headers={
+            "Content-Type": "application/x-amz-json-1.0",
+            "X-Amz-Target": "com.amazonaws.codestar.connections.CodeStar_connections_20191201"
+            ".CreateConnection",
+        },
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        arn = json.loads(response.read())["ConnectionArn"]
+    assert arn.startswith("arn:aws:codestar-connections:us-east-1:")
+    assert aws.client("codestar-connections").get_connection(ConnectionArn=arn)

@@ -231,6 +231,15 @@ def _credential_scope(environ: dict[str, Any]) -> tuple[str, str] | None:
     return service, region
 
 
+def _target_scope(environ: dict[str, Any]) -> tuple[str, str] | None:
+    """Unsigned requests: the X-Amz-Target prefix (or the CBOR path) names the service."""
+    target = environ.get("HTTP_X_AMZ_TARGET", "") or environ.get("PATH_INFO", "")
+    for service, (_, _, prefix) in SERVICES.items():
+        if prefix in target:
+            return service, "us-east-1"
+    return None
+
+
 class ConnectionsApp:
     """WSGI middleware: serves the two connections services, passes everything else to moto."""
 
@@ -238,7 +247,7 @@ class ConnectionsApp:
         self.moto_app = moto_app
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
-        scope = _credential_scope(environ)
+        scope = _credential_scope(environ) or _target_scope(environ)
         if scope is None or scope[0] not in SERVICES:
             return self.moto_app(environ, start_response)
         service, region = scope

@@ -1,0 +1,99 @@
+"""`python -m pipekit.emulator.bench [--runs N]`: how long the emulator takes to start, and to
+create, update and delete the real root stack with its five nested stacks (through change sets,
+as a deploy does). Prints the numbers; asserts nothing."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+from pathlib import Path
+from typing import Any
+
+from pipekit.emulator.server import start
+
+ROOT = Path(__file__).resolve().parents[2]
+BUCKET = "pipekit-bench-templates"
+STACK = "pipekit-bench"
+CAPABILITIES = ["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM", "CAPABILITY_AUTO_EXPAND"]
+
+
+def _parameters(prefix: str, overrides: dict[str, str]) -> list[dict[str, str]]:
+    values = {
+        p["ParameterKey"]: p["ParameterValue"]
+        for p in json.loads((ROOT / "parameters" / "local.json").read_text())
+    }
+    values.update(
+        TemplateBucketName=BUCKET, TemplateKeyPrefix=prefix, TemplateBucketRegion="us-east-1"
+    )
+    values.update(overrides)
+    return [{"ParameterKey": k, "ParameterValue": v} for k, v in values.items()]
+
+
+def _publish(s3: Any, prefix: str) -> str:
+    for path in sorted((ROOT / "templates").glob("*.yaml")):
+        s3.put_object(Bucket=BUCKET, Key=f"{prefix}templates/{path.name}", Body=path.read_bytes())
+    return f"https://{BUCKET}.s3.us-east-1.amazonaws.com/{prefix}templates/root.yaml"
+
+
+def _apply(cfn: Any, name: str, kind: str, url: str, params: list[dict[str, str]]) -> None:
+    cfn.create_change_set(
+        StackName=STACK,
+        ChangeSetName=name,
+        ChangeSetType=kind,
+        TemplateURL=url,
+        Parameters=params,
+        Capabilities=CAPABILITIES,
+    )
+    cfn.get_waiter("change_set_create_complete").wait(
+        StackName=STACK, ChangeSetName=name, WaiterConfig={"Delay": 1}
+    )
+    cfn.execute_change_set(StackName=STACK, ChangeSetName=name)
+    waiter = "stack_create_complete" if kind == "CREATE" else "stack_update_complete"
+    cfn.get_waiter(waiter).wait(StackName=STACK, WaiterConfig={"Delay": 1})
+
+
+def run_once(emulator: Any) -> dict[str, float]:
+    emulator.reset()
+    s3, cfn = emulator.client("s3"), emulator.client("cloudformation")
+    s3.create_bucket(Bucket=BUCKET)
+    timings = {}
+    started = time.perf_counter()
+    _apply(cfn, "create", "CREATE", _publish(s3, "v1/"), _parameters("v1/", {}))
+    timings["create"] = time.perf_counter() - started
+    started = time.perf_counter()
+    update = {"DeploymentMode": "fleet", "BranchName": "release"}
+    _apply(cfn, "update", "UPDATE", _publish(s3, "v2/"), _parameters("v2/", update))
+    timings["update (single -> fleet)"] = time.perf_counter() - started
+    started = time.perf_counter()
+    cfn.delete_stack(StackName=STACK)
+    cfn.get_waiter("stack_delete_complete").wait(StackName=STACK, WaiterConfig={"Delay": 1})
+    timings["delete"] = time.perf_counter() - started
+    return timings
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m pipekit.emulator.bench", description=__doc__)
+    parser.add_argument("--runs", type=int, default=5)
+    args = parser.parse_args(argv)
+    started = time.perf_counter()
+    emulator = start()
+    startup = time.perf_counter() - started
+    try:
+        runs = [run_once(emulator) for _ in range(args.runs)]
+    finally:
+        emulator.stop()
+    print(f"emulator start: {startup:.2f} s (includes importing moto and the extensions)")
+    print(f"root + 5 nested stacks, real templates, {args.runs} runs (min / median / max):")
+    for phase in runs[0]:
+        values = [run[phase] for run in runs]
+        print(
+            f"  {phase:26} {min(values):6.2f} s  {statistics.median(values):6.2f} s"
+            f"  {max(values):6.2f} s"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
