@@ -580,3 +580,26 @@ def test_list_change_sets_is_per_stack(aws: Any) -> None:
         )
     listed = cfn.list_change_sets(StackName="two")["Summaries"]
     assert [c["ChangeSetName"] for c in listed] == ["two-cs"]
+
+
+def test_rolled_back_stack_refuses_updates_and_names_stay_unique(aws: Any) -> None:
+    url = upload(aws, "failing.yaml", FAILING_CHILD)
+    create(aws, "broken", parent(url).replace("      Parameters: {Name: !Ref Name}\n", ""))
+    assert status(aws, "broken") == "ROLLBACK_COMPLETE"
+    cfn = aws.client("cloudformation")
+    with pytest.raises(cfn.exceptions.ClientError, match="ROLLBACK_COMPLETE state and can not"):
+        cfn.create_change_set(
+            StackName="broken",
+            ChangeSetName="again",
+            ChangeSetType="UPDATE",
+            TemplateBody="Resources:" + TOPIC,
+        )
+    with pytest.raises(cfn.exceptions.AlreadyExistsException):
+        cfn.create_change_set(
+            StackName="broken",
+            ChangeSetName="anew",
+            ChangeSetType="CREATE",
+            TemplateBody="Resources:" + TOPIC,
+        )
+    cfn.delete_stack(StackName="broken")
+    cfn.get_waiter("stack_delete_complete").wait(StackName="broken", WaiterConfig={"Delay": 1})

@@ -712,6 +712,28 @@ def _wrap_create_change_set(models: Any) -> None:
 
     @functools.wraps(original)
     def create_change_set(self: Any, *args: Any, **kwargs: Any) -> Any:
+        from moto.cloudformation.exceptions import AlreadyExistsException, ValidationError
+
+        name = kwargs.get("stack_name") or args[0]
+        live = [s for s in self.stacks.values() if s.name == name]
+        if kwargs.get("change_set_type") == "CREATE" and live:
+            if live[0].status != "REVIEW_IN_PROGRESS":
+                raise AlreadyExistsException(f"Stack [{name}] already exists")
+            # AWS reuses a stack still in review; moto would add a second one by that name.
+            self.stacks.pop(live[0].stack_id)
+        if (
+            kwargs.get("change_set_type") == "UPDATE"
+            and live
+            and live[0].status
+            in (
+                "ROLLBACK_COMPLETE",
+                "REVIEW_IN_PROGRESS",
+            )
+        ):
+            raise ValidationError(
+                message=f"Stack:{live[0].stack_id} is in {live[0].status} state and can not "
+                "be updated."
+            )
         change_set_id, stack_id = original(self, *args, **kwargs)
         change_set = self.change_sets[change_set_id]
         if (
