@@ -21,6 +21,7 @@ def test_start_serves_and_stop_frees_the_port() -> None:
     emulator = start()
     try:
         assert emulator.endpoint_url.startswith("http://localhost:")
+        emulator.reset()  # moto's state is per process, shared by every server in it
         s3 = emulator.client("s3")
         s3.create_bucket(Bucket="server-test")
         assert [b["Name"] for b in s3.list_buckets()["Buckets"]] == ["server-test"]
