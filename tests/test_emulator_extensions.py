@@ -603,3 +603,29 @@ def test_rolled_back_stack_refuses_updates_and_names_stay_unique(aws: Any) -> No
         )
     cfn.delete_stack(StackName="broken")
     cfn.get_waiter("stack_delete_complete").wait(StackName="broken", WaiterConfig={"Delay": 1})
+
+
+def test_template_urls_as_aws_reads_them(aws: Any) -> None:
+    s3, cfn = aws.client("s3"), aws.client("cloudformation")
+    s3.create_bucket(Bucket="dotted.template.bucket")
+    s3.put_object(Bucket="dotted.template.bucket", Key="t/child.yaml", Body=CHILD.encode())
+    dotted = "https://dotted.template.bucket.s3.us-east-1.amazonaws.com/t/child.yaml"
+    create(aws, "dotted", parent(dotted))
+    assert outputs(aws, "dotted")["InSub"] == "name is alpha-topic"
+    with pytest.raises(cfn.exceptions.ClientError, match="S3 error: The specified key does not"):
+        cfn.create_stack(StackName="nokey", TemplateURL=dotted.replace("child", "missing"))
+    with pytest.raises(cfn.exceptions.ClientError, match="must reference a valid S3 object"):
+        cfn.create_stack(
+            StackName="nobucket",
+            TemplateURL="https://no-such-bucket.s3.us-east-1.amazonaws.com/t/child.yaml",
+        )
+    with pytest.raises(cfn.exceptions.ClientError, match="TemplateURL must be an Amazon S3 URL"):
+        cfn.create_stack(StackName="web", TemplateURL="https://example.com/child.yaml")
+    create(aws, "missingchild", parent(dotted.replace("child", "missing")))
+    assert status(aws, "missingchild") == "ROLLBACK_COMPLETE"
+    failed = [
+        e
+        for e in cfn.describe_stack_events(StackName="missingchild")["StackEvents"]
+        if e["ResourceStatus"] == "CREATE_FAILED"
+    ]
+    assert failed[0]["ResourceStatusReason"].startswith("S3 error: The specified key does not")

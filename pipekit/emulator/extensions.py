@@ -17,6 +17,8 @@ What moto 5.2.5 gets wrong for our templates, and what each patch does instead:
   successfully created: ..." as AWS does.
 - Executing a CREATE change set left the stack without outputs or description.
 - No capability check: InsufficientCapabilitiesException as on AWS (see capabilities).
+- TemplateURLs: dotted bucket names, and AWS's ValidationErrors for a missing template
+  (see templateurl).
 """
 
 from __future__ import annotations
@@ -44,10 +46,17 @@ def apply_extensions() -> None:
             return
         from moto.cloudformation import models, parsing, responses, utils
 
-        from pipekit.emulator import capabilities, connections, resources, yamlfix  # noqa: F401
+        from pipekit.emulator import (  # noqa: F401 (importing registers the models)
+            capabilities,
+            connections,
+            resources,
+            templateurl,
+            yamlfix,
+        )
 
         for module in (utils, models, responses):
             module.yaml_tag_constructor = yamlfix.yaml_tag_constructor  # type: ignore[attr-defined]
+            module.get_stack_from_s3_url = templateurl.get_stack_from_s3_url  # type: ignore[attr-defined]
         _patch_parsing(parsing)
         _patch_stack(models)
         _patch_change_sets(models)
