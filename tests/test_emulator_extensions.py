@@ -629,3 +629,27 @@ def test_template_urls_as_aws_reads_them(aws: Any) -> None:
         if e["ResourceStatus"] == "CREATE_FAILED"
     ]
     assert failed[0]["ResourceStatusReason"].startswith("S3 error: The specified key does not")
+
+
+def test_novalue_removes_a_list_element(aws: Any) -> None:
+    create(
+        aws,
+        "novalue",
+        """
+Parameters:
+  Extra: {Type: String, Default: "no"}
+Conditions:
+  WithExtra: !Equals [!Ref Extra, "yes"]
+Resources:
+  Topic:
+    Type: AWS::SNS::Topic
+Outputs:
+  Joined:
+    Value: !Join
+      - ","
+      - - first
+        - !If [WithExtra, extra, !Ref AWS::NoValue]
+        - last
+""",
+    )
+    assert outputs(aws, "novalue") == {"Joined": "first,last"}

@@ -285,3 +285,33 @@ def test_delete_fails_on_a_non_empty_artifact_bucket(deployed: Any) -> None:
     assert stack["StackStatus"] == "DELETE_FAILED"
     assert "ArtifactBucket" in first_failure(cfn, STACK)
     assert "not empty" in first_failure(cfn, STACK)
+
+
+def test_create_in_fleet_mode_with_notifications(aws: Any) -> None:
+    outputs = deploy(
+        aws, DeploymentMode="fleet", FleetSize="3", NotificationEmail="ops@example.com"
+    )
+    group = aws.client("codedeploy").get_deployment_group(
+        applicationName=outputs["CodeDeployApplicationName"],
+        deploymentGroupName=outputs["DeploymentGroupName"],
+    )["deploymentGroupInfo"]
+    assert group["deploymentStyle"]["deploymentOption"] == "WITH_TRAFFIC_CONTROL"
+    target_groups = aws.client("elbv2").describe_target_groups()["TargetGroups"]
+    assert [t["TargetGroupName"] for t in target_groups] == [
+        t["name"] for t in group["loadBalancerInfo"]["targetGroupInfoList"]
+    ]
+    alarms = aws.client("cloudwatch").describe_alarms()["MetricAlarms"]
+    assert {a["name"] for a in group["alarmConfiguration"]["alarms"]} == {
+        a["AlarmName"] for a in alarms
+    }
+    dimensions = {d["Name"]: d["Value"] for a in alarms for d in a["Dimensions"]}
+    assert dimensions.get("LoadBalancer", "").startswith("app/")
+    subscriptions = aws.client("sns").list_subscriptions()["Subscriptions"]
+    assert [(s["Protocol"], s["Endpoint"], s["TopicArn"]) for s in subscriptions] == [
+        ("email", "ops@example.com", outputs["NotificationTopicArn"])
+    ]
+    groups = aws.client("autoscaling").describe_auto_scaling_groups(
+        AutoScalingGroupNames=[outputs["AutoScalingGroupName"]]
+    )["AutoScalingGroups"]
+    assert groups[0]["DesiredCapacity"] == 3
+    assert outputs["AppUrl"].startswith("http://") and ".elb.amazonaws.com" in outputs["AppUrl"]

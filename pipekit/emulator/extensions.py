@@ -4,6 +4,7 @@ What moto 5.2.5 gets wrong for our templates, and what each patch does instead:
 - YAML short-form tags (`!Condition`, mapping values, `!GetAtt A.B.C`): see yamlfix.
 - `!GetAtt Child.Outputs.X` and `${Child.Outputs.X}` (500 in moto): read the child's output.
 - `Fn::Cidr` (500 in moto), `Fn::GetAZs ''` (always us-east-1 in moto): computed.
+- `!Ref AWS::NoValue` as a list element (from an `!If`) left a null in the list: removed.
 - A nested stack's Ref is its stack ID (moto: its name), as on AWS.
 - Updating a nested stack replaces it and leaks the old child's resources: updated in place.
 - Updates only notice parameters used through `Ref`: `${Param}` in Sub, conditions and
@@ -113,6 +114,11 @@ def _patch_parsing(parsing: Any) -> None:
                 region = clean_json(resource_json["Fn::GetAZs"], resources_map)
                 region = region or resources_map["AWS::Region"]
                 return [f"{region}{zone}" for zone in "abcdef"]
+        if isinstance(resource_json, list):
+            # `!Ref AWS::NoValue` (e.g. from an !If) removes a list element; moto left a null,
+            # which broke, for one, IAM policies with conditional statements.
+            cleaned = (clean_json(item, resources_map) for item in resource_json)
+            return [item for item in cleaned if item is not None]
         return original_clean_json(resource_json, resources_map)
 
     parsing.clean_json = clean_json
