@@ -23,8 +23,10 @@ def git(*args: str, cwd: Path) -> str:
 
 def test_up_serves_branch_commit_and_a_push_goes_live(local_stack, tmp_path):  # noqa: F811
     stack = local_stack
+    # the branch's commit is what the app serves (other tests sharing this local mode may have
+    # pushed since `up`: their last push must go live too)
     head = git("rev-parse", f"refs/heads/{stack.branch}", cwd=Path(stack.git_remote))
-    assert (lifecycle.fetch_version(stack.app_url) or {}).get("commit") == head
+    lifecycle.wait_live(stack.app_url, head, timeout=300)
 
     cp = stack.client("codepipeline")
     runs = cp.list_pipeline_executions(pipelineName=stack.pipeline_name)[
@@ -32,7 +34,9 @@ def test_up_serves_branch_commit_and_a_push_goes_live(local_stack, tmp_path):  #
     ]
     first = runs[-1]
     assert first["trigger"]["triggerType"] == "CreatePipeline"
-    assert first["sourceRevisions"][0]["revisionId"] == head
+    assert first["sourceRevisions"][0]["revisionId"] == stack.seed_commit
+    # seeded from this checkout's HEAD (which may have moved on since)
+    git("merge-base", "--is-ancestor", stack.seed_commit, "HEAD", cwd=lifecycle.PROJECT_ROOT)
 
     # a second `local up` finds it running and changes nothing
     again = lifecycle.up(state_dir=Path(stack.state_dir))

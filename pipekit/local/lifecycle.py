@@ -62,6 +62,7 @@ class LocalStack:
     repository: str
     branch: str
     pipeline_name: str = ""
+    seed_commit: str = ""  # the checkout's HEAD that `up` pushed to the branch
     machines: list[str] = field(default_factory=list)
 
     @property
@@ -351,6 +352,7 @@ def up(
             f"commit them and `git push local HEAD:{branch}` to deploy them"
         )
     stack.git_remote = str(path)
+    stack.seed_commit = commit
     write_state(state_dir, stack)
 
     say("==> Deploying the templates with parameters/local.json (~5-20 s)")

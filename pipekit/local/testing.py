@@ -74,13 +74,28 @@ def start_local_stack(state_dir: Path, stack_name: str) -> lifecycle.LocalStack:
         raise
 
 
+class _Shared:
+    """Each test module that imports the fixture gets its own FixtureDef, hence its own session
+    instance; this keeps them on one running local mode, stopped when the last one ends."""
+
+    stack: lifecycle.LocalStack | None = None
+    users = 0
+
+
 @pytest.fixture(scope="session")
 def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[lifecycle.LocalStack]:
-    state_dir = (tmp_path_factory.mktemp("local-mode") / "state").resolve()
-    stack = start_local_stack(state_dir, "pipekit-localtest")
+    if _Shared.stack is None:
+        state_dir = (tmp_path_factory.mktemp("local-mode") / "state").resolve()
+        _Shared.stack = start_local_stack(state_dir, "pipekit-localtest")
+    stack = _Shared.stack
+    _Shared.users += 1
     try:
         yield stack
     finally:
-        lifecycle.down(state_dir=state_dir)
-    problems = leftovers(state_dir, stack.service_pid)
-    assert not problems, "local down left: " + "; ".join(problems)
+        _Shared.users -= 1
+        if _Shared.users == 0:
+            _Shared.stack = None
+            lifecycle.down(state_dir=Path(stack.state_dir))
+    if _Shared.users == 0:
+        problems = leftovers(Path(stack.state_dir), stack.service_pid)
+        assert not problems, "local down left: " + "; ".join(problems)
