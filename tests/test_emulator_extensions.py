@@ -8,6 +8,7 @@ import json
 from typing import Any
 
 import pytest
+from botocore.exceptions import WaiterError
 
 from pipekit.emulator.inventory import inventory
 
@@ -653,3 +654,48 @@ Outputs:
 """,
     )
     assert outputs(aws, "novalue") == {"Joined": "first,last"}
+
+
+def test_failed_update_rolls_back_to_the_previous_template(aws: Any) -> None:
+    before = """
+Resources:
+  Keep:
+    Type: AWS::SNS::Topic
+    Properties: {TopicName: keep}
+  Dropped:
+    Type: AWS::SNS::Topic
+    Properties: {TopicName: dropped}
+Outputs:
+  Version: {Value: one}
+"""
+    after = (
+        """
+Resources:
+  Keep:
+    Type: AWS::SNS::Topic
+    Properties: {TopicName: keep}
+"""
+        + FAILING_CHILD.split("Resources:", 1)[1].replace("Topic", "Keep")
+        + """
+Outputs:
+  Version: {Value: two}
+"""
+    )
+    create(aws, "upd", before)
+    cfn = aws.client("cloudformation")
+    cfn.update_stack(StackName="upd", TemplateBody=after)
+    assert status(aws, "upd") == "UPDATE_ROLLBACK_COMPLETE"
+    with pytest.raises(WaiterError):
+        cfn.get_waiter("stack_update_complete").wait(StackName="upd", WaiterConfig={"Delay": 1})
+    assert outputs(aws, "upd") == {"Version": "one"}
+    names = sorted(
+        t["TopicArn"].rsplit(":", 1)[1] for t in aws.client("sns").list_topics()["Topics"]
+    )
+    assert names == ["dropped", "keep"]
+    assert aws.client("codepipeline").list_pipelines()["pipelines"] == []
+    reasons = [
+        e.get("ResourceStatusReason") or ""
+        for e in cfn.describe_stack_events(StackName="upd")["StackEvents"]
+        if e["ResourceStatus"] == "UPDATE_ROLLBACK_IN_PROGRESS"
+    ]
+    assert "[Pipeline]" in reasons[0]

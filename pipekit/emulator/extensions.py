@@ -30,6 +30,7 @@ import ipaddress
 import json
 import re
 import threading
+import warnings
 from collections.abc import Callable
 from functools import cache
 from pathlib import Path
@@ -209,8 +210,22 @@ def _patch_parsing(parsing: Any) -> None:
             )
             raise
         _event(stack, logical_id, resource_type, "DELETE_COMPLETE", resource=parsed_resource)
+        # moto keeps the deleted object in its map, so a later update that adds the resource
+        # back (or a rollback) would get the stale object instead of a new resource.
+        self.__dict__.setdefault("pipekit_deleted", set()).add(logical_id)
 
     parsing.ResourceMap._delete_resource = _delete_resource
+
+    original_getitem = parsing.ResourceMap.__getitem__
+
+    def __getitem__(self: Any, key: str) -> Any:
+        deleted = self.__dict__.get("pipekit_deleted")
+        if deleted and key in deleted:
+            deleted.discard(key)
+            self._parsed_resources.pop(key, None)
+        return original_getitem(self, key)
+
+    parsing.ResourceMap.__getitem__ = __getitem__
     parsing.ResourceMap.build_resource_diff = build_resource_diff
 
 
@@ -613,15 +628,27 @@ def _patch_stack(models: Any) -> None:
     original_update = Stack.update
 
     def update(self: Any, template: str, *args: Any, **kwargs: Any) -> None:
+        # As on AWS, a failed update rolls back to the previous template and parameters and is
+        # reported on the stack (UPDATE_ROLLBACK_COMPLETE), not by the API call.
+        old_template, old_parameters = self.template, dict(self.parameters)
         try:
             original_update(self, template, *args, **kwargs)
         except Exception as exc:
-            self.status = "UPDATE_ROLLBACK_COMPLETE"
+            self.status = "UPDATE_ROLLBACK_IN_PROGRESS"
             self._add_stack_event(
-                "UPDATE_ROLLBACK_IN_PROGRESS", resource_status_reason=_reason(exc)
+                "UPDATE_ROLLBACK_IN_PROGRESS",
+                resource_status_reason="The following resource(s) failed to update: "
+                f"[{', '.join(_failed(self))}]. ({_reason(exc)})",
             )
+            self.template = old_template
+            self._parse_template()
+            with contextlib.suppress(Exception), warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # "never created": the resource that failed
+                self.resource_map.update(self.template_dict, old_parameters)
+            self.parameters = old_parameters
+            self.output_map = self._create_output_map()
+            self.status = "UPDATE_ROLLBACK_COMPLETE"
             self._add_stack_event("UPDATE_ROLLBACK_COMPLETE")
-            raise
 
     Stack.update = update
 
@@ -642,11 +669,13 @@ def _roll_back(stack: Any, exc: Exception) -> None:
 
 
 def _failed(stack: Any) -> list[str]:
-    return [
-        e.logical_resource_id
-        for e in stack.events
-        if e.resource_status.endswith("_FAILED") and e.logical_resource_id != stack.name
-    ]
+    return sorted(
+        {
+            e.logical_resource_id
+            for e in stack.events
+            if e.resource_status.endswith("_FAILED") and e.logical_resource_id != stack.name
+        }
+    )
 
 
 # --- change sets -------------------------------------------------------------------------------
