@@ -14,6 +14,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from pipekit.emulator.inventory import inventory  # noqa: F401 (also importable from here)
 from pipekit.emulator.server import Emulator, start
 
 
@@ -32,4 +33,3 @@ def aws(emulator: Emulator, monkeypatch: pytest.MonkeyPatch) -> Iterator[Emulato
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("AWS_PROFILE", raising=False)
     yield emulator
-from pipekit.emulator.inventory import inventory  # noqa: E402,F401 (also importable from here)
