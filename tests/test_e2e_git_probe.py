@@ -56,12 +56,28 @@ def test_clone_commit_push_revert_and_restore(remote: str, tmp_path: Path):
     assert gitops.remote_head(remote, "e2e-test") == revert
     assert co.tree_of(revert) == co.tree_of(good)
 
-    # A midway failure restores the starting content with a new commit, never a force-push.
-    restored = co.restore_tree(start, "restore")
+    # A midway failure undoes this run's commits with one new commit, never a force-push.
+    restored = co.revert_all([good, broken, revert], "restore")
     co.push()
     assert co.tree_of(restored) == co.tree_of(start)
     assert git("merge-base", "--is-ancestor", revert, restored, cwd=co.path) == ""
-    assert co.restore_tree(start, "again") is None  # already there: no empty commit
+    assert co.revert_all([], "again") is None  # nothing to undo: no empty commit
+
+
+def test_undo_keeps_what_others_pushed_meanwhile(remote: str, tmp_path: Path):
+    ours = gitops.Checkout.clone(remote, "e2e-test", tmp_path / "ours")
+    (ours.path / "marker.txt").write_text("e2e\n")
+    mine = ours.commit_paths(["marker.txt"], "marker")
+    ours.push()
+    theirs = gitops.Checkout.clone(remote, "e2e-test", tmp_path / "theirs")
+    (theirs.path / "feature.txt").write_text("theirs\n")
+    theirs.commit_paths(["feature.txt"], "their work")
+    theirs.push()
+    ours.sync()
+    ours.revert_all([mine], "undo e2e")
+    ours.push()
+    assert not (ours.path / "marker.txt").exists()
+    assert (ours.path / "feature.txt").read_text() == "theirs\n"
 
 
 def test_push_after_someone_else_pushed_fails_loudly(remote: str, tmp_path: Path):

@@ -82,9 +82,10 @@ class Checkout:
         self.git("push", "--quiet", "origin", f"HEAD:refs/heads/{self.branch}", timeout=180)
 
     def sync(self) -> None:
-        """Bring the clone up to the remote branch (fast-forward only)."""
+        """Make the clone exactly the remote branch. Safe: the clone is the e2e's own temporary
+        one, and this drops only a local commit whose push was rejected."""
         self.git("fetch", "--quiet", "origin", self.branch)
-        self.git("merge", "--quiet", "--ff-only", "FETCH_HEAD")
+        self.git("reset", "--quiet", "--hard", "FETCH_HEAD")
 
     def revert(self, commit: str, message: str | None = None) -> str:
         self.git("revert", "--no-edit", commit)
@@ -92,9 +93,11 @@ class Checkout:
             self.git("commit", "--quiet", "--amend", "-m", message)
         return self.head()
 
-    def restore_tree(self, commit: str, message: str) -> str | None:
-        """A new commit whose content equals `commit`'s (None if it already does)."""
-        self.git("read-tree", "--reset", "-u", commit)
+    def revert_all(self, commits: list[str], message: str) -> str | None:
+        """One new commit undoing `commits` (newest first), keeping anything others pushed in
+        between; None if there is nothing left to undo."""
+        for commit in reversed(commits):
+            self.git("revert", "--no-commit", commit)
         if not self.git("status", "--porcelain").strip():
             return None
         self.git("commit", "--quiet", "-m", message)

@@ -392,10 +392,13 @@ class Scenario:
         try:
             checkout.sync()
             if midway:
-                commit = checkout.restore_tree(start, f"e2e: restore the branch to {start[:12]}")
+                commit = checkout.revert_all(
+                    self.pushed, f"e2e: undo this run's commits (branch was at {start[:12]})"
+                )
                 note = (
-                    f"the run failed midway: restored {self.t.branch} to the content of "
-                    f"{start[:12]} with a new commit"
+                    f"the run failed midway: restored {self.t.branch} to where it started "
+                    f"({start[:12]}) with a new commit reverting this run's "
+                    f"{len(self.pushed)} commit(s)"
                 )
             else:
                 commit = checkout.revert(r.broken_commit or "HEAD")
