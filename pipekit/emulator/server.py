@@ -13,7 +13,7 @@ from moto.moto_server.werkzeug_app import (
 )
 from werkzeug.serving import BaseWSGIServer, make_server
 
-from pipekit.emulator import connections
+from pipekit.emulator import connections, resources
 from pipekit.emulator.connections import ConnectionsApp
 from pipekit.emulator.extensions import apply_extensions
 
@@ -60,6 +60,7 @@ class Emulator:
 
         _internal.moto_api_backend.reset()
         connections.reset()
+        resources.DeploymentConfig.STORE.clear()
 
     def stop(self) -> None:
         self._server.shutdown()
