@@ -45,6 +45,8 @@ class Report:
     codedeploy_rollback: dict[str, Any] = field(default_factory=dict)
     pipeline_rollback: dict[str, Any] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
+    # The failing action's own error per run ("broken" is the expected one).
+    failure_details: dict[str, list[str]] = field(default_factory=dict)
     restored: bool | None = None
     restore_note: str = ""
 

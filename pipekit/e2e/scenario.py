@@ -163,6 +163,7 @@ class Scenario:
 
     def _fail_with_details(self, label: str, details: list[dict[str, Any]]) -> E2EFailure:
         lines = explain_failure(self.c, details)
+        self.report.failure_details[label] = lines
         for line in lines:
             self.console.print(f"  [red]{line}[/red]")
         return E2EFailure(f"the {label} commit's execution failed: {lines[0]}")
@@ -265,7 +266,9 @@ class Scenario:
             where = f"{failure.stage}/{failure.action}" if failure else "nowhere"
             raise E2EFailure(f"expected the {pipeline.deploy} action to fail; it failed {where}")
         self.say(f"deployment {deployment_id} failed as expected: {failure.message}")
-        for line in explain_failure(self.c, details)[1:]:
+        lines = explain_failure(self.c, details)
+        self.report.failure_details["broken"] = lines
+        for line in lines[1:]:
             self.console.print(f"  [dim]{line}[/dim]")
 
         # CodeDeploy's own rollback: a new deployment of the last good revision.
