@@ -648,3 +648,38 @@ def test_failed_build_fails_the_run_without_deploying(world_factory):
     assert response["builds"][0]["buildStatus"] == "FAILED"
     assert not any(a["stageName"] == "Deploy" for a in actions)
     assert w.asg_instance not in w.runner.serving
+
+
+def test_recreated_pipeline_starts_without_history(world_factory, emulator):
+    w = world_factory("p-recreate", on_failure=False, auto_rollback=False)
+    w.push({"app.txt": "v1"}, "one")
+    w.wait_idle()
+    cp = w.cp()
+    definition = cp.get_pipeline(name=w.pipeline)["pipeline"]
+    cp.delete_pipeline(name=w.pipeline)
+    definition.pop("version", None)
+    cp.create_pipeline(pipeline=definition)
+    assert cp.list_pipeline_executions(pipelineName=w.pipeline)["pipelineExecutionSummaries"] == []
+    state = cp.get_pipeline_state(name=w.pipeline)
+    assert all("latestExecution" not in s for s in state["stageStates"])
+
+
+def test_deployment_group_reports_last_deployments(world_factory):
+    w = world_factory("p-lastdep", on_failure=False, auto_rollback=False)
+    w.push({"app.txt": "v1"}, "good")
+    w.wait_idle()
+    w.push({"BROKEN": "x"}, "broken")
+    w.wait_idle()
+    cd = client(w.emu, "codedeploy")
+    ids = cd.list_deployments(
+        applicationName=f"{w.pipeline}-app", deploymentGroupName=f"{w.pipeline}-group"
+    )["deployments"]
+    infos = [cd.get_deployment(deploymentId=i)["deploymentInfo"] for i in ids]
+    good = next(i for i in infos if i["status"] == "Succeeded")
+    bad = next(i for i in infos if i["status"] == "Failed")
+    group = cd.get_deployment_group(
+        applicationName=f"{w.pipeline}-app", deploymentGroupName=f"{w.pipeline}-group"
+    )["deploymentGroupInfo"]
+    assert group["lastSuccessfulDeployment"]["deploymentId"] == good["deploymentId"]
+    assert group["lastAttemptedDeployment"]["deploymentId"] == bad["deploymentId"]
+    assert group["lastAttemptedDeployment"]["status"] == "Failed"

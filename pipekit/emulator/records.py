@@ -58,6 +58,8 @@ class Records:
     deployments: dict[str, Record] = field(default_factory=dict)
     # deployment id -> instance id -> InstanceTarget-shaped record
     targets: dict[str, dict[str, Record]] = field(default_factory=dict)
+    # pipeline name -> token of the pipeline object the records belong to (see pipeline_token)
+    owners: dict[str, tuple[int, str]] = field(default_factory=dict)
 
     def reset(self) -> None:
         with self.lock:
@@ -68,8 +70,29 @@ class Records:
                 self.builds,
                 self.deployments,
                 self.targets,
+                self.owners,
             ):
                 table.clear()
+
+    def claim(self, name: str, token: tuple[int, str] | None) -> None:
+        """Forget a pipeline's records when the pipeline they belong to is gone (deleted and
+        created again, or the emulator reset): a new pipeline starts with no history."""
+        with self.lock:
+            if token is None or self.owners.get(name) == token:
+                return
+            if name in self.owners:
+                self.executions.pop(name, None)
+                self.action_executions.pop(name, None)
+                self.stage_states.pop(name, None)
+            self.owners[name] = token
+
+
+def pipeline_token(account_id: str, region: str, name: str) -> tuple[int, str] | None:
+    """Identifies one pipeline object in moto's backend (None when there is none)."""
+    pipeline = codepipeline_backends[account_id][region].pipelines.get(name)
+    if pipeline is None:
+        return None
+    return (id(pipeline), pipeline.metadata["created"])
 
 
 _RECORDS: dict[tuple[str, str], Records] = {}
@@ -193,6 +216,7 @@ def _pipeline_definition(account_id: str, region: str, name: str) -> dict[str, A
         raise PipelineNotFoundException(
             f"Account '{account_id}' does not have a pipeline with name '{name}'"
         )
+    records_for(account_id, region).claim(name, pipeline_token(account_id, region, name))
     return pipeline.pipeline
 
 
@@ -233,9 +257,10 @@ def _cp_list_pipeline_executions(self: CodePipelineResponse) -> ActionResult:
 
 
 def _cp_get_pipeline_execution(self: CodePipelineResponse) -> Any:
-    _account_id, _region, recs = _ctx(self)
+    account_id, region, recs = _ctx(self)
     name = self._get_param("pipelineName")
     execution_id = self._get_param("pipelineExecutionId")
+    recs.claim(name, pipeline_token(account_id, region, name))
     with recs.lock:
         record = recs.executions.get(name, {}).get(execution_id)
         if record is not None:
@@ -493,6 +518,42 @@ def _cd_batch_get_deployment_targets(self: CodeDeployResponse) -> ActionResult:
     return ActionResult({"deploymentTargets": found})
 
 
+def _cd_get_deployment_group(self: CodeDeployResponse) -> Any:
+    """Whatever serves get_deployment_group, plus the last deployments we recorded."""
+    response = _ORIGINALS["codedeploy.get_deployment_group"](self)
+    if not isinstance(response, ActionResult) or not isinstance(response.result, dict):
+        return response
+    info = response.result.get("deploymentGroupInfo")
+    if not isinstance(info, dict):
+        return response
+    _, _, recs = _ctx(self)
+    with recs.lock:
+        mine = [
+            d
+            for d in recs.deployments.values()
+            if d["applicationName"] == info.get("applicationName")
+            and d["deploymentGroupName"] == info.get("deploymentGroupName")
+        ]
+    if mine:
+        latest = max(mine, key=lambda d: d["createTime"])
+        info["lastAttemptedDeployment"] = _last_info(latest)
+        done = [d for d in mine if d["status"] == "Succeeded"]
+        if done:
+            info["lastSuccessfulDeployment"] = _last_info(max(done, key=lambda d: d["createTime"]))
+    return response
+
+
+def _last_info(record: Record) -> Record:
+    info = {
+        "deploymentId": record["deploymentId"],
+        "status": record["status"],
+        "createTime": record["createTime"],
+    }
+    if record.get("completeTime"):
+        info["endTime"] = record["completeTime"]
+    return info
+
+
 _OVERRIDES: dict[tuple[type, str], Callable[..., Any]] = {
     (CodePipelineResponse, "list_pipeline_executions"): _cp_list_pipeline_executions,
     (CodePipelineResponse, "get_pipeline_execution"): _cp_get_pipeline_execution,
@@ -504,6 +565,7 @@ _OVERRIDES: dict[tuple[type, str], Callable[..., Any]] = {
     (CodeBuildResponse, "batch_get_builds"): _cb_batch_get_builds,
     (CodeBuildResponse, "list_builds_for_project"): _cb_list_builds_for_project,
     (CodeDeployResponse, "get_deployment"): _cd_get_deployment,
+    (CodeDeployResponse, "get_deployment_group"): _cd_get_deployment_group,
     (CodeDeployResponse, "batch_get_deployments"): _cd_batch_get_deployments,
     (CodeDeployResponse, "list_deployments"): _cd_list_deployments,
     (CodeDeployResponse, "list_deployment_instances"): _cd_list_deployment_instances,

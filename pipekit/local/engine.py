@@ -117,7 +117,7 @@ class Engine:
         self._threads: dict[tuple[str, str, str], threading.Thread] = {}
         self._lock = threading.RLock()
         self._closed = threading.Event()
-        self._seen_pipelines: set[tuple[str, str, str]] = set()
+        self._seen_pipelines: set[tuple[str, str, str, Any]] = set()
         self.events: queue.Queue[tuple[str, str]] = queue.Queue()
 
     # ------------------------------------------------------------ Controller
@@ -252,10 +252,13 @@ class Engine:
 
     def watch_new_pipelines(self, interval_s: float = 0.5) -> None:
         """Start each pipeline's CreatePipeline run when it appears (call in a thread)."""
-        self._seen_pipelines = {(a, r, n) for a, r, n, _ in self._all_pipelines()}
+        self._seen_pipelines = {
+            (a, r, n, rec.pipeline_token(a, r, n)) for a, r, n, _ in self._all_pipelines()
+        }
         while not self._closed.wait(interval_s):
             for account_id, region, name, _ in self._all_pipelines():
-                key = (account_id, region, name)
+                # a pipeline deleted and created again under the same name is a new pipeline
+                key = (account_id, region, name, rec.pipeline_token(account_id, region, name))
                 if key in self._seen_pipelines:
                     continue
                 self._seen_pipelines.add(key)
@@ -286,6 +289,10 @@ class Engine:
     def _enqueue(self, execution: Execution, *, front: bool) -> None:
         key = (execution.account_id, execution.region, execution.pipeline_name)
         recs = rec.records_for(execution.account_id, execution.region)
+        recs.claim(
+            execution.pipeline_name,
+            rec.pipeline_token(execution.account_id, execution.region, execution.pipeline_name),
+        )
         with recs.lock:
             recs.executions.setdefault(execution.pipeline_name, {})[execution.id] = execution.record
         with self._lock:
