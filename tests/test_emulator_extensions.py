@@ -369,6 +369,17 @@ Resources:
   Subscription:
     Type: AWS::SNS::Subscription
     Properties: {TopicArn: !Ref Topic, Protocol: email, Endpoint: ops@example.com}
+  TopicPolicy:
+    Type: AWS::SNS::TopicPolicy
+    Properties:
+      Topics: [!Ref Topic]
+      PolicyDocument:
+        Statement:
+          - Sid: FromEvents
+            Effect: Allow
+            Principal: {Service: events.amazonaws.com}
+            Action: sns:Publish
+            Resource: !Ref Topic
   Alarm:
     Type: AWS::CloudWatch::Alarm
     Properties:
@@ -446,6 +457,9 @@ def test_skipped_types_reach_their_services(aws: Any) -> None:
     assert alarm[0]["AlarmArn"] == found["AlarmArn"] and alarm[0]["Threshold"] == 5
     subscriptions = aws.client("sns").list_subscriptions()["Subscriptions"]
     assert [(s["Protocol"], s["Endpoint"]) for s in subscriptions] == [("email", "ops@example.com")]
+    topic_arn = subscriptions[0]["TopicArn"]
+    attributes = aws.client("sns").get_topic_attributes(TopicArn=topic_arn)["Attributes"]
+    assert [s["Sid"] for s in json.loads(attributes["Policy"])["Statement"]] == ["FromEvents"]
     s3 = aws.client("s3")
     name = next(b["Name"] for b in s3.list_buckets()["Buckets"] if b["Name"].startswith("svc-"))
     assert s3.get_bucket_versioning(Bucket=name)["Status"] == "Enabled"

@@ -306,10 +306,16 @@ def test_create_in_fleet_mode_with_notifications(aws: Any) -> None:
     }
     dimensions = {d["Name"]: d["Value"] for a in alarms for d in a["Dimensions"]}
     assert dimensions.get("LoadBalancer", "").startswith("app/")
-    subscriptions = aws.client("sns").list_subscriptions()["Subscriptions"]
+    sns = aws.client("sns")
+    subscriptions = sns.list_subscriptions()["Subscriptions"]
     assert [(s["Protocol"], s["Endpoint"], s["TopicArn"]) for s in subscriptions] == [
         ("email", "ops@example.com", outputs["NotificationTopicArn"])
     ]
+    policy = json.loads(
+        sns.get_topic_attributes(TopicArn=outputs["NotificationTopicArn"])["Attributes"]["Policy"]
+    )
+    publishers = [s["Principal"] for s in policy["Statement"] if s["Action"] == "sns:Publish"]
+    assert {"Service": "events.amazonaws.com"} in publishers
     groups = aws.client("autoscaling").describe_auto_scaling_groups(
         AutoScalingGroupNames=[outputs["AutoScalingGroupName"]]
     )["AutoScalingGroups"]

@@ -460,7 +460,7 @@ class TopicPolicy(_Model, CloudFormationModel):
         document = self.props["PolicyDocument"]
         document = document if isinstance(document, str) else json.dumps(document)
         for topic in self.props.get("Topics", []):
-            self.backend.set_topic_attribute(topic, "Policy", document)
+            self.backend.set_topic_attribute(topic, "policy", document)
 
     def delete(self, account_id: str, region_name: str) -> None:
         for arn in self.props.get("Topics", []):
