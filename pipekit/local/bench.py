@@ -134,7 +134,11 @@ def measure_restore(stack: LocalStack, clone: Path, good_commit: str) -> Run:
     _wait(lambda: (fetch_version(stack.app_url, 1.0) or {}).get("commit") == good_commit)
     run.total_s = time.monotonic() - pushed
     run.stages = stage_seconds(cp, stack.pipeline_name, run.execution_id)
-    rollback = _wait(lambda: _settled(cp, stack.pipeline_name, good_commit, "ROLLBACK"), 120)
+    try:
+        rollback = _wait(lambda: _settled(cp, stack.pipeline_name, good_commit, "ROLLBACK"), 60)
+    except TimeoutError:  # the Deploy stage may not roll back (no OnFailure: ROLLBACK)
+        run.rollback = {"pipeline_rollback_execution": None}
+        return run
     run.rollback = {
         "pipeline_rollback_execution": rollback["pipelineExecutionId"],
         "pipeline_rollback_status": rollback["status"],

@@ -300,7 +300,6 @@ def up(
     if not _port_free(app_port):
         raise UserError(f"the app port {app_port} (AppPort in parameters/local.json) is taken")
     repository = params.get("GitHubRepository", "")
-    branch = params.get("BranchName", "main")
     if "/" not in repository:
         raise UserError("parameters/local.json needs GitHubRepository as owner/repo")
     state_dir.mkdir(parents=True, exist_ok=True)
@@ -316,6 +315,31 @@ def up(
     cleanup_stale(state_dir / "machines")
     say(f"==> Starting the local AWS endpoint and pipeline service on 127.0.0.1:{port} (~2 s)")
     pid = _start_service(state_dir, port, control_port, app_port)
+    try:
+        return _bring_up(
+            root, state_dir, stack_name, port, control_port, app_port, pid, params, say, t0
+        )
+    except UserError as exc:
+        raise UserError(
+            f"{exc}\nLocal mode is left running so you can look: `make status ENV=local`, "
+            f"{state_dir / 'service.log'}; `make local-down` stops it."
+        ) from None
+
+
+def _bring_up(
+    root: Path,
+    state_dir: Path,
+    stack_name: str,
+    port: int,
+    control_port: int,
+    app_port: int,
+    pid: int,
+    params: dict[str, str],
+    say: Say,
+    t0: float,
+) -> LocalStack:
+    repository = params["GitHubRepository"]
+    branch = params.get("BranchName", "main")
     health = control(f"http://127.0.0.1:{control_port}", "/health")
     stack = LocalStack(
         state_dir=str(state_dir),
