@@ -49,7 +49,8 @@ TOPIC = """
 """
 
 
-def test_condition_short_form(aws: Any) -> None:
+@pytest.mark.parametrize(("env", "mode", "topics"), [("dev", "not-prod", 1), ("prod", "prod", 0)])
+def test_condition_short_form(aws: Any, env: str, mode: str, topics: int) -> None:
     create(
         aws,
         "cond",
@@ -64,14 +65,17 @@ Resources:
     Type: AWS::SNS::Topic
     Condition: IsNotProd
     Properties: {TopicName: only-outside-prod}
+  Always:
+    Type: AWS::SNS::Topic
+    Properties: {TopicName: always}
 Outputs:
   Mode: {Value: !If [IsNotProd, not-prod, prod]}
 """,
-        Env="dev",
+        Env=env,
     )
-    assert outputs(aws, "cond") == {"Mode": "not-prod"}
-    topics = aws.client("sns").list_topics()["Topics"]
-    assert [t["TopicArn"].rsplit(":", 1)[1] for t in topics] == ["only-outside-prod"]
+    assert outputs(aws, "cond") == {"Mode": mode}
+    names = {t["TopicArn"].rsplit(":", 1)[1] for t in aws.client("sns").list_topics()["Topics"]}
+    assert len(names - {"always"}) == topics
 
 
 def test_short_tag_with_a_mapping_value(aws: Any) -> None:
