@@ -717,3 +717,35 @@ Outputs:
         if e["ResourceStatus"] == "UPDATE_ROLLBACK_IN_PROGRESS"
     ]
     assert "[Pipeline]" in reasons[0]
+
+
+def test_failed_nested_update_rolls_back_parent_and_child(aws: Any) -> None:
+    good = upload(aws, "v1/child.yaml", CHILD)
+    bad_child = CHILD.replace("Outputs:", FAILING_CHILD.split("Resources:", 1)[1] + "Outputs:")
+    bad = upload(
+        aws,
+        "v2/child.yaml",
+        bad_child.replace("  Topic:\n    Type: AWS::SNS::Topic\n  Pipeline", "  Pipeline"),
+    )
+    create(aws, "nest", parent(good))
+    cfn = aws.client("cloudformation")
+    child_id = outputs(aws, "nest")["ChildId"]
+    cfn.update_stack(StackName="nest", TemplateBody=parent(bad))
+    assert status(aws, "nest") == "UPDATE_ROLLBACK_COMPLETE"
+    failed = [
+        e
+        for e in cfn.describe_stack_events(StackName="nest")["StackEvents"]
+        if e["ResourceStatus"] == "UPDATE_FAILED"
+    ]
+    assert failed[0]["LogicalResourceId"] == "Child"
+    assert failed[0]["PhysicalResourceId"] == child_id
+    assert "was not successfully updated" in failed[0]["ResourceStatusReason"]
+    assert "[Pipeline]" in failed[0]["ResourceStatusReason"]
+    child_failed = [
+        e
+        for e in cfn.describe_stack_events(StackName=child_id)["StackEvents"]
+        if e["ResourceStatus"] == "CREATE_FAILED"
+    ]
+    assert child_failed[0]["LogicalResourceId"] == "Pipeline"
+    assert outputs(aws, "nest")["InSub"] == "name is alpha-topic"
+    assert aws.client("codepipeline").list_pipelines()["pipelines"] == []

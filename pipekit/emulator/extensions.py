@@ -182,7 +182,13 @@ def _patch_parsing(parsing: Any) -> None:
                 new = original_update(logical_id, resource_json, resources_map, **kwargs)
         except Exception as exc:
             _event(
-                stack, logical_id, resource_type, "UPDATE_FAILED", resource=old, reason=_reason(exc)
+                stack,
+                logical_id,
+                resource_type,
+                "UPDATE_FAILED",
+                resource=old,
+                physical=getattr(exc, "physical_resource_id", ""),
+                reason=_reason(exc),
             )
             raise
         _event(stack, logical_id, resource_type, "UPDATE_COMPLETE", resource=new)
@@ -585,6 +591,14 @@ def _patch_stack(models: Any) -> None:
         template = _template_for(properties, account_id, region_name)
         parameters = _stringify_parameters(properties.get("Parameters", {}))
         original_resource.update(template, parameters=parameters)
+        if original_resource.status != "UPDATE_COMPLETE":
+            error = ValidationError(
+                message=f"Embedded stack {original_resource.stack_id} was not successfully "
+                "updated. Currently in UPDATE_ROLLBACK_IN_PROGRESS with reason: The following "
+                f"resource(s) failed to update: [{', '.join(_failed(original_resource))}]."
+            )
+            error.physical_resource_id = original_resource.stack_id
+            raise error
         return original_resource
 
     Stack.update_from_cloudformation_json = update_from_cloudformation_json
