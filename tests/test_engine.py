@@ -404,6 +404,8 @@ def test_push_runs_stages_in_order_and_records_shapes(world_factory):
     build_id = build_action["output"]["executionResult"]["externalExecutionId"]
     build = client(w.emu, "codebuild").batch_get_builds(ids=[build_id])["builds"][0]
     assert build["buildStatus"] == "SUCCEEDED"
+    assert build["resolvedSourceVersion"] == sha
+    assert build["initiator"] == f"codepipeline/{w.pipeline}"
     assert {"name": "IMAGE_TAG", "value": sha[:7]} in build["exportedEnvironmentVariables"]
     log = client(w.emu, "logs").get_log_events(
         logGroupName=build["logs"]["groupName"], logStreamName=build["logs"]["streamName"]

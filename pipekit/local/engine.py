@@ -828,7 +828,14 @@ class Engine:
                 phases=phases,
                 buildComplete=True,
                 exportedEnvironmentVariables=[{"name": k, "value": v} for k, v in exported.items()],
-                resolvedSourceVersion=env.get("COMMIT_ID") or None,
+                resolvedSourceVersion=next(
+                    (
+                        r["revisionId"]
+                        for r in execution.record["artifactRevisions"]
+                        if r["name"] == primary
+                    ),
+                    None,
+                ),
             )
             if outputs:
                 first = next(iter(outputs.values()))
