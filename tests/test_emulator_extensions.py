@@ -721,12 +721,9 @@ Outputs:
 
 def test_failed_nested_update_rolls_back_parent_and_child(aws: Any) -> None:
     good = upload(aws, "v1/child.yaml", CHILD)
-    bad_child = CHILD.replace("Outputs:", FAILING_CHILD.split("Resources:", 1)[1] + "Outputs:")
-    bad = upload(
-        aws,
-        "v2/child.yaml",
-        bad_child.replace("  Topic:\n    Type: AWS::SNS::Topic\n  Pipeline", "  Pipeline"),
-    )
+    # v2 of the child adds a pipeline whose role does not exist: its update fails.
+    pipeline = FAILING_CHILD.split("  Pipeline:", 1)[1].replace("    DependsOn: Topic\n", "")
+    bad = upload(aws, "v2/child.yaml", CHILD.replace("Outputs:", f"  Pipeline:{pipeline}Outputs:"))
     create(aws, "nest", parent(good))
     cfn = aws.client("cloudformation")
     child_id = outputs(aws, "nest")["ChildId"]
