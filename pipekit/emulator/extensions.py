@@ -64,11 +64,27 @@ def apply_extensions() -> None:
         _patch_change_sets(models)
         resources.patch_services()
         capabilities.patch()
+        _serialise_cloudformation_calls(responses)
         # moto caches its CloudFormationModel registry; our models must be seen.
         parsing.get_model_list.cache_clear()
         parsing.get_model_map.cache_clear()
         parsing.get_name_type_map.cache_clear()
         _applied = True
+
+
+_cfn_lock = threading.RLock()
+
+
+def _serialise_cloudformation_calls(responses: Any) -> None:
+    """The server is threaded and a stack operation runs inside its API call: a harness polling
+    describe_stack_events while execute_change_set runs must not see a half-built stack."""
+    original = responses.CloudFormationResponse.call_action
+
+    def call_action(self: Any) -> Any:
+        with _cfn_lock:
+            return original(self)
+
+    responses.CloudFormationResponse.call_action = call_action
 
 
 # --- intrinsic functions -----------------------------------------------------------------------
