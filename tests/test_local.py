@@ -60,3 +60,23 @@ def test_up_serves_branch_commit_and_a_push_goes_live(local_stack, tmp_path):  #
     pushed = [r for r in runs if r["sourceRevisions"][0]["revisionId"] == commit]
     assert pushed, "the push started no execution"
     assert pushed[0]["trigger"]["triggerType"] in ("WebhookV2", "Webhook")
+
+
+def test_down_cleans_up_after_a_killed_service(tmp_path):
+    """A crashed service leaves its hosts running; `local down` still leaves nothing."""
+    import os
+    import signal
+
+    from pipekit.local.testing import leftovers, start_local_stack
+
+    state = (tmp_path / "state").resolve()
+    stack = start_local_stack(state, "pipekit-killtest")
+    try:
+        assert stack.machines
+        os.kill(stack.service_pid, signal.SIGKILL)
+        time.sleep(0.5)
+        assert lifecycle._mounts_under(state), "the hosts' mounts outlive the service"
+        assert not lifecycle.is_running(lifecycle.read_state(state))
+    finally:
+        lifecycle.down(state_dir=state, say=lambda _: None)
+    assert leftovers(state, stack.service_pid) == []

@@ -444,6 +444,38 @@ def _mounts_under(path: Path) -> list[str]:
     return found
 
 
+def _nspawn_under(machines: Path) -> list[int]:
+    """systemd-nspawn processes booting a root under this state's machines directory: ours."""
+    prefix = str(machines.resolve()) + "/"
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            argv = (proc / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        words = [a.decode(errors="replace") for a in argv]
+        if (
+            words
+            and words[0].endswith("systemd-nspawn")
+            and any(w.startswith(prefix) for w in words)
+        ):
+            found.append(int(proc.name))
+    return found
+
+
+def _stop_process(pid: int, timeout: float = 20.0) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGTERM)  # nspawn asks the container's systemd to power off
+    deadline = time.monotonic() + timeout
+    while _pid_alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    with contextlib.suppress(ProcessLookupError):
+        if _pid_alive(pid):
+            os.kill(pid, signal.SIGKILL)
+
+
 def down(*, root: Path = PROJECT_ROOT, state_dir: Path | None = None, say: Say = _say) -> None:
     """Stop hosts, the service and every mount; remove the state directory."""
     state_dir = (state_dir or root / ".local").resolve()
@@ -466,16 +498,26 @@ def down(*, root: Path = PROJECT_ROOT, state_dir: Path | None = None, say: Say =
                 os.killpg(stack.service_pid, signal.SIGKILL)
         with contextlib.suppress(ChildProcessError, OSError):
             os.waitpid(stack.service_pid, os.WNOHANG)
+    if stack is not None:
+        # when this process started the service (tests), its corpse stays a zombie until
+        # reaped, and the host manager would take it for a live owner of the hosts
+        with contextlib.suppress(ChildProcessError, OSError):
+            os.waitpid(stack.service_pid, os.WNOHANG)
     from pipekit.host import cleanup_stale
 
     machines = state_dir / "machines"
     removed = cleanup_stale(machines)
     if removed:
         say(f"==> Removed leftover hosts: {', '.join(removed)}")
+    for pid in _nspawn_under(machines):
+        say(f"==> Stopping a host left running (systemd-nspawn pid {pid})")
+        _stop_process(pid)
     for mount in sorted(_mounts_under(state_dir), reverse=True):
         subprocess.run(["umount", "-l", mount], capture_output=True, check=False)
-    left = _mounts_under(state_dir)
+    left = _mounts_under(state_dir) + [f"systemd-nspawn pid {p}" for p in _nspawn_under(machines)]
+    if stack is not None and _pid_alive(stack.service_pid):
+        left.append(f"service pid {stack.service_pid}")
     if left:
-        raise UserError(f"could not unmount: {', '.join(left)}")
+        raise UserError(f"could not stop everything: {', '.join(left)}")
     shutil.rmtree(state_dir, ignore_errors=True)
     say("Local mode is stopped: no process, host or mount left.")
