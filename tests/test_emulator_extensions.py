@@ -746,3 +746,20 @@ def test_failed_nested_update_rolls_back_parent_and_child(aws: Any) -> None:
     assert child_failed[0]["LogicalResourceId"] == "Pipeline"
     assert outputs(aws, "nest")["InSub"] == "name is alpha-topic"
     assert aws.client("codepipeline").list_pipelines()["pipelines"] == []
+
+
+def test_pipeline_created_hooks_are_told_and_cannot_break_the_stack(aws: Any) -> None:
+    from pipekit.emulator import resources
+
+    seen: list[tuple[str, str, str]] = []
+
+    def broken(*_: str) -> None:
+        raise RuntimeError("listener bug")
+
+    resources.PIPELINE_CREATED_HOOKS[:] = [broken, lambda *args: seen.append(args)]
+    try:
+        create(aws, "svc", SERVICES)
+    finally:
+        resources.PIPELINE_CREATED_HOOKS.clear()
+    assert status(aws, "svc") == "CREATE_COMPLETE"
+    assert seen == [("123456789012", "us-east-1", "the-pipeline")]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import uuid
 from collections.abc import Callable
 from typing import Any, ClassVar
@@ -161,7 +162,11 @@ class Pipeline(_Model, CloudFormationModel):
         created.tags = {t["key"]: t["value"] for t in _tags(self.props)}
         self.backend.pipelines[self.name] = created
         for hook in PIPELINE_CREATED_HOOKS:
-            hook(self.account_id, self.region_name, self.name)
+            # A listener's failure is its own problem, not the stack's.
+            try:
+                hook(self.account_id, self.region_name, self.name)
+            except Exception:
+                logging.getLogger(__name__).exception("pipeline-created hook %r failed", hook)
 
     def update(self) -> None:
         self.backend.update_pipeline(self.declaration())
