@@ -756,10 +756,11 @@ def test_pipeline_created_hooks_are_told_and_cannot_break_the_stack(aws: Any) ->
     def broken(*_: str) -> None:
         raise RuntimeError("listener bug")
 
+    saved = list(resources.PIPELINE_CREATED_HOOKS)
     resources.PIPELINE_CREATED_HOOKS[:] = [broken, lambda *args: seen.append(args)]
     try:
         create(aws, "svc", SERVICES)
     finally:
-        resources.PIPELINE_CREATED_HOOKS.clear()
+        resources.PIPELINE_CREATED_HOOKS[:] = saved
     assert status(aws, "svc") == "CREATE_COMPLETE"
     assert seen == [("123456789012", "us-east-1", "the-pipeline")]
