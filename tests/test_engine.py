@@ -685,3 +685,34 @@ def test_deployment_group_reports_last_deployments(world_factory):
     assert group["lastSuccessfulDeployment"]["deploymentId"] == good["deploymentId"]
     assert group["lastAttemptedDeployment"]["deploymentId"] == bad["deploymentId"]
     assert group["lastAttemptedDeployment"]["status"] == "Failed"
+
+
+def test_recreated_deployment_group_has_no_history(world_factory):
+    w = world_factory("p-regroup", on_failure=False, auto_rollback=True)
+    w.push({"app.txt": "v1"}, "good")
+    w.wait_idle()
+    cd = client(w.emu, "codedeploy")
+    names = {"applicationName": f"{w.pipeline}-app", "deploymentGroupName": f"{w.pipeline}-group"}
+    group = cd.get_deployment_group(**names)["deploymentGroupInfo"]
+    assert "deploymentId" in group["lastSuccessfulDeployment"]
+    # moto has no DeleteDeploymentGroup; drop it the way a CloudFormation delete does
+    from moto.codedeploy.models import codedeploy_backends
+
+    codedeploy_backends["123456789012"][REGION].deployment_groups[f"{w.pipeline}-app"].pop(
+        f"{w.pipeline}-group"
+    )
+    cd.create_deployment_group(
+        **names,
+        serviceRoleArn=group["serviceRoleArn"],
+        autoScalingGroups=[f"{w.pipeline}-asg"],
+        autoRollbackConfiguration={"enabled": True, "events": ["DEPLOYMENT_FAILURE"]},
+    )
+    assert cd.list_deployments(**names)["deployments"] == []
+    # with no last good revision in the new group, a failure has nothing to roll back to
+    w.push({"BROKEN": "x"}, "broken")
+    w.wait_idle()
+    ids = cd.list_deployments(**names)["deployments"]
+    infos = [cd.get_deployment(deploymentId=i)["deploymentInfo"] for i in ids]
+    assert [i["status"] for i in infos] == ["Failed"]
+    assert "previousRevision" not in infos[0]
+    assert "rollbackDeploymentId" not in infos[0].get("rollbackInfo", {})

@@ -436,12 +436,15 @@ def _cd_list_deployments(self: CodeDeployResponse) -> Any:
     group = self._get_param("deploymentGroupName")
     statuses = self._get_param("includeOnlyStatuses")
     time_range = self._get_param("createTimeRange") or {}
+    account_id, region = self.current_account, self.region
     with recs.lock:
         ours = sorted(recs.deployments.values(), key=lambda r: r["createTime"], reverse=True)
     ids = []
     for r in ours:
         if app and r["applicationName"] != app:
             continue
+        if r.get("_group") != group_token(account_id, region, r):
+            continue  # its group was deleted (or the emulator reset) since
         if group and r["deploymentGroupName"] != group:
             continue
         if statuses and r["status"] not in statuses:
@@ -526,13 +529,14 @@ def _cd_get_deployment_group(self: CodeDeployResponse) -> Any:
     info = response.result.get("deploymentGroupInfo")
     if not isinstance(info, dict):
         return response
-    _, _, recs = _ctx(self)
+    account_id, region, recs = _ctx(self)
     with recs.lock:
         mine = [
             d
             for d in recs.deployments.values()
             if d["applicationName"] == info.get("applicationName")
             and d["deploymentGroupName"] == info.get("deploymentGroupName")
+            and d.get("_group") == group_token(account_id, region, d)
         ]
     if mine:
         latest = max(mine, key=lambda d: d["createTime"])
@@ -541,6 +545,17 @@ def _cd_get_deployment_group(self: CodeDeployResponse) -> Any:
         if done:
             info["lastSuccessfulDeployment"] = _last_info(max(done, key=lambda d: d["createTime"]))
     return response
+
+
+def group_token(account_id: str, region: str, record: Record) -> str | None:
+    """The id of the deployment group a deployment record belongs to: it survives in-place
+    updates of the group and changes when the group is deleted and created again."""
+    from moto.codedeploy.models import codedeploy_backends
+
+    backend = codedeploy_backends[account_id][region]
+    groups = getattr(backend, "deployment_groups", {}).get(record["applicationName"], {})
+    group = groups.get(record["deploymentGroupName"])
+    return None if group is None else group.deployment_group_id
 
 
 def _last_info(record: Record) -> Record:

@@ -947,9 +947,7 @@ class Engine:
             done = [
                 d
                 for d in recs.deployments.values()
-                if d["applicationName"] == group.application.application_name
-                and d["deploymentGroupName"] == group.deployment_group_name
-                and d["status"] == "Succeeded"
+                if d.get("_group") == group.deployment_group_id and d["status"] == "Succeeded"
             ]
         return max(done, key=lambda d: d["completeTime"]) if done else None
 
@@ -976,6 +974,7 @@ class Engine:
             "deploymentGroupName": group.deployment_group_name,
             "deploymentConfigName": config_name,
             "deploymentId": deployment_id,
+            "_group": group.deployment_group_id,
             "revision": revision,
             "status": "InProgress",
             "createTime": created,
