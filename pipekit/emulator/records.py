@@ -12,6 +12,7 @@ forwarded to the registered `Controller` (the engine); without one, moto's own b
 
 from __future__ import annotations
 
+import copy
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -37,8 +38,11 @@ def now() -> datetime:
 
 
 def public(record: Record) -> Record:
-    """A record without its internal keys, for a response."""
-    return {k: v for k, v in record.items() if not k.startswith("_") and v is not None}
+    """A copy of a record without its internal keys, for a response (a copy: the engine keeps
+    changing nested parts, such as deploymentOverview, while the response is serialised)."""
+    return copy.deepcopy(
+        {k: v for k, v in record.items() if not k.startswith("_") and v is not None}
+    )
 
 
 @dataclass
@@ -102,6 +106,13 @@ _RECORDS_LOCK = threading.Lock()
 def records_for(account_id: str, region: str) -> Records:
     with _RECORDS_LOCK:
         return _RECORDS.setdefault((account_id, region), Records())
+
+
+def reset_all() -> None:
+    """Forget every record (for an emulator reset)."""
+    with _RECORDS_LOCK:
+        for recs in _RECORDS.values():
+            recs.reset()
 
 
 class Controller(Protocol):
@@ -188,7 +199,7 @@ def execution_summary(record: Record) -> Record:
         "executionType",
         "rollbackMetadata",
     )
-    return {k: record[k] for k in keys if record.get(k) is not None}
+    return copy.deepcopy({k: record[k] for k in keys if record.get(k) is not None})
 
 
 def execution_detail(record: Record) -> Record:
@@ -206,7 +217,7 @@ def execution_detail(record: Record) -> Record:
         "executionType",
         "rollbackMetadata",
     )
-    return {k: record[k] for k in keys if record.get(k) is not None}
+    return copy.deepcopy({k: record[k] for k in keys if record.get(k) is not None})
 
 
 def _pipeline_definition(account_id: str, region: str, name: str) -> dict[str, Any]:
