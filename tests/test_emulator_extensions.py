@@ -764,3 +764,41 @@ def test_pipeline_created_hooks_are_told_and_cannot_break_the_stack(aws: Any) ->
         resources.PIPELINE_CREATED_HOOKS[:] = saved
     assert status(aws, "svc") == "CREATE_COMPLETE"
     assert seen == [("123456789012", "us-east-1", "the-pipeline")]
+
+
+def test_change_set_follows_conditions(aws: Any) -> None:
+    body = """
+Parameters:
+  Mode: {Type: String}
+Conditions:
+  IsFleet: !Equals [!Ref Mode, fleet]
+Resources:
+  Always:
+    Type: AWS::SNS::Topic
+  FleetOnly:
+    Type: AWS::SNS::Topic
+    Condition: IsFleet
+    Properties: {TopicName: fleet-only}
+"""
+    create(aws, "modes", body, Mode="fleet")
+    cfn = aws.client("cloudformation")
+
+    def plan(name: str, mode: str) -> list[tuple[str, str]]:
+        cfn.create_change_set(
+            StackName="modes",
+            ChangeSetName=name,
+            ChangeSetType="UPDATE",
+            TemplateBody=body,
+            Parameters=[{"ParameterKey": "Mode", "ParameterValue": mode}],
+        )
+        changes = cfn.describe_change_set(StackName="modes", ChangeSetName=name)["Changes"]
+        return [
+            (c["ResourceChange"]["Action"], c["ResourceChange"]["LogicalResourceId"])
+            for c in changes
+        ]
+
+    assert plan("tosingle", "single") == [("Remove", "FleetOnly")]
+    cfn.execute_change_set(StackName="modes", ChangeSetName="tosingle")
+    names = {t["TopicArn"].rsplit(":", 1)[1] for t in aws.client("sns").list_topics()["Topics"]}
+    assert "fleet-only" not in names
+    assert plan("tofleet", "fleet") == [("Add", "FleetOnly")]

@@ -321,3 +321,29 @@ def test_create_in_fleet_mode_with_notifications(aws: Any) -> None:
     )["AutoScalingGroups"]
     assert groups[0]["DesiredCapacity"] == 3
     assert outputs["AppUrl"].startswith("http://") and ".elb.amazonaws.com" in outputs["AppUrl"]
+
+
+def test_update_back_to_single_removes_the_fleet_resources(aws: Any) -> None:
+    before = inventory(aws)
+    publish(aws, "v1/")
+    before = inventory(aws)
+    deploy(aws, DeploymentMode="fleet")
+    url = publish(aws, "v2/")
+    described = change_set(aws, "single", "UPDATE", url, parameters("v2/", DeploymentMode="single"))
+    assert {c["ResourceChange"]["Action"] for c in described["Changes"]} == {"Modify"}
+    execute(aws, "single", "stack_update_complete")
+    now = inventory(aws)
+    for kind in ("load_balancers", "target_groups", "alarms"):
+        assert now[kind] == before[kind], kind
+    assert len(now["addresses"] - before["addresses"]) == 1
+    group = aws.client("codedeploy").get_deployment_group(
+        applicationName=outputs_of(aws)["CodeDeployApplicationName"],
+        deploymentGroupName=outputs_of(aws)["DeploymentGroupName"],
+    )["deploymentGroupInfo"]
+    assert group["deploymentStyle"]["deploymentOption"] == "WITHOUT_TRAFFIC_CONTROL"
+    assert not group["alarmConfiguration"].get("enabled")
+
+
+def outputs_of(em: Any) -> dict[str, str]:
+    stack = em.client("cloudformation").describe_stacks(StackName=STACK)["Stacks"][0]
+    return {o["OutputKey"]: o["OutputValue"] for o in stack["Outputs"]}

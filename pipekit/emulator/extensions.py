@@ -182,6 +182,13 @@ def _patch_parsing(parsing: Any) -> None:
         resource_type = resource_json["Type"]
         cls = parsing.resource_class_from_type(resource_type)
         old = resources_map._parsed_resources.get(logical_id)
+        condition = resource_json.get("Condition")
+        if condition and not resources_map.lazy_condition_map[condition]:
+            # Its condition turned false: the resource goes (moto updated it in place).
+            if old is not None and not isinstance(old, str):
+                resources_map._delete_resource(old, resource_json)
+            resources_map._parsed_resources.pop(logical_id, None)
+            return None
         _event(stack, logical_id, resource_type, "UPDATE_IN_PROGRESS", resource=old)
         try:
             if old is None or isinstance(old, str):
@@ -378,7 +385,9 @@ def diff_resources(
     add = [n for n in new_resources if n not in old_resources]
     remove = [n for n in old_resources if n not in new_resources]
     modify = [
-        n for n in new_resources if n in old_resources and new_resources[n] != old_resources[n]
+        n
+        for n in new_resources
+        if n in old_resources and _normal(new_resources[n]) != _normal(old_resources[n])
     ]
     dirty = set(dirty) | set(modify) | set(add) | set(remove)
     grew = True
@@ -395,6 +404,11 @@ def diff_resources(
                     dirty.add(name)
                     grew = True
     return {"Add": add, "Modify": modify, "Remove": remove}
+
+
+def _normal(resource: dict[str, Any]) -> dict[str, Any]:
+    # moto adds "Properties: {}" to the templates it has parsed.
+    return {k: v for k, v in resource.items() if not (k == "Properties" and not v)}
 
 
 def build_resource_diff(
@@ -650,8 +664,8 @@ def _patch_stack(models: Any) -> None:
     def create_resources(self: Any) -> None:
         try:
             original_create_resources(self)
-        except Exception as exc:
-            _roll_back(self, exc)
+        except Exception:
+            _roll_back(self)
 
     Stack.create_resources = create_resources
 
@@ -683,7 +697,7 @@ def _patch_stack(models: Any) -> None:
     Stack.update = update
 
 
-def _roll_back(stack: Any, exc: Exception) -> None:
+def _roll_back(stack: Any) -> None:
     """A failed create: roll back what was created, end in ROLLBACK_COMPLETE (as AWS does)."""
     stack.status = "ROLLBACK_IN_PROGRESS"
     stack._add_stack_event(
@@ -695,7 +709,6 @@ def _roll_back(stack: Any, exc: Exception) -> None:
         stack.resource_map.delete()
     stack.status = "ROLLBACK_COMPLETE"
     stack._add_stack_event("ROLLBACK_COMPLETE")
-    del exc
 
 
 def _failed(stack: Any) -> list[str]:
@@ -706,6 +719,54 @@ def _failed(stack: Any) -> list[str]:
             if e.resource_status.endswith("_FAILED") and e.logical_resource_id != stack.name
         }
     )
+
+
+def _conditions(stack: Any, template: dict[str, Any], parameters: dict[str, Any]) -> dict:
+    """The template's conditions evaluated with these parameters (nothing is created)."""
+    from moto.cloudformation import parsing
+
+    if not template.get("Conditions"):
+        return {}
+    probe = parsing.ResourceMap(
+        stack.stack_id,
+        stack.name,
+        parameters,
+        {},
+        region_name=stack.region_name,
+        account_id=stack.account_id,
+        template=template,
+        cross_stack_resources={},
+    )
+    probe.load_mapping()
+    probe.load_parameters()
+    probe.load_conditions()
+    return {name: bool(probe.lazy_condition_map[name]) for name in template["Conditions"]}
+
+
+def _apply_conditions(
+    actions: dict[str, list[str]],
+    new_resources: dict[str, Any],
+    exists: set[str],
+    conditions: dict[str, bool],
+) -> dict[str, list[str]]:
+    """What really happens to each resource once conditions are evaluated: a Modify whose
+    condition turned false is a Remove, one whose condition turned true is an Add."""
+
+    def wanted(name: str) -> bool:
+        condition = new_resources[name].get("Condition")
+        return not condition or conditions.get(condition, False)
+
+    add = [n for n in actions["Add"] if wanted(n)]
+    remove = [n for n in actions["Remove"] if n in exists]
+    modify = []
+    for name in actions["Modify"]:
+        if name in exists and wanted(name):
+            modify.append(name)
+        elif name in exists:
+            remove.append(name)
+        elif wanted(name):
+            add.append(name)
+    return {"Add": add, "Modify": modify, "Remove": remove}
 
 
 # --- change sets -------------------------------------------------------------------------------
@@ -725,6 +786,17 @@ def _patch_change_sets(models: Any) -> None:
         old_resources = resource_map._resource_json_map
         new_resources = new_template.get("Resources", {})
         actions = diff_resources(old_resources, new_resources, dirty)
+        conditions = _conditions(self.stack, new_template, self.parameters)
+        actions = _apply_conditions(
+            actions,
+            new_resources,
+            exists={
+                name
+                for name, value in resource_map._parsed_resources.items()
+                if name in old_resources and value is not None and not isinstance(value, str)
+            },
+            conditions=conditions,
+        )
         changes = []
         for action in ("Add", "Modify", "Remove"):
             for name in actions[action]:
