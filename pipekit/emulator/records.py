@@ -139,6 +139,7 @@ class Controller(Protocol):
         target_execution_id: str,
         *,
         automated: bool,
+        trigger_detail: str = "",
     ) -> str: ...
 
     def stop_execution(
@@ -340,7 +341,8 @@ def _cp_start_pipeline_execution(self: CodePipelineResponse) -> Any:
         region,
         name,
         trigger_type="StartPipelineExecution",
-        trigger_detail="",
+        # the caller's ARN, as AWS records it; moto's caller is the account root
+        trigger_detail=f"arn:aws:iam::{account_id}:root",
         source_revisions=self._get_param("sourceRevisions"),
         variables=self._get_param("variables"),
     )
@@ -360,6 +362,7 @@ def _cp_rollback_stage(self: CodePipelineResponse) -> ActionResult:
         self._get_param("stageName"),
         self._get_param("targetPipelineExecutionId"),
         automated=False,
+        trigger_detail=f"arn:aws:iam::{account_id}:root",
     )
     return ActionResult({"pipelineExecutionId": execution_id})
 
