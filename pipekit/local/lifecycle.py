@@ -299,6 +299,11 @@ def up(
     app_port = app_port or int(params.get("AppPort", "80"))
     if not _port_free(app_port):
         raise UserError(f"the app port {app_port} (AppPort in parameters/local.json) is taken")
+    if params.get("DeploymentMode", "single") != "single":
+        raise UserError(
+            "local mode runs DeploymentMode=single only: its hosts share this machine's network, "
+            "so several instances cannot all listen on AppPort; set it in parameters/local.json"
+        )
     repository = params.get("GitHubRepository", "")
     if "/" not in repository:
         raise UserError("parameters/local.json needs GitHubRepository as owner/repo")
