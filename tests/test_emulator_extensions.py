@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from typing import Any
 
 import pytest
@@ -802,3 +803,93 @@ Resources:
     names = {t["TopicArn"].rsplit(":", 1)[1] for t in aws.client("sns").list_topics()["Topics"]}
     assert "fleet-only" not in names
     assert plan("tofleet", "fleet") == [("Add", "FleetOnly")]
+
+
+CONSTRAINED = """
+Parameters:
+  Mode:
+    Type: String
+    AllowedValues: [single, fleet]
+    ConstraintDescription: must be single or fleet.
+  Repo:
+    Type: String
+    AllowedPattern: '^[a-z]+/[a-z]+$'
+  Size:
+    Type: Number
+    Default: 2
+    MinValue: 1
+    MaxValue: 10
+Rules:
+  FleetNeedsTwo:
+    RuleCondition: !Equals [!Ref Mode, fleet]
+    Assertions:
+      - Assert: !Not [!Equals [!Ref Size, '1']]
+        AssertDescription: Fleet mode needs Size 2 or more.
+Resources:
+  Topic:
+    Type: AWS::SNS::Topic
+"""
+
+
+@pytest.mark.parametrize(
+    ("given", "message"),
+    [
+        ({"Mode": "single", "Repo": "a/b", "Extra": "x"}, "Parameters: [Extra] do not exist"),
+        ({"Mode": "single"}, "Parameters: [Repo] must have values"),
+        ({"Mode": "multi", "Repo": "a/b"}, "'Mode' failed to satisfy constraint: must be single"),
+        ({"Mode": "single", "Repo": "A/b"}, "Parameter 'Repo' must match pattern ^[a-z]+/[a-z]+$"),
+        ({"Mode": "single", "Repo": "a/b", "Size": "11"}, "must be a number not greater than 10"),
+        ({"Mode": "single", "Repo": "a/b", "Size": "two"}, "Parameter 'Size' must be a number."),
+        ({"Mode": "fleet", "Repo": "a/b", "Size": "1"}, "Fleet mode needs Size 2 or more."),
+    ],
+)
+def test_parameters_are_checked_before_anything_is_created(
+    aws: Any, given: dict[str, str], message: str
+) -> None:
+    cfn = aws.client("cloudformation")
+    params = [{"ParameterKey": k, "ParameterValue": v} for k, v in given.items()]
+    with pytest.raises(cfn.exceptions.ClientError) as raised:
+        cfn.create_stack(StackName="params", TemplateBody=CONSTRAINED, Parameters=params)
+    assert message in raised.value.response["Error"]["Message"]
+    assert raised.value.response["Error"]["Code"] == "ValidationError"
+    with pytest.raises(cfn.exceptions.ClientError, match=re.escape(message)):
+        cfn.create_change_set(
+            StackName="params",
+            ChangeSetName="c",
+            ChangeSetType="CREATE",
+            TemplateBody=CONSTRAINED,
+            Parameters=params,
+        )
+    assert cfn.list_stacks()["StackSummaries"] == []
+    assert aws.client("sns").list_topics()["Topics"] == []
+
+
+def test_the_same_parameters_pass(aws: Any) -> None:
+    create(aws, "params", CONSTRAINED, Mode="fleet", Repo="a/b", Size="3")
+    assert status(aws, "params") == "CREATE_COMPLETE"
+
+
+def test_a_nested_stack_with_a_bad_parameter_fails_like_aws(aws: Any) -> None:
+    url = upload(aws, "constrained.yaml", CONSTRAINED)
+    create(
+        aws,
+        "outer",
+        f"""
+Resources:
+  Inner:
+    Type: AWS::CloudFormation::Stack
+    Properties:
+      TemplateURL: {url}
+      Parameters: {{Mode: single, Repo: NOT-OK}}
+""",
+    )
+    assert status(aws, "outer") == "ROLLBACK_COMPLETE"
+    failed = [
+        e
+        for e in aws.client("cloudformation").describe_stack_events(StackName="outer")[
+            "StackEvents"
+        ]
+        if e["ResourceStatus"] == "CREATE_FAILED"
+    ]
+    assert failed[0]["LogicalResourceId"] == "Inner"
+    assert "Parameter 'Repo' must match pattern" in failed[0]["ResourceStatusReason"]

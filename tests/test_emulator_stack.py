@@ -347,3 +347,29 @@ def test_update_back_to_single_removes_the_fleet_resources(aws: Any) -> None:
 def outputs_of(em: Any) -> dict[str, str]:
     stack = em.client("cloudformation").describe_stacks(StackName=STACK)["Stacks"][0]
     return {o["OutputKey"]: o["OutputValue"] for o in stack["Outputs"]}
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"DeploymentMode": "fleet", "FleetSize": "1"}, "Fleet mode needs FleetSize 2 or more"),
+        ({"GitHubRepository": "no-slash"}, "'GitHubRepository' failed to satisfy constraint"),
+        ({"TemplateBucketRegion": ""}, "TemplateBucketRegion is required"),
+    ],
+)
+def test_the_root_templates_constraints_and_rules_are_enforced(
+    aws: Any, overrides: dict[str, str], message: str
+) -> None:
+    url = publish(aws, "v1/")
+    cfn = aws.client("cloudformation")
+    with pytest.raises(cfn.exceptions.ClientError, match=message):
+        change_set(aws, "bad", "CREATE", url, parameters("v1/", **overrides))
+    assert cfn.list_stacks()["StackSummaries"] == []
+
+
+def test_generated_names_fit_the_services_limits(deployed: Any) -> None:
+    em, _, _ = deployed
+    roles = em.client("iam").list_roles()["Roles"]
+    assert roles and all(len(r["RoleName"]) <= 64 for r in roles)
+    rules = em.client("events").list_rules()["Rules"]
+    assert rules and all(len(r["Name"]) <= 64 for r in rules)

@@ -1,5 +1,6 @@
-"""InsufficientCapabilitiesException, as CloudFormation raises it (moto accepts any template
-without capabilities, so a harness that forgot them would pass here and fail on AWS).
+"""Checks CloudFormation makes on a request before anything is created, which moto skips:
+InsufficientCapabilitiesException (a harness that forgot capabilities would pass here and fail on
+AWS) and the parameter checks of parameters.py.
 
 IAM resources anywhere in the stack, nested templates included, need CAPABILITY_IAM; IAM
 resources with custom names need CAPABILITY_NAMED_IAM; a Transform needs CAPABILITY_AUTO_EXPAND.
@@ -12,6 +13,8 @@ from collections.abc import Callable
 from typing import Any
 
 from moto.cloudformation.exceptions import CloudFormationError
+
+from pipekit.emulator import parameters
 
 # Type -> its name property (None: the type has none).
 IAM_TYPES: dict[str, str | None] = {
@@ -116,6 +119,11 @@ def patch() -> None:
             "AWS::AccountId": self.current_account,
             "AWS::StackName": self._get_param("StackName") or "",
         }
+        given: dict[str, str | None] = {
+            p["ParameterKey"]: (None if p.get("UsePreviousValue") else p.get("ParameterValue"))
+            for p in self._get_param("Parameters", [])
+        }
+        parameters.validate(template, given)
         need = required(template, params, fetch, pseudo)
         lacking = missing(need, self._get_param("Capabilities", []))
         if lacking:
@@ -124,6 +132,11 @@ def patch() -> None:
     def body(self: Any) -> str | None:
         text = self._get_param("TemplateBody")
         url = self._get_param("TemplateURL")
+        if not text and not url and self._get_bool_param("UsePreviousTemplate", False):
+            try:
+                return self.cloudformation_backend.get_stack(self._get_param("StackName")).template
+            except Exception:
+                return None
         if not text and url:
             try:
                 text = self._get_stack_from_s3_url(url)

@@ -72,6 +72,24 @@ def apply_extensions() -> None:
         _applied = True
 
 
+# Longest names the services accept, for names CloudFormation generates.
+NAME_LIMITS = {
+    "AWS::IAM::Role": 64,
+    "AWS::IAM::User": 64,
+    "AWS::IAM::Group": 128,
+    "AWS::IAM::InstanceProfile": 128,
+    "AWS::IAM::ManagedPolicy": 128,
+    "AWS::Events::Rule": 64,
+    "AWS::CodePipeline::Pipeline": 100,
+    "AWS::CodeConnections::Connection": 32,
+    "AWS::CodeStarConnections::Connection": 32,
+    "AWS::EC2::LaunchTemplate": 128,
+    "AWS::SNS::Topic": 256,
+    "AWS::CloudWatch::Alarm": 255,
+    "AWS::AutoScaling::AutoScalingGroup": 255,
+    "AWS::CodeBuild::Project": 150,
+}
+
 _cfn_lock = threading.RLock()
 
 
@@ -244,6 +262,20 @@ def _patch_parsing(parsing: Any) -> None:
         self.__dict__.setdefault("pipekit_deleted", set()).add(logical_id)
 
     parsing.ResourceMap._delete_resource = _delete_resource
+
+    original_generate = parsing.generate_resource_name
+
+    def generate_resource_name(resource_type: str, stack_name: str, logical_id: str) -> str:
+        # CloudFormation shortens generated names to what the service accepts; moto did so only
+        # for buckets and load balancers (a nested stack's role name came out at 65 characters).
+        name = original_generate(resource_type, stack_name, logical_id)
+        limit = NAME_LIMITS.get(resource_type)
+        if limit is None or len(name) <= limit:
+            return name
+        prefix, suffix = name.rsplit("-", 1)
+        return f"{prefix[: limit - len(suffix) - 1].rstrip('-')}-{suffix}"
+
+    parsing.generate_resource_name = generate_resource_name
 
     original_getitem = parsing.ResourceMap.__getitem__
 
@@ -492,6 +524,8 @@ def _patch_stack(models: Any) -> None:
     from moto.cloudformation.utils import get_stack_from_s3_url
     from moto.utilities.utils import get_partition
 
+    from pipekit.emulator import parameters
+
     Stack = models.Stack
 
     original_create_resource_map = Stack._create_resource_map
@@ -576,10 +610,13 @@ def _patch_stack(models: Any) -> None:
     ) -> Any:
         backend = models.cloudformation_backends[account_id][region_name]
         properties = cloudformation_json["Properties"]
+        template = _template_for(properties, account_id, region_name)
+        child_parameters = _stringify_parameters(properties.get("Parameters", {}))
+        parameters.validate(Stack.parse_template(template), dict(child_parameters))
         child = backend.create_stack(
             name=resource_name,
-            template=_template_for(properties, account_id, region_name),
-            parameters=_stringify_parameters(properties.get("Parameters", {})),
+            template=template,
+            parameters=child_parameters,
             tags={t["Key"]: t["Value"] for t in properties.get("Tags", [])},
             timeout_in_mins=properties.get("TimeoutInMinutes"),
         )
@@ -619,8 +656,9 @@ def _patch_stack(models: Any) -> None:
         # Update the child in place, as CloudFormation does, instead of replacing it.
         properties = cloudformation_json["Properties"]
         template = _template_for(properties, account_id, region_name)
-        parameters = _stringify_parameters(properties.get("Parameters", {}))
-        original_resource.update(template, parameters=parameters)
+        child_parameters = _stringify_parameters(properties.get("Parameters", {}))
+        parameters.validate(Stack.parse_template(template), dict(child_parameters))
+        original_resource.update(template, parameters=child_parameters)
         if original_resource.status != "UPDATE_COMPLETE":
             error = ValidationError(
                 message=f"Embedded stack {original_resource.stack_id} was not successfully "
