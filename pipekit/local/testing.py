@@ -11,6 +11,7 @@ git_remote, repository, branch, pipeline_name, state_dir, client(service)). Its 
 from __future__ import annotations
 
 import random
+import shutil
 import socket
 from collections.abc import Iterator
 from pathlib import Path
@@ -69,9 +70,17 @@ def start_local_stack(state_dir: Path, stack_name: str) -> lifecycle.LocalStack:
             app_port=app_port,
             stack_name=stack_name,
         )
-    except BaseException:
+    except BaseException as exc:
+        # `down` deletes the state directory: keep the service log beside it for the report
+        log = state_dir / "service.log"
+        kept = state_dir.parent / "service.log.failed"
+        if log.exists():
+            shutil.copy(log, kept)
         lifecycle.down(state_dir=state_dir)
-        raise
+        tail = (
+            "\n".join(kept.read_text(errors="replace").splitlines()[-30:]) if kept.exists() else ""
+        )
+        raise RuntimeError(f"local up failed: {exc}\n--- {kept} (tail) ---\n{tail}") from exc
 
 
 class _Shared:
