@@ -716,3 +716,19 @@ def test_recreated_deployment_group_has_no_history(world_factory):
     assert [i["status"] for i in infos] == ["Failed"]
     assert "previousRevision" not in infos[0]
     assert "rollbackDeploymentId" not in infos[0].get("rollbackInfo", {})
+
+
+def test_without_an_engine_moto_keeps_its_own_behaviour(world_factory):
+    w = world_factory("p-noengine", on_failure=False, auto_rollback=False)
+    records.set_controller(None)
+    cp = w.cp()
+    execution_id = cp.start_pipeline_execution(name=w.pipeline)["pipelineExecutionId"]
+    listed = cp.list_pipeline_executions(pipelineName=w.pipeline)["pipelineExecutionSummaries"]
+    assert [s["pipelineExecutionId"] for s in listed] == [execution_id]
+    got = cp.get_pipeline_execution(pipelineName=w.pipeline, pipelineExecutionId=execution_id)
+    assert got["pipelineExecution"]["pipelineExecutionId"] == execution_id
+    with pytest.raises(cp.exceptions.ClientError):
+        cp.rollback_stage(
+            pipelineName=w.pipeline, stageName="Deploy", targetPipelineExecutionId=execution_id
+        )
+    check_output("codepipeline", "ListPipelineExecutions", {"pipelineExecutionSummaries": listed})
