@@ -732,3 +732,22 @@ def test_without_an_engine_moto_keeps_its_own_behaviour(world_factory):
             pipelineName=w.pipeline, stageName="Deploy", targetPipelineExecutionId=execution_id
         )
     check_output("codepipeline", "ListPipelineExecutions", {"pipelineExecutionSummaries": listed})
+
+
+def test_no_rollback_to_an_earlier_pipeline_structure(world_factory):
+    w = world_factory("p-version", on_failure=True, auto_rollback=False)
+    w.push({"app.txt": "v1"}, "good")
+    good = w.wait_idle()[0]
+    cp = w.cp()
+    definition = cp.get_pipeline(name=w.pipeline)["pipeline"]
+    cp.update_pipeline(pipeline=definition)  # version 2
+    with pytest.raises(cp.exceptions.ClientError):
+        cp.rollback_stage(
+            pipelineName=w.pipeline,
+            stageName="Deploy",
+            targetPipelineExecutionId=good["pipelineExecutionId"],
+        )
+    w.push({"BROKEN": "x"}, "broken")
+    summaries = w.wait_idle()
+    assert [s["status"] for s in summaries] == ["Failed", "Succeeded"]
+    assert all(s["executionType"] == "STANDARD" for s in summaries)

@@ -160,6 +160,10 @@ class Engine:
             raise rec.ValidationException(
                 f"Execution {target_execution_id} did not succeed in stage {stage_name}"
             )
+        if target.get("pipelineVersion") != definition.get("version", 1):
+            raise rec.ValidationException(
+                "The target execution ran an earlier version of the pipeline structure"
+            )
         if target.get("executionType") == "ROLLBACK":
             raise rec.ValidationException("The target execution cannot itself be a rollback")
         record = self._new_record(
@@ -419,6 +423,7 @@ class Engine:
             for record in reversed(list(recs.executions.get(execution.pipeline_name, {}).values())):
                 if (
                     record is not execution.record
+                    and record.get("pipelineVersion") == execution.record.get("pipelineVersion")
                     and record.get("executionType") == "STANDARD"
                     and record.get("status") == "Succeeded"
                     and stage_name in record.get("_succeededStages", ())
