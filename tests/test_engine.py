@@ -751,3 +751,30 @@ def test_no_rollback_to_an_earlier_pipeline_structure(world_factory):
     summaries = w.wait_idle()
     assert [s["status"] for s in summaries] == ["Failed", "Succeeded"]
     assert all(s["executionType"] == "STANDARD" for s in summaries)
+
+
+def test_local_up_learns_why_the_first_run_did_not_deploy(world_factory):
+    from pipekit.local.lifecycle import LocalStack, first_run_failure
+
+    w = world_factory("p-firstfail", on_failure=True, auto_rollback=True)
+    stack = LocalStack(
+        state_dir="/nonexistent",
+        endpoint_url=w.emu.endpoint_url,
+        region=REGION,
+        stack_name="s",
+        app_url="http://127.0.0.1:1/",
+        app_port=1,
+        port=1,
+        control_port=1,
+        service_pid=0,
+        git_remote="",
+        repository=REPO,
+        branch="main",
+        pipeline_name=w.pipeline,
+    )
+    assert first_run_failure(stack) is None  # no run yet
+    w.push({"FAIL_BUILD": "x"}, "bad build")
+    w.wait_idle()
+    reason = first_run_failure(stack)
+    assert reason is not None
+    assert "ended Failed in Build/Build" in reason

@@ -139,16 +139,60 @@ def fetch_version(app_url: str, timeout: float = 2.0) -> dict | None:
         return None
 
 
-def wait_live(app_url: str, commit: str, timeout: float, sleep: float = 0.25) -> float:
-    """Seconds until the app's /version reports `commit`; raises UserError on timeout."""
+def wait_live(
+    app_url: str,
+    commit: str,
+    timeout: float,
+    sleep: float = 0.25,
+    failed: Callable[[], str | None] | None = None,
+) -> float:
+    """Seconds until the app's /version reports `commit`; raises UserError on timeout, or as
+    soon as `failed()` explains why it never will."""
     start = time.monotonic()
+    last_check = 0.0
     while time.monotonic() - start < timeout:
         version = fetch_version(app_url)
         if version and version.get("commit") == commit:
             return time.monotonic() - start
+        if failed is not None and time.monotonic() - last_check > 2:
+            last_check = time.monotonic()
+            reason = failed()
+            if reason:
+                raise UserError(reason)
         time.sleep(sleep)
     raise UserError(
         f"the app at {app_url} did not serve commit {commit[:12]} within {timeout:.0f} s"
+    )
+
+
+def first_run_failure(stack: LocalStack) -> str | None:
+    """Why the pipeline's runs so far did not deploy, once none is left in progress."""
+    if not stack.pipeline_name:
+        return None
+    try:
+        cp = stack.client("codepipeline")
+        runs = cp.list_pipeline_executions(pipelineName=stack.pipeline_name)[
+            "pipelineExecutionSummaries"
+        ]
+        if not runs or any(r["status"] in ("InProgress", "Stopping") for r in runs):
+            return None
+        if runs[0]["status"] == "Succeeded":
+            return None
+        details = cp.list_action_executions(
+            pipelineName=stack.pipeline_name,
+            filter={"pipelineExecutionId": runs[0]["pipelineExecutionId"]},
+        )["actionExecutionDetails"]
+    except Exception:  # the endpoint is ours; a hiccup here must not hide the real wait
+        return None
+    failed = [d for d in details if d["status"] == "Failed"]
+    where = ""
+    if failed:
+        error = failed[0].get("output", {}).get("executionResult", {}).get("errorDetails", {})
+        where = (
+            f" in {failed[0]['stageName']}/{failed[0]['actionName']}: {error.get('message', '')}"
+        )
+    return (
+        f"the pipeline's run {runs[0]['pipelineExecutionId'][:8]} ended {runs[0]['status']}{where}"
     )
 
 
@@ -414,7 +458,12 @@ def _bring_up(
         "(build and deploy: usually 10-60 s)"
     )
     try:
-        wait_live(stack.app_url, commit, LIVE_TIMEOUT_S)
+        wait_live(
+            stack.app_url,
+            commit,
+            LIVE_TIMEOUT_S,
+            failed=lambda: first_run_failure(stack),
+        )
     except UserError as exc:
         raise UserError(
             f"{exc}; see `make status ENV=local` and {state_dir / 'service.log'}"
