@@ -170,6 +170,33 @@ def _cmdline(pid: int) -> str:
         return ""
 
 
+def _pid_namespace(pid: int | None) -> str | None:
+    if not pid:
+        return None
+    try:
+        return os.readlink(f"/proc/{pid}/ns/pid")
+    except OSError:
+        return None
+
+
+def _kill_pid_namespace(namespace: str | None) -> None:
+    """SIGKILL every process in a container's PID namespace, and every process (such as an
+    orphaned nsenter) about to fork into it. Killing nspawn alone is not enough: its container
+    init is reparented and lingers in systemd-shutdown while a hook process inside is stopped."""
+    if namespace is None:
+        return
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        for link in ("ns/pid", "ns/pid_for_children"):
+            try:
+                if os.readlink(proc / link) == namespace:
+                    os.kill(int(proc.name), signal.SIGKILL)
+                    break
+            except (OSError, ProcessLookupError):
+                continue
+
+
 def _is_mounted(path: Path) -> bool:
     target = str(path.resolve())
     with contextlib.suppress(OSError):
@@ -310,7 +337,9 @@ class Host:
         """Shut the container down and remove its overlay; safe to call more than once."""
         if self._stopped:
             return
+        namespace = _pid_namespace(self.leader_pid)
         _stop_nspawn(self._nspawn.pid, self._nspawn)
+        _kill_pid_namespace(namespace)
         _umount(self.root())
         shutil.rmtree(self._dir, ignore_errors=True)
         self._stopped = True
@@ -425,6 +454,9 @@ def boot_host(name: str, *, app_port: int, state_dir: Path, cache_dir: Path | No
     except BaseException:
         host.stop()
         raise
+    # cleanup_stale needs the container's init to reach processes left inside it
+    meta = {"name": name, "nspawn_pid": nspawn.pid, "owner_pid": os.getpid()}
+    (hdir / "host.json").write_text(json.dumps({**meta, "leader_pid": host.leader_pid}) + "\n")
     return host
 
 
@@ -445,8 +477,10 @@ def cleanup_stale(state_dir: Path) -> list[str]:
         if owner == os.getpid():
             continue
         pid = int(meta.get("nspawn_pid", 0))
+        namespace = _pid_namespace(int(meta.get("leader_pid", 0)))
         if pid and "systemd-nspawn" in _cmdline(pid):
             _stop_nspawn(pid)
+        _kill_pid_namespace(namespace)
         _umount(hdir / "root")
         shutil.rmtree(hdir, ignore_errors=True)
         removed.append(hdir.name)

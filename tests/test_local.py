@@ -67,7 +67,7 @@ def test_down_cleans_up_after_a_killed_service(tmp_path):
     import os
     import signal
 
-    from pipekit.local.testing import leftovers, start_local_stack
+    from pipekit.local.testing import host_namespaces, leftovers, start_local_stack
 
     state = (tmp_path / "state").resolve()
     stack = start_local_stack(state, "pipekit-killtest")
@@ -77,6 +77,8 @@ def test_down_cleans_up_after_a_killed_service(tmp_path):
         time.sleep(0.5)
         assert lifecycle._mounts_under(state), "the hosts' mounts outlive the service"
         assert not lifecycle.is_running(lifecycle.read_state(state))
+        namespaces = host_namespaces(state)
+        assert namespaces, "no host PID namespace found to check after down"
     finally:
         lifecycle.down(state_dir=state, say=lambda _: None)
-    assert leftovers(state, stack.service_pid) == []
+    assert leftovers(state, stack.service_pid, namespaces) == []

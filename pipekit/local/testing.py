@@ -10,6 +10,9 @@ git_remote, repository, branch, pipeline_name, state_dir, client(service)). Its 
 
 from __future__ import annotations
 
+import contextlib
+import json
+import os
 import random
 import shutil
 import socket
@@ -40,8 +43,31 @@ def free_ports(count: int, lo: int = PORT_RANGE[0], hi: int = PORT_RANGE[1]) -> 
     raise RuntimeError(f"fewer than {count} free ports in {lo}-{hi}")
 
 
-def leftovers(state_dir: Path, service_pid: int) -> list[str]:
-    """What `local down` must not leave: the service process, host processes, mounts."""
+def _in_namespaces(proc: Path, namespaces: frozenset[str] | set[str]) -> bool:
+    for link in ("ns/pid", "ns/pid_for_children"):
+        with contextlib.suppress(OSError):
+            if os.readlink(proc / link) in namespaces:
+                return True
+    return False
+
+
+def host_namespaces(state_dir: Path) -> set[str]:
+    """PID namespaces of the hosts running under a state directory: read them before `down`,
+    so `leftovers` can check that nothing is left inside them."""
+    found = set()
+    for meta in (state_dir / "machines").glob("*/host.json"):
+        with contextlib.suppress(OSError, ValueError):
+            leader = int(json.loads(meta.read_text()).get("leader_pid") or 0)
+            if leader:
+                found.add(os.readlink(f"/proc/{leader}/ns/pid"))
+    return found
+
+
+def leftovers(
+    state_dir: Path, service_pid: int, namespaces: frozenset[str] | set[str] = frozenset()
+) -> list[str]:
+    """What `local down` must not leave: the service process, host processes (found by their
+    command line or by living in, or entering, one of the hosts' PID `namespaces`), mounts."""
     problems = []
     if lifecycle._pid_alive(service_pid):
         problems.append(f"service pid {service_pid} still running")
@@ -53,7 +79,7 @@ def leftovers(state_dir: Path, service_pid: int) -> list[str]:
             cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
         except OSError:
             continue
-        if str(state_dir) in cmdline:
+        if str(state_dir) in cmdline or _in_namespaces(proc, namespaces):
             problems.append(f"process {proc.name}: {cmdline[:120]}")
     if state_dir.exists():
         problems.append(f"state directory {state_dir} still exists")
@@ -102,9 +128,10 @@ def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[lifecycle.
         yield stack
     finally:
         _Shared.users -= 1
+        namespaces = host_namespaces(Path(stack.state_dir))
         if _Shared.users == 0:
             _Shared.stack = None
             lifecycle.down(state_dir=Path(stack.state_dir))
     if _Shared.users == 0:
-        problems = leftovers(Path(stack.state_dir), stack.service_pid)
+        problems = leftovers(Path(stack.state_dir), stack.service_pid, namespaces)
         assert not problems, "local down left: " + "; ".join(problems)
