@@ -13,6 +13,11 @@ PIPEKIT := $(PY) -m pipekit
 # Extra flags for the harness, e.g. ARGS="--yes" or ARGS="--force".
 ARGS ?=
 
+# pip, quietly: this machine's pip.conf names extra local indexes, some of them empty, and pip
+# warns about each one; keep pip's own errors and exit status.
+pip_install = set -o pipefail; $(1)/bin/pip install --quiet --disable-pip-version-check -r $(2) 2>&1 \
+	| { grep -v 'is ignored: it is neither a file nor a directory' || true; }
+
 .PHONY: help setup host-deps lint test test-fast local local-down publish deploy status destroy \
         test-e2e test-taskcat bench clean
 
@@ -22,19 +27,19 @@ help: ## List the targets
 $(VENV)/.stamp: requirements/main.txt
 	@echo "==> Creating the main Python environment in $(VENV) (about a minute the first time)"
 	@$(PYTHON) -m venv $(VENV)
-	@$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements/main.txt
+	@$(call pip_install,$(VENV),requirements/main.txt)
 	@touch $@
 
 .venv-checkov/.stamp: requirements/checkov.txt
 	@echo "==> Creating the checkov environment in .venv-checkov (its pins clash with boto3)"
 	@$(PYTHON) -m venv .venv-checkov
-	@.venv-checkov/bin/pip install --quiet --disable-pip-version-check -r requirements/checkov.txt
+	@$(call pip_install,.venv-checkov,requirements/checkov.txt)
 	@touch $@
 
 .venv-taskcat/.stamp: requirements/taskcat.txt
 	@echo "==> Creating the taskcat environment in .venv-taskcat (its pins clash with boto3)"
 	@$(PYTHON) -m venv .venv-taskcat
-	@.venv-taskcat/bin/pip install --quiet --disable-pip-version-check -r requirements/taskcat.txt
+	@$(call pip_install,.venv-taskcat,requirements/taskcat.txt)
 	@touch $@
 
 setup: $(VENV)/.stamp .venv-checkov/.stamp host-deps ## Create the Python environments and install host packages
