@@ -179,22 +179,38 @@ def _pid_namespace(pid: int | None) -> str | None:
         return None
 
 
-def _kill_pid_namespace(namespace: str | None) -> None:
-    """SIGKILL every process in a container's PID namespace, and every process (such as an
-    orphaned nsenter) about to fork into it. Killing nspawn alone is not enough: its container
-    init is reparented and lingers in systemd-shutdown while a hook process inside is stopped."""
-    if namespace is None:
-        return
+def _namespace_members(namespace: str) -> list[int]:
+    members = []
     for proc in Path("/proc").iterdir():
         if not proc.name.isdigit():
             continue
         for link in ("ns/pid", "ns/pid_for_children"):
-            try:
+            with contextlib.suppress(OSError):
                 if os.readlink(proc / link) == namespace:
-                    os.kill(int(proc.name), signal.SIGKILL)
+                    members.append(int(proc.name))
                     break
-            except (OSError, ProcessLookupError):
-                continue
+    return members
+
+
+def _kill_pid_namespace(namespace: str | None, timeout: float = 10.0) -> None:
+    """SIGKILL every process in a container's PID namespace, and every process (such as an
+    orphaned nsenter) about to fork into it, then wait until they are gone. Killing nspawn alone
+    is not enough: its container init is reparented and lingers in systemd-shutdown while a hook
+    process inside is stopped."""
+    if namespace is None:
+        return
+    deadline = time.monotonic() + timeout
+    while members := _namespace_members(namespace):
+        for pid in members:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        # our own children (an nsenter started by this process) must be reaped here
+        for pid in members:
+            with contextlib.suppress(ChildProcessError, OSError):
+                os.waitpid(pid, os.WNOHANG)
+        if time.monotonic() > deadline:
+            return
+        time.sleep(0.1)
 
 
 def _is_mounted(path: Path) -> bool:
