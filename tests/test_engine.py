@@ -115,6 +115,16 @@ class Runner:
         return Outcome("Succeeded", None, None, [Event("ApplicationStart", "Succeeded")])
 
 
+def reset_emulated_state() -> None:
+    """Forget every moto resource and every engine record. Both are per process, not per server:
+    a pipeline left by an earlier test or module (test_emulator_stack deploys one on this same
+    repository and branch) would otherwise be started by each push too, on this test's runner."""
+    from moto.moto_api import _internal
+
+    _internal.moto_api_backend.reset()
+    records.reset_all()
+
+
 @pytest.fixture(scope="module")
 def emulator():
     # plain moto is enough here: the engine needs no CloudFormation extensions
@@ -127,6 +137,7 @@ def emulator():
     yield Endpoint(f"http://127.0.0.1:{port}")
     records.set_controller(None)
     server.stop()
+    reset_emulated_state()  # leave nothing for the modules that run after this one
 
 
 @dataclass
@@ -359,6 +370,7 @@ def make_world(
 
 @pytest.fixture
 def world_factory(emulator, tmp_path):
+    reset_emulated_state()  # each test sees only the pipelines it creates
     made = []
 
     def make(name, **kwargs):
@@ -367,6 +379,7 @@ def world_factory(emulator, tmp_path):
         return world
 
     yield make
+    records.set_controller(None)
     for world in made:
         world.engine.close()
 
