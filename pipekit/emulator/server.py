@@ -58,9 +58,12 @@ class Emulator:
         """Forget every resource in every emulated service (moto's reset plus ours)."""
         from moto.moto_api import _internal
 
+        from pipekit.emulator import records
+
         _internal.moto_api_backend.reset()
         connections.reset()
         resources.DeploymentConfig.STORE.clear()
+        records.reset_all()
 
     def stop(self) -> None:
         self._server.shutdown()

@@ -33,3 +33,6 @@ def aws(emulator: Emulator, monkeypatch: pytest.MonkeyPatch) -> Iterator[Emulato
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("AWS_PROFILE", raising=False)
     yield emulator
+    # moto's backends are process-wide: what a test leaves would be seen by later modules that
+    # start their own server (a leftover pipeline watching the same branch, for one)
+    emulator.reset()
