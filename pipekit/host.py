@@ -153,13 +153,17 @@ def _children(pid: int) -> list[int]:
     return [int(x) for x in text.split()]
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether pid is a live process; a zombie (dead, not yet reaped) counts as gone."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
+    with contextlib.suppress(OSError):
+        if "State:\tZ" in Path(f"/proc/{pid}/status").read_text():
+            return False
     return True
 
 
@@ -375,7 +379,7 @@ def _tail(path: Path, lines: int = 20) -> str:
 
 def _stop_nspawn(pid: int, popen: subprocess.Popen[bytes] | None = None) -> None:
     # SIGTERM makes nspawn ask the container's systemd for a clean poweroff.
-    if not _pid_alive(pid):
+    if not pid_alive(pid):
         if popen is not None:
             popen.poll()
         return
@@ -385,7 +389,7 @@ def _stop_nspawn(pid: int, popen: subprocess.Popen[bytes] | None = None) -> None
     while time.monotonic() < deadline:
         if popen is not None and popen.poll() is not None:
             return
-        if popen is None and not _pid_alive(pid):
+        if popen is None and not pid_alive(pid):
             return
         time.sleep(0.1)
     with contextlib.suppress(ProcessLookupError):
@@ -488,7 +492,7 @@ def cleanup_stale(state_dir: Path) -> list[str]:
         except (OSError, ValueError):
             meta = {}
         owner = int(meta.get("owner_pid", 0))
-        if owner and owner != os.getpid() and _pid_alive(owner):
+        if owner and owner != os.getpid() and pid_alive(owner):
             continue
         if owner == os.getpid():
             continue

@@ -27,6 +27,7 @@ from typing import Any
 
 from pipekit.config import LOCAL_CREDENTIALS, LOCAL_REGION, PROJECT_ROOT, Environment
 from pipekit.errors import UserError
+from pipekit.host import pid_alive
 from pipekit.local.gitremote import GitRemote
 
 # Fixed defaults for the user's `make local`, away from common development ports
@@ -107,22 +108,8 @@ def control(url: str, path: str, body: dict | None = None, timeout: float = 300)
         return json.loads(response.read() or b"{}")
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # a zombie child counts as gone
-    with contextlib.suppress(OSError):
-        if "State:\tZ" in Path(f"/proc/{pid}/status").read_text():
-            return False
-    return True
-
-
 def is_running(stack: LocalStack) -> bool:
-    if not _pid_alive(stack.service_pid):
+    if not pid_alive(stack.service_pid):
         return False
     try:
         control(stack.control_url, "/health", timeout=3)
@@ -523,10 +510,10 @@ def _stop_process(pid: int, timeout: float = 20.0) -> None:
     with contextlib.suppress(ProcessLookupError):
         os.kill(pid, signal.SIGTERM)  # nspawn asks the container's systemd to power off
     deadline = time.monotonic() + timeout
-    while _pid_alive(pid) and time.monotonic() < deadline:
+    while pid_alive(pid) and time.monotonic() < deadline:
         time.sleep(0.2)
     with contextlib.suppress(ProcessLookupError):
-        if _pid_alive(pid):
+        if pid_alive(pid):
             os.kill(pid, signal.SIGKILL)
 
 
@@ -537,14 +524,14 @@ def down(*, root: Path = PROJECT_ROOT, state_dir: Path | None = None, say: Say =
     if stack is None and not state_dir.exists():
         say("Local mode is not running: nothing to stop.")
         return
-    if stack is not None and _pid_alive(stack.service_pid):
+    if stack is not None and pid_alive(stack.service_pid):
         say(f"==> Stopping the local service (pid {stack.service_pid}) and its hosts")
         with contextlib.suppress(OSError, urllib.error.URLError):
             control(stack.control_url, "/shutdown", {}, timeout=10)
         deadline = time.monotonic() + 60
-        while _pid_alive(stack.service_pid) and time.monotonic() < deadline:
+        while pid_alive(stack.service_pid) and time.monotonic() < deadline:
             time.sleep(0.2)
-        if _pid_alive(stack.service_pid):
+        if pid_alive(stack.service_pid):
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(stack.service_pid, signal.SIGTERM)
             time.sleep(3)
@@ -569,7 +556,7 @@ def down(*, root: Path = PROJECT_ROOT, state_dir: Path | None = None, say: Say =
     for mount in sorted(_mounts_under(state_dir), reverse=True):
         subprocess.run(["umount", "-l", mount], capture_output=True, check=False)
     left = _mounts_under(state_dir) + [f"systemd-nspawn pid {p}" for p in _nspawn_under(machines)]
-    if stack is not None and _pid_alive(stack.service_pid):
+    if stack is not None and pid_alive(stack.service_pid):
         left.append(f"service pid {stack.service_pid}")
     if left:
         raise UserError(f"could not stop everything: {', '.join(left)}")
