@@ -8,7 +8,6 @@ import argparse
 import pytest
 
 from pipekit.commands import e2e
-from pipekit.emulator.testing import aws, emulator  # noqa: F401 (pytest fixtures)
 from pipekit.errors import UserError
 
 
@@ -18,7 +17,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
     return parser.parse_args(["e2e", *argv])
 
 
-def test_missing_stack_is_a_user_error_naming_the_fix(aws):  # noqa: F811 (fixture)
+def test_missing_stack_is_a_user_error_naming_the_fix(aws):
     args = parse(["--env", "dev", "--endpoint-url", aws.endpoint_url])
     with pytest.raises(UserError, match=r"stack pipekit-dev is not readable .*make deploy ENV=dev"):
         args.func(args)

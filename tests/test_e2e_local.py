@@ -12,13 +12,12 @@ from pipekit.e2e import decisions, web
 from pipekit.e2e.scenario import Options, Scenario
 from pipekit.e2e.target import preflight, resolve_target
 from pipekit.e2e.waiting import Clients, list_executions
-from pipekit.local.testing import local_stack  # noqa: F401 (a pytest fixture, used by name)
 
 ROOT = Path(__file__).resolve().parent.parent
 pytestmark = [pytest.mark.host, pytest.mark.slow]
 
 
-def test_full_scenario_on_local_mode(local_stack):  # noqa: F811 (the fixture)
+def test_full_scenario_on_local_mode(local_stack):
     client = local_stack.client
     target, _ = resolve_target(
         env="local",

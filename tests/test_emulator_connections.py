@@ -15,8 +15,6 @@ from botocore.serialize import RpcV2CBORSerializer
 from pipekit.emulator import set_connection_status
 from pipekit.emulator.convert import service_model
 
-pytest_plugins = ["pipekit.emulator.testing"]
-
 SERVICES = ("codeconnections", "codestar-connections")
 
 

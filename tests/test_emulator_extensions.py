@@ -13,8 +13,6 @@ from botocore.exceptions import WaiterError
 
 from pipekit.emulator.inventory import inventory
 
-pytest_plugins = ["pipekit.emulator.testing"]  # the emulator and aws fixtures
-
 BUCKET = "ext-templates"
 
 

@@ -15,8 +15,6 @@ from botocore.exceptions import WaiterError
 
 from pipekit.emulator.inventory import inventory
 
-pytest_plugins = ["pipekit.emulator.testing"]  # the emulator and aws fixtures
-
 ROOT = Path(__file__).resolve().parents[1]
 TEMPLATES = Path(os.environ.get("PIPEKIT_TEST_TEMPLATES", ROOT / "templates"))
 BUCKET = "pipekit-templates-test"

@@ -14,12 +14,7 @@ from pipekit.commands import deploy as deploy_cmd
 from pipekit.commands import destroy as destroy_cmd
 from pipekit.commands import status as status_cmd
 from pipekit.emulator import set_connection_status
-from pipekit.emulator import testing as emulator_fixtures
 from pipekit.errors import UserError
-
-# The emulator's pytest fixtures: `emulator` (one server per session), `aws` (reset per test).
-emulator = emulator_fixtures.emulator
-aws = emulator_fixtures.aws
 
 REPO = Path(__file__).resolve().parent.parent
 TEMPLATES = REPO / "templates"

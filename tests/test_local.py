@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 
 from pipekit.local import lifecycle
-from pipekit.local.testing import local_stack  # noqa: F401 - the fixture, used by name
 
 pytestmark = pytest.mark.host
 
@@ -21,7 +20,7 @@ def git(*args: str, cwd: Path) -> str:
     ).stdout.strip()
 
 
-def test_up_serves_branch_commit_and_a_push_goes_live(local_stack, tmp_path):  # noqa: F811
+def test_up_serves_branch_commit_and_a_push_goes_live(local_stack, tmp_path):
     stack = local_stack
     # the branch's commit is what the app serves (other tests sharing this local mode may have
     # pushed since `up`: their last push must go live too)

@@ -1,6 +1,6 @@
 """pytest fixtures for anyone who needs the emulated AWS endpoint.
 
-Load them as a plugin in a test module (or the root conftest.py):
+Load them as a plugin from the root conftest.py (tests/conftest.py does):
 
     pytest_plugins = ["pipekit.emulator.testing"]
 

@@ -1,7 +1,7 @@
 """pytest fixture: one running local mode per test session, in its own state directory and on
 free loopback ports, so tests never touch a user's `make local`.
 
-    from pipekit.local.testing import local_stack   # then use `local_stack` as a fixture
+    pytest_plugins = ["pipekit.local.testing"]   # in the root conftest.py (tests/conftest.py)
 
 It yields a `pipekit.local.lifecycle.LocalStack` (endpoint_url, region, stack_name, app_url,
 git_remote, repository, branch, pipeline_name, state_dir, client(service)). Its teardown runs
@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pytest
 
+from pipekit.host import pid_alive
 from pipekit.local import lifecycle
 
 PORT_RANGE = (24000, 24999)
@@ -69,7 +70,7 @@ def leftovers(
     """What `local down` must not leave: the service process, host processes (found by their
     command line or by living in, or entering, one of the hosts' PID `namespaces`), mounts."""
     problems = []
-    if lifecycle._pid_alive(service_pid):
+    if pid_alive(service_pid):
         problems.append(f"service pid {service_pid} still running")
     problems += [f"mount {m}" for m in lifecycle._mounts_under(state_dir)]
     for proc in Path("/proc").iterdir():

@@ -1,0 +1,5 @@
+"""Fixtures shared by the test modules, registered once so pytest can rewrite their asserts:
+`emulator` (one extended-moto server per session), `aws` (a clean emulator per test) and
+`local_stack` (one running local mode per session)."""
+
+pytest_plugins = ["pipekit.emulator.testing", "pipekit.local.testing"]
