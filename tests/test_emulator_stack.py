@@ -14,6 +14,7 @@ import pytest
 from botocore.exceptions import WaiterError
 
 from pipekit.emulator.inventory import inventory
+from pipekit.emulator.testing import local_parameters, publish_templates
 
 ROOT = Path(__file__).resolve().parents[1]
 TEMPLATES = Path(os.environ.get("PIPEKIT_TEST_TEMPLATES", ROOT / "templates"))
@@ -26,21 +27,11 @@ def publish(em: Any, prefix: str) -> str:
     s3 = em.client("s3")
     if BUCKET not in {b["Name"] for b in s3.list_buckets()["Buckets"]}:
         s3.create_bucket(Bucket=BUCKET)
-    for path in sorted(TEMPLATES.glob("*.yaml")):
-        s3.put_object(Bucket=BUCKET, Key=f"{prefix}templates/{path.name}", Body=path.read_bytes())
-    return f"https://{BUCKET}.s3.us-east-1.amazonaws.com/{prefix}templates/root.yaml"
+    return publish_templates(s3, BUCKET, prefix, TEMPLATES)
 
 
 def parameters(prefix: str, **overrides: str) -> list[dict[str, str]]:
-    values = {
-        p["ParameterKey"]: p["ParameterValue"]
-        for p in json.loads((ROOT / "parameters" / "local.json").read_text())
-    }
-    values.update(
-        TemplateBucketName=BUCKET, TemplateKeyPrefix=prefix, TemplateBucketRegion="us-east-1"
-    )
-    values.update(overrides)
-    return [{"ParameterKey": k, "ParameterValue": v} for k, v in values.items()]
+    return local_parameters(BUCKET, prefix, **overrides)
 
 
 def change_set(em: Any, name: str, kind: str, url: str, params: list[dict[str, str]]) -> dict:

@@ -5,7 +5,6 @@ as a deploy does). Prints the numbers; asserts nothing."""
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import subprocess
 import sys
@@ -13,28 +12,16 @@ import time
 from pathlib import Path
 from typing import Any
 
+from pipekit.emulator.testing import local_parameters, publish_templates
+
 ROOT = Path(__file__).resolve().parents[2]
 BUCKET = "pipekit-bench-templates"
 STACK = "pipekit-bench"
 CAPABILITIES = ["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM", "CAPABILITY_AUTO_EXPAND"]
 
 
-def _parameters(prefix: str, overrides: dict[str, str]) -> list[dict[str, str]]:
-    values = {
-        p["ParameterKey"]: p["ParameterValue"]
-        for p in json.loads((ROOT / "parameters" / "local.json").read_text())
-    }
-    values.update(
-        TemplateBucketName=BUCKET, TemplateKeyPrefix=prefix, TemplateBucketRegion="us-east-1"
-    )
-    values.update(overrides)
-    return [{"ParameterKey": k, "ParameterValue": v} for k, v in values.items()]
-
-
 def _publish(s3: Any, prefix: str) -> str:
-    for path in sorted((ROOT / "templates").glob("*.yaml")):
-        s3.put_object(Bucket=BUCKET, Key=f"{prefix}templates/{path.name}", Body=path.read_bytes())
-    return f"https://{BUCKET}.s3.us-east-1.amazonaws.com/{prefix}templates/root.yaml"
+    return publish_templates(s3, BUCKET, prefix, ROOT / "templates")
 
 
 def _apply(cfn: Any, name: str, kind: str, url: str, params: list[dict[str, str]]) -> None:
@@ -60,11 +47,11 @@ def run_once(emulator: Any) -> dict[str, float]:
     s3.create_bucket(Bucket=BUCKET)
     timings = {}
     started = time.perf_counter()
-    _apply(cfn, "create", "CREATE", _publish(s3, "v1/"), _parameters("v1/", {}))
+    _apply(cfn, "create", "CREATE", _publish(s3, "v1/"), local_parameters(BUCKET, "v1/"))
     timings["create"] = time.perf_counter() - started
     started = time.perf_counter()
     update = {"DeploymentMode": "fleet", "BranchName": "release"}
-    _apply(cfn, "update", "UPDATE", _publish(s3, "v2/"), _parameters("v2/", update))
+    _apply(cfn, "update", "UPDATE", _publish(s3, "v2/"), local_parameters(BUCKET, "v2/", **update))
     timings["update (single -> fleet)"] = time.perf_counter() - started
     started = time.perf_counter()
     cfn.delete_stack(StackName=STACK)

@@ -11,11 +11,33 @@ and hands back the Emulator, whose `.client(name)` makes boto3 clients pointed a
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 import pytest
 
+from pipekit.cfn import read_parameter_file
 from pipekit.emulator.inventory import inventory  # noqa: F401 (also importable from here)
 from pipekit.emulator.server import Emulator, start
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+
+def publish_templates(s3: Any, bucket: str, prefix: str, templates: Path) -> str:
+    """Upload templates/*.yaml under <prefix>templates/ as a publish does; the root's URL."""
+    for path in sorted(templates.glob("*.yaml")):
+        s3.put_object(Bucket=bucket, Key=f"{prefix}templates/{path.name}", Body=path.read_bytes())
+    return f"https://{bucket}.s3.us-east-1.amazonaws.com/{prefix}templates/root.yaml"
+
+
+def local_parameters(bucket: str, prefix: str, **overrides: str) -> list[dict[str, str]]:
+    """parameters/local.json with the template location (and any overrides) filled in."""
+    values = read_parameter_file(PROJECT_ROOT / "parameters" / "local.json")
+    values.update(
+        TemplateBucketName=bucket, TemplateKeyPrefix=prefix, TemplateBucketRegion="us-east-1"
+    )
+    values.update(overrides)
+    return [{"ParameterKey": k, "ParameterValue": v} for k, v in values.items()]
 
 
 @pytest.fixture(scope="session")
