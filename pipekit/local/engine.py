@@ -11,6 +11,7 @@ definitions. The work itself is delegated to `Runners` (build, deploy, hosts, co
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import queue
@@ -173,9 +174,10 @@ class Engine:
             "ROLLBACK",
         )
         record["rollbackMetadata"] = {"rollbackTargetPipelineExecutionId": target_execution_id}
+        # a rollback reuses the target's revisions and variables (deep copies keep the
+        # datetimes in artifactRevisions, which a JSON round trip would turn into strings)
         for key in ("sourceRevisions", "artifactRevisions", "variables"):
-            record[key] = json.loads(json.dumps(target.get(key, []), default=str))
-        record["artifactRevisions"] = target.get("artifactRevisions", [])
+            record[key] = copy.deepcopy(target.get(key, []))
         execution = Execution(
             account_id, region, pipeline_name, record, rollback_stage=stage_name, target=target
         )
