@@ -9,6 +9,8 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from pipekit.cfn import parameters as cfn_parameters
+from pipekit.cfn.template import load_template
 from pipekit.config import Environment
 from pipekit.errors import UserError
 from pipekit.progress import console
@@ -47,21 +49,23 @@ class Plan:
 # ---- local checks ---------------------------------------------------------------------------
 
 
-def load_root_parameters(template_dir: Path) -> dict[str, dict[str, Any]]:
-    """The root template's Parameters section (needs no AWS)."""
+def load_root_template(template_dir: Path) -> dict[str, Any]:
+    """The root template as data (needs no AWS); a one-sentence UserError when it cannot be."""
     path = template_dir / ROOT_TEMPLATE
     if not path.exists():
         raise UserError(f"the root template {path} is missing: is this a complete clone?")
-    from pipekit.cfn import load_template
-
     try:
         template = load_template(path)
     except Exception as exc:  # a YAML or tag error: one sentence, not a traceback
         raise UserError(f"the root template {path} does not load ({exc})") from None
-    parameters = template.get("Parameters") or {}
-    if not isinstance(parameters, dict):
+    if not isinstance(template.get("Parameters") or {}, dict):
         raise UserError(f"{path} has a malformed Parameters section")
-    return parameters
+    return template
+
+
+def load_root_parameters(template_dir: Path) -> dict[str, dict[str, Any]]:
+    """The root template's Parameters section (needs no AWS)."""
+    return load_root_template(template_dir).get("Parameters") or {}
 
 
 def read_parameters(path: Path) -> dict[str, str]:
@@ -70,45 +74,45 @@ def read_parameters(path: Path) -> dict[str, str]:
         raise UserError(
             f"the parameter file {path} is missing: create it (see parameters/dev.json)"
         )
-    from pipekit.cfn import read_parameter_file
-
-    return read_parameter_file(path)
-
-
-def constraint_problem(name: str, definition: dict[str, Any], value: str) -> str | None:
-    """Why `value` breaks the constraints CloudFormation enforces (pipekit.cfn's check)."""
-    from pipekit.cfn import check_parameter
-
-    return check_parameter(name, definition, value)
+    return cfn_parameters.read_parameter_file(path)
 
 
 def parameter_problems(
-    definitions: dict[str, dict[str, Any]], values: dict[str, str], *, for_deploy: bool = True
+    definitions: dict[str, dict[str, Any]],
+    values: dict[str, str],
+    *,
+    for_deploy: bool = True,
+    rules: dict[str, Any] | None = None,
 ) -> list[str]:
-    """Every way `values` does not fit the root template's parameters, in a stable order.
+    """Every way `values` does not fit the root template's parameters and Rules, in a stable
+    order, by the same rules the emulator applies (pipekit.cfn.parameters).
 
     The placeholder repository is valid for the template (the committed dev/prod files carry
     it), so only a deploy refuses it."""
     problems: list[str] = []
-    unknown = sorted(set(values) - set(definitions))
+    unknown = cfn_parameters.unknown_parameters(definitions, values)
     if unknown:
         problems.append(
             "unknown parameter(s) " + ", ".join(unknown) + " (the root template does not have them)"
         )
-    missing = sorted(
-        name
-        for name, definition in definitions.items()
-        if "Default" not in (definition or {})
-        and name not in values
-        and name not in HARNESS_PARAMETERS
-    )
+    missing = cfn_parameters.missing_parameters(definitions, values, HARNESS_PARAMETERS)
     if missing:
         problems.append("required parameter(s) " + ", ".join(missing) + " not set")
     for name in sorted(values):
         if name in definitions:
-            problem = constraint_problem(name, definitions[name] or {}, values[name])
-            if problem:
-                problems.append(problem.rstrip("."))
+            broken = cfn_parameters.violation(name, definitions[name] or {}, values[name])
+            if broken:
+                problems.append(broken.sentence().rstrip("."))
+    if not problems and rules:
+        # harness-filled parameters are not known yet: rules that use them are not checked here
+        known = {
+            k: v
+            for k, v in cfn_parameters.effective_values(definitions, values).items()
+            if k not in HARNESS_PARAMETERS or k in values
+        }
+        failed = cfn_parameters.failed_rule(rules, known)
+        if failed:
+            problems.append(f"the template's Rules refuse these values: {failed.rstrip('.')}")
     repo = values.get("GitHubRepository", "")
     if for_deploy and repo.startswith(PLACEHOLDER_OWNER):
         problems.append(
@@ -120,9 +124,11 @@ def parameter_problems(
 
 def check_parameter_file(env: Environment, *, for_deploy: bool = True) -> dict[str, str]:
     """All local checks for `env`; returns the parameter values (no AWS involved)."""
-    definitions = load_root_parameters(env.template_dir)
+    template = load_root_template(env.template_dir)
     values = read_parameters(env.parameter_file)
-    problems = parameter_problems(definitions, values, for_deploy=for_deploy)
+    problems = parameter_problems(
+        template.get("Parameters") or {}, values, for_deploy=for_deploy, rules=template.get("Rules")
+    )
     if problems:
         rel = _relative(env.parameter_file, env.root)
         raise UserError(f"{rel} does not fit templates/{ROOT_TEMPLATE}: " + "; ".join(problems))

@@ -2,4 +2,4 @@
 `emulator` (one extended-moto server per session), `aws` (a clean emulator per test) and
 `local_stack` (one running local mode per session)."""
 
-pytest_plugins = ["pipekit.emulator.testing", "pipekit.local.testing"]
+pytest_plugins = ["tests.support.emulator_fixtures", "tests.support.local_fixtures"]

@@ -1,0 +1,65 @@
+"""The full scenario against local mode (emulator + pipeline engine + nspawn hosts), asserting on
+what the services recorded and what the URL served. Runs inside `make test`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+
+from pipekit.e2e import decisions, web
+from pipekit.e2e.scenario import Options, Scenario
+from pipekit.e2e.target import preflight, resolve_target
+from pipekit.e2e.waiting import Clients, list_executions
+
+ROOT = Path(__file__).resolve().parents[2]
+pytestmark = [pytest.mark.host, pytest.mark.slow]
+
+
+def test_full_scenario_on_local_mode(local_stack):
+    client = local_stack.client
+    target, _ = resolve_target(
+        env="local",
+        stack_name=local_stack.stack_name,
+        cfn=client("cloudformation"),
+        codepipeline=client("codepipeline"),
+        git_remote=local_stack.git_remote,
+        app_url=local_stack.app_url,
+    )
+    connections = None
+    if target.connection_arn:
+        connections = client(target.connection_arn.split(":")[2])  # codeconnections or codestar
+    preflight(target, connections=connections, allow_branch=None)
+    clients = Clients(
+        client("codepipeline"), client("codedeploy"), client("codebuild"), client("logs")
+    )
+    report = Scenario(
+        clients,
+        target,
+        options=Options(execution_timeout=900, deployment_timeout=600, url_timeout=180),
+        console=Console(width=160),
+    ).run()
+    path = report.write_json(ROOT / "reports")
+    print(f"report: {path}")
+    assert report.ok, report.problems
+
+    # What the services recorded, read again independently of the runner's own verdicts.
+    cp, cd = clients.codepipeline, clients.codedeploy
+    runs = list_executions(cp, target.pipeline)
+    assert decisions.find_commit_execution(runs, report.good_commit)["status"] == "Succeeded"
+    broken_run = decisions.find_commit_execution(runs, report.broken_commit)
+    assert broken_run["status"] == "Failed"
+    assert decisions.find_commit_execution(runs, report.restore_commit)["status"] == "Succeeded"
+    rollbacks = [
+        s
+        for s in runs
+        if decisions.execution_type(s) == "ROLLBACK" and s["startTime"] >= broken_run["startTime"]
+    ]
+    assert rollbacks and rollbacks[-1]["trigger"]["triggerType"] == "AutomatedRollback"
+    rollback_id = report.codedeploy_rollback["rollback_deployment_id"]
+    info = cd.get_deployment(deploymentId=rollback_id)["deploymentInfo"]
+    assert (info["creator"], info["status"]) == ("codeDeployRollback", "Succeeded")
+    # What the URL serves now: the restore commit, still with the marker page.
+    _, version = web.version(target.app_url)
+    assert decisions.same_commit(decisions.served_commit(version), report.restore_commit)

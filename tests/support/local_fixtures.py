@@ -1,0 +1,138 @@
+"""pytest fixture: one running local mode per test session, in its own state directory and on
+free loopback ports, so tests never touch a user's `make local`.
+
+    (tests/conftest.py loads it for every test)
+
+It yields a `pipekit.local.lifecycle.LocalStack` (endpoint_url, region, stack_name, app_url,
+git_remote, repository, branch, pipeline_name, state_dir, client(service)). Its teardown runs
+`local down` and fails the session if a process or a mount is left behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import random
+import shutil
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from pipekit.host import pid_alive
+from pipekit.local import lifecycle
+
+PORT_RANGE = (24000, 24999)
+
+
+def free_ports(count: int, lo: int = PORT_RANGE[0], hi: int = PORT_RANGE[1]) -> list[int]:
+    """`count` distinct loopback ports free right now, from a random start in the range."""
+    candidates = list(range(lo, hi + 1))
+    start = random.randrange(len(candidates))
+    found: list[int] = []
+    for port in candidates[start:] + candidates[:start]:
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        found.append(port)
+        if len(found) == count:
+            return found
+    raise RuntimeError(f"fewer than {count} free ports in {lo}-{hi}")
+
+
+def _in_namespaces(proc: Path, namespaces: frozenset[str] | set[str]) -> bool:
+    for link in ("ns/pid", "ns/pid_for_children"):
+        with contextlib.suppress(OSError):
+            if os.readlink(proc / link) in namespaces:
+                return True
+    return False
+
+
+def host_namespaces(state_dir: Path) -> set[str]:
+    """PID namespaces of the hosts running under a state directory: read them before `down`,
+    so `leftovers` can check that nothing is left inside them."""
+    found = set()
+    for meta in (state_dir / "machines").glob("*/host.json"):
+        with contextlib.suppress(OSError, ValueError):
+            leader = int(json.loads(meta.read_text()).get("leader_pid") or 0)
+            if leader:
+                found.add(os.readlink(f"/proc/{leader}/ns/pid"))
+    return found
+
+
+def leftovers(
+    state_dir: Path, service_pid: int, namespaces: frozenset[str] | set[str] = frozenset()
+) -> list[str]:
+    """What `local down` must not leave: the service process, host processes (found by their
+    command line or by living in, or entering, one of the hosts' PID `namespaces`), mounts."""
+    problems = []
+    if pid_alive(service_pid):
+        problems.append(f"service pid {service_pid} still running")
+    problems += [f"mount {m}" for m in lifecycle._mounts_under(state_dir)]
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if str(state_dir) in cmdline or _in_namespaces(proc, namespaces):
+            problems.append(f"process {proc.name}: {cmdline[:120]}")
+    if state_dir.exists():
+        problems.append(f"state directory {state_dir} still exists")
+    return problems
+
+
+def start_local_stack(state_dir: Path, stack_name: str) -> lifecycle.LocalStack:
+    port, control_port, app_port = free_ports(3)
+    try:
+        return lifecycle.up(
+            state_dir=state_dir,
+            port=port,
+            control_port=control_port,
+            app_port=app_port,
+            stack_name=stack_name,
+        )
+    except BaseException as exc:
+        # `down` deletes the state directory: keep the service log beside it for the report
+        log = state_dir / "service.log"
+        kept = state_dir.parent / "service.log.failed"
+        if log.exists():
+            shutil.copy(log, kept)
+        lifecycle.down(state_dir=state_dir)
+        tail = (
+            "\n".join(kept.read_text(errors="replace").splitlines()[-30:]) if kept.exists() else ""
+        )
+        raise RuntimeError(f"local up failed: {exc}\n--- {kept} (tail) ---\n{tail}") from exc
+
+
+class _Shared:
+    """Each test module that imports the fixture gets its own FixtureDef, hence its own session
+    instance; this keeps them on one running local mode, stopped when the last one ends."""
+
+    stack: lifecycle.LocalStack | None = None
+    users = 0
+
+
+@pytest.fixture(scope="session")
+def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[lifecycle.LocalStack]:
+    if _Shared.stack is None:
+        state_dir = (tmp_path_factory.mktemp("local-mode") / "state").resolve()
+        _Shared.stack = start_local_stack(state_dir, "pipekit-localtest")
+    stack = _Shared.stack
+    _Shared.users += 1
+    try:
+        yield stack
+    finally:
+        _Shared.users -= 1
+        namespaces = host_namespaces(Path(stack.state_dir))
+        if _Shared.users == 0:
+            _Shared.stack = None
+            lifecycle.down(state_dir=Path(stack.state_dir))
+    if _Shared.users == 0:
+        problems = leftovers(Path(stack.state_dir), stack.service_pid, namespaces)
+        assert not problems, "local down left: " + "; ".join(problems)

@@ -1,0 +1,267 @@
+"""The contract between the root template, its children and the parameter files."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pipekit.cfn.parameters import check_parameter, read_parameter_file
+from pipekit.cfn.render import parameter_values
+from pipekit.cfn.template import load_template
+
+ROOT = Path(__file__).resolve().parents[2]
+TEMPLATES = ROOT / "templates"
+PARAMETER_FILES = sorted((ROOT / "parameters").glob("*.json"))
+
+# DESIGN.md: the names every other part relies on.
+ROOT_PARAMETERS = {
+    "TemplateBucketName",
+    "TemplateKeyPrefix",
+    "TemplateBucketRegion",
+    "DeploymentMode",
+    "FleetSize",
+    "InstanceType",
+    "LatestAmiId",
+    "AppPort",
+    "ConnectionArn",
+    "GitHubRepository",
+    "BranchName",
+    "NotificationEmail",
+    "VpcCidr",
+    "PublicSubnet1Cidr",
+    "PublicSubnet2Cidr",
+    "LogRetentionDays",
+    "ArtifactRetentionDays",
+    "CodeBuildImage",
+    "CodeBuildComputeType",
+}
+ROOT_OUTPUTS = {
+    "AppUrl",
+    "PipelineName",
+    "PipelineConsoleUrl",
+    "ConnectionArn",
+    "ConnectionHelp",
+    "ArtifactBucketName",
+    "BuildProjectName",
+    "CodeDeployApplicationName",
+    "DeploymentGroupName",
+    "AutoScalingGroupName",
+    "NotificationTopicArn",
+}
+# What the harness fills in at deploy time (make publish/deploy, taskcat).
+TEMPLATE_LOCATION = {
+    "TemplateBucketName": "pipekit-templates-123",
+    "TemplateKeyPrefix": "pipekit/",
+    "TemplateBucketRegion": "us-east-1",
+}
+
+
+@pytest.fixture(scope="module")
+def root() -> dict[str, Any]:
+    return load_template(TEMPLATES / "root.yaml")
+
+
+def nested_stacks(root: dict[str, Any]) -> dict[str, tuple[str, dict[str, Any]]]:
+    """Logical id -> (child file name, the Parameters the root passes)."""
+    stacks = {}
+    for name, res in root["Resources"].items():
+        if res["Type"] != "AWS::CloudFormation::Stack":
+            continue
+        url = res["Properties"]["TemplateURL"]["Fn::Sub"]
+        expected = (
+            r"https://\$\{TemplateBucketName\}\.s3\.\$\{TemplateBucketRegion\}\."
+            r"\$\{AWS::URLSuffix\}/\$\{TemplateKeyPrefix\}templates/([a-z0-9-]+\.yaml)"
+        )
+        match = re.fullmatch(expected, url)
+        assert match, f"{name}: TemplateURL {url!r} is not built from the bucket parameters"
+        stacks[name] = (match.group(1), res["Properties"].get("Parameters", {}))
+    return stacks
+
+
+def test_root_names_match_the_design(root: dict[str, Any]) -> None:
+    assert set(root["Parameters"]) >= ROOT_PARAMETERS
+    assert set(root["Outputs"]) >= ROOT_OUTPUTS
+    required = [n for n, spec in root["Parameters"].items() if "Default" not in spec]
+    assert required == ["GitHubRepository"]
+
+
+def test_root_parameters_are_documented_and_constrained(root: dict[str, Any]) -> None:
+    interface = root["Metadata"]["AWS::CloudFormation::Interface"]
+    grouped = [p for group in interface["ParameterGroups"] for p in group["Parameters"]]
+    assert sorted(grouped) == sorted(root["Parameters"]), "every parameter in exactly one group"
+    assert set(interface["ParameterLabels"]) == set(root["Parameters"])
+    for name, spec in root["Parameters"].items():
+        assert spec.get("Description"), name
+        constrained = {"AllowedValues", "AllowedPattern", "MinValue"} & set(spec) or spec[
+            "Type"
+        ].startswith("AWS::")
+        assert constrained, f"{name} has no constraint"
+        if "AllowedPattern" in spec or "MinValue" in spec:
+            assert spec.get("ConstraintDescription"), f"{name} needs a ConstraintDescription"
+        if "Default" in spec:
+            default = str(spec["Default"])
+            assert check_parameter(name, spec, default) is None, f"{name} default is invalid"
+
+
+def test_every_nested_stack_points_at_an_existing_child(root: dict[str, Any]) -> None:
+    stacks = nested_stacks(root)
+    files = sorted(child for child, _ in stacks.values())
+    assert files == ["artifacts.yaml", "ec2.yaml", "iam.yaml", "network.yaml", "pipeline.yaml"]
+    for child, _ in stacks.values():
+        assert (TEMPLATES / child).is_file()
+
+
+def test_children_get_every_parameter_they_need_and_nothing_else(root: dict[str, Any]) -> None:
+    for logical_id, (child_file, passed) in nested_stacks(root).items():
+        child = load_template(TEMPLATES / child_file)
+        declared = child.get("Parameters", {})
+        required = {n for n, spec in declared.items() if "Default" not in spec}
+        missing = required - set(passed)
+        assert not missing, f"{logical_id} does not pass {sorted(missing)}"
+        unknown = set(passed) - set(declared)
+        assert not unknown, f"{logical_id} passes parameters {child_file} lacks: {sorted(unknown)}"
+        # The name prefix is the root stack's name, so environments never collide.
+        assert passed["NamePrefix"] == {"Ref": "AWS::StackName"}
+
+
+def test_children_constraints_accept_what_the_root_accepts(root: dict[str, Any]) -> None:
+    """A value passed straight through must not be narrower in the child than in the root."""
+    for _, (child_file, passed) in nested_stacks(root).items():
+        child = load_template(TEMPLATES / child_file)
+        for name, value in passed.items():
+            if value != {"Ref": name} or name not in root["Parameters"]:
+                continue
+            outer, inner = root["Parameters"][name], child["Parameters"][name]
+            # An SSM-typed root parameter reaches the child already resolved: the child must
+            # declare the value type, or CloudFormation would look the AMI id up in SSM.
+            ssm = re.fullmatch(r"AWS::SSM::Parameter::Value<(.+)>", outer["Type"])
+            expected_type = ssm.group(1) if ssm else outer["Type"]
+            assert inner["Type"] == expected_type, f"{child_file}:{name} type"
+            if ssm:
+                assert "Default" not in inner, f"{child_file}:{name} must not default to a path"
+                continue
+            for key in ("AllowedValues", "AllowedPattern", "MinValue", "MaxValue"):
+                assert outer.get(key) == inner.get(key), f"{child_file}:{name}.{key} differs"
+            if "Default" in inner:
+                assert inner["Default"] == outer.get("Default"), f"{child_file}:{name} default"
+
+
+def _getatts(node: Any):
+    if isinstance(node, dict):
+        if set(node) == {"Fn::GetAtt"}:
+            yield node["Fn::GetAtt"]
+        for value in node.values():
+            yield from _getatts(value)
+    elif isinstance(node, list):
+        for item in node:
+            yield from _getatts(item)
+
+
+def test_every_output_the_root_reads_exists_in_the_child(root: dict[str, Any]) -> None:
+    stacks = nested_stacks(root)
+    reads = [ref for ref in _getatts(root) if ref[0] in stacks]
+    assert len(reads) >= len(ROOT_OUTPUTS)
+    for logical_id, attribute in reads:
+        assert attribute.startswith("Outputs."), attribute
+        output = attribute.removeprefix("Outputs.")
+        child = load_template(TEMPLATES / stacks[logical_id][0])
+        assert output in child.get("Outputs", {}), f"{stacks[logical_id][0]} lacks {output}"
+        # An output read by the root must exist in every mode: no Condition on it.
+        assert "Condition" not in child["Outputs"][output], output
+
+
+# --- Parameter files --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", PARAMETER_FILES, ids=[p.name for p in PARAMETER_FILES])
+def test_parameter_file_keys_exist_and_satisfy_constraints(root: dict, path: Path) -> None:
+    values = read_parameter_file(path)
+    assert values, path
+    for key, value in values.items():
+        assert key in root["Parameters"], f"{path.name}: unknown parameter {key}"
+        assert check_parameter(key, root["Parameters"][key], value) is None
+    assert "GitHubRepository" in values, "the one parameter without a default"
+    assert not set(values) & set(TEMPLATE_LOCATION), "the harness fills the template location"
+
+
+def _rule_value(node: Any, values: dict[str, str]) -> Any:
+    if isinstance(node, dict):
+        ((key, arg),) = node.items()
+        if key == "Ref":
+            return values[arg]
+        if key == "Fn::Equals":
+            left, right = (_rule_value(a, values) for a in arg)
+            return str(left) == str(right)
+        if key == "Fn::Not":
+            return not _rule_value(arg[0], values)
+        if key == "Fn::And":
+            return all(_rule_value(a, values) for a in arg)
+        if key == "Fn::Or":
+            return any(_rule_value(a, values) for a in arg)
+        if key == "Fn::Contains":
+            haystack, needle = arg
+            return str(_rule_value(needle, values)) in [str(h) for h in haystack]
+        raise ValueError(f"unsupported rule function {key}")
+    return node
+
+
+def broken_rules(root: dict[str, Any], given: dict[str, str]) -> list[str]:
+    values = parameter_values(root, given)
+    broken = []
+    for name, rule in root.get("Rules", {}).items():
+        if "RuleCondition" in rule and not _rule_value(rule["RuleCondition"], values):
+            continue
+        for assertion in rule["Assertions"]:
+            if not _rule_value(assertion["Assert"], values):
+                broken.append(name)
+    return broken
+
+
+@pytest.mark.parametrize("path", PARAMETER_FILES, ids=[p.name for p in PARAMETER_FILES])
+def test_parameter_files_pass_the_rules(root: dict, path: Path) -> None:
+    given = {**read_parameter_file(path), **TEMPLATE_LOCATION}
+    assert broken_rules(root, given) == []
+
+
+@pytest.mark.parametrize(
+    ("given", "rule"),
+    [
+        ({"TemplateBucketName": ""}, "TemplateLocationIsGiven"),
+        ({"TemplateBucketRegion": ""}, "TemplateLocationIsGiven"),
+        ({"DeploymentMode": "fleet", "FleetSize": "1"}, "FleetHasAtLeastTwoInstances"),
+        ({"PublicSubnet2Cidr": "10.20.0.0/24"}, "SubnetsDiffer"),
+        ({"CodeBuildComputeType": "BUILD_LAMBDA_2GB"}, "LambdaComputeNeedsLambdaImage"),
+        (
+            {"CodeBuildImage": "aws/codebuild/amazonlinux-x86_64-lambda-standard:python3.12"},
+            "Ec2ComputeNeedsEc2Image",
+        ),
+    ],
+)
+def test_rules_reject_invalid_combinations(root: dict, given: dict, rule: str) -> None:
+    values = {"GitHubRepository": "o/r", **TEMPLATE_LOCATION, **given}
+    assert broken_rules(root, values) == [rule]
+
+
+def test_single_instance_is_fine_in_single_mode(root: dict) -> None:
+    values = {"GitHubRepository": "o/r", **TEMPLATE_LOCATION, "FleetSize": "1"}
+    assert broken_rules(root, values) == []
+
+
+def test_environment_files_follow_the_design() -> None:
+    params = ROOT / "parameters"
+    dev = read_parameter_file(params / "dev.json")
+    prod = read_parameter_file(params / "prod.json")
+    local = read_parameter_file(params / "local.json")
+    assert dev["DeploymentMode"] == "single"
+    assert prod["DeploymentMode"] == "fleet" and int(prod["FleetSize"]) >= 2
+    assert local == {
+        **local,
+        "DeploymentMode": "single",
+        "AppPort": "18080",
+        "GitHubRepository": "local/sample-app",
+        "BranchName": "main",
+        "ConnectionArn": "",
+    }
