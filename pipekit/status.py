@@ -3,13 +3,12 @@ The summarising functions are pure, over responses shaped as the botocore models
 
 from __future__ import annotations
 
-import json
-import urllib.request
 from dataclasses import dataclass
 from datetime import datetime
 
 from botocore.exceptions import ClientError
 
+from pipekit import appclient
 from pipekit.progress import duration
 
 
@@ -123,12 +122,10 @@ def last_deployment(codedeploy, application: str, group: str) -> str | None:
 
 def app_version(url: str, timeout: float = 5.0) -> str:
     """What the app's /version says, or why it did not answer."""
-    target = url.rstrip("/") + "/version"
-    try:
-        with urllib.request.urlopen(target, timeout=timeout) as response:
-            body = json.loads(response.read().decode() or "{}")
-    except (OSError, ValueError) as exc:
-        return f"not answering at {target} ({exc})"
+    answer, body = appclient.version(url, timeout)
+    if body is None:
+        why = answer.error or f"HTTP {answer.status}, not a JSON object"
+        return f"not answering at {appclient.join(url, '/version')} ({why})"
     commit = str(body.get("commit", "?"))[:12]
     return (
         f"answering at {url}: commit {commit}, build {body.get('build_id', '?')}, "

@@ -10,9 +10,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from pipekit.e2e import decisions, web
+from pipekit import appclient
+from pipekit.e2e import decisions
 
-Fetch = Callable[[str], tuple[web.Answer, dict[str, Any] | None]]
+Fetch = Callable[[str], tuple[appclient.Answer, dict[str, Any] | None]]
 
 
 @dataclass
@@ -52,7 +53,7 @@ class Probe:
         self.broken_commit = broken_commit
         self.interval = interval
         self.max_seconds = max_seconds
-        self.fetch = fetch or (lambda url: web.version(url, timeout=min(3.0, interval * 3)))
+        self.fetch = fetch or (lambda url: appclient.version(url, timeout=min(3.0, interval * 3)))
         self.clock = clock
         self.result = ProbeResult()
         self._stop = threading.Event()
@@ -88,7 +89,7 @@ class Probe:
                 Counter(r.errors),
             )
 
-    def record(self, answer: web.Answer, data: dict[str, Any] | None) -> None:
+    def record(self, answer: appclient.Answer, data: dict[str, Any] | None) -> None:
         now = self.clock()
         commit = decisions.served_commit(data)
         with self._lock:

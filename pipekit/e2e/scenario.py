@@ -15,7 +15,8 @@ from typing import Any, Protocol
 
 from rich.console import Console
 
-from pipekit.e2e import decisions, web
+from pipekit import appclient
+from pipekit.e2e import decisions
 from pipekit.e2e.gitops import Checkout
 from pipekit.e2e.probe import Probe
 from pipekit.e2e.report import Report
@@ -145,11 +146,11 @@ class Scenario:
         """Poll the app until `/version` reports `commit` (and `/` shows `marker`)."""
 
         def check() -> dict[str, Any] | None:
-            _, data = web.version(self.t.app_url)
+            _, data = appclient.version(self.t.app_url)
             if not decisions.same_commit(decisions.served_commit(data), commit):
                 return None
             if marker is not None:
-                page = web.get(web.join(self.t.app_url, "/"))
+                page = appclient.get(appclient.join(self.t.app_url, "/"))
                 if not (page.ok and decisions.page_shows_marker(page.body, marker)):
                     return None
             return data

@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pipekit.e2e import decisions, gitops, web
+from pipekit import appclient
+from pipekit.e2e import decisions, gitops
 from pipekit.errors import UserError
 
 
@@ -140,7 +141,7 @@ def preflight(
         from pipekit.preflight import connection_status  # harness check: says how to fix PENDING
 
         notes.append(f"connection: {connection_status(connections, target.connection_arn)}")
-    answer, data = web.version(target.app_url, timeout=url_timeout)
+    answer, data = appclient.version(target.app_url, timeout=url_timeout)
     if not answer.ok or decisions.served_commit(data) is None:
         raise UserError(
             f"the app at {target.app_url} does not answer /version with a commit "

@@ -15,7 +15,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from pipekit.local.lifecycle import LocalStack, fetch_version
+from pipekit.appclient import version_data
+from pipekit.local.lifecycle import LocalStack
 
 POLL_S = 0.2
 TIMEOUT_S = 600.0
@@ -111,7 +112,7 @@ def measure_live(stack: LocalStack, clone: Path, label: str, marker: str) -> Run
     started = _wait(lambda: _execution_for(cp, stack.pipeline_name, commit, "STANDARD"))
     run.push_to_start_s = time.monotonic() - pushed
     run.execution_id = started["pipelineExecutionId"]
-    _wait(lambda: (fetch_version(stack.app_url, 1.0) or {}).get("commit") == commit)
+    _wait(lambda: (version_data(stack.app_url, 1.0) or {}).get("commit") == commit)
     run.total_s = time.monotonic() - pushed
     final = _wait(lambda: _settled(cp, stack.pipeline_name, commit, "STANDARD"))
     run.status = final["status"]
@@ -131,7 +132,7 @@ def measure_restore(stack: LocalStack, clone: Path, good_commit: str) -> Run:
     failed = _wait(lambda: _settled(cp, stack.pipeline_name, commit, "STANDARD"))
     run.execution_id, run.status = failed["pipelineExecutionId"], failed["status"]
     run.push_to_start_s = 0.0
-    _wait(lambda: (fetch_version(stack.app_url, 1.0) or {}).get("commit") == good_commit)
+    _wait(lambda: (version_data(stack.app_url, 1.0) or {}).get("commit") == good_commit)
     run.total_s = time.monotonic() - pushed
     run.stages = stage_seconds(cp, stack.pipeline_name, run.execution_id)
     try:
@@ -149,7 +150,7 @@ def measure_restore(stack: LocalStack, clone: Path, good_commit: str) -> Run:
 
 
 def run_bench(stack: LocalStack, say: Any = print) -> dict[str, Any]:
-    if fetch_version(stack.app_url) is None:
+    if version_data(stack.app_url, 2.0) is None:
         raise RuntimeError(f"the app at {stack.app_url} does not answer: is local mode up?")
     results: list[Run] = []
     with tempfile.TemporaryDirectory(prefix="pipekit-bench-") as tmp:
@@ -169,7 +170,7 @@ def run_bench(stack: LocalStack, say: Any = print) -> dict[str, Any]:
         fixed_commit = git("rev-parse", "HEAD", cwd=clone)
         pushed = time.monotonic()
         git("push", "-q", "origin", f"HEAD:{stack.branch}", cwd=clone)
-        _wait(lambda: (fetch_version(stack.app_url, 1.0) or {}).get("commit") == fixed_commit)
+        _wait(lambda: (version_data(stack.app_url, 1.0) or {}).get("commit") == fixed_commit)
         fixed = Run("revert -> live", fixed_commit, total_s=time.monotonic() - pushed)
         results.append(fixed)
     return {

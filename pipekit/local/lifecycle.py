@@ -25,6 +25,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pipekit import appclient
 from pipekit.config import LOCAL_CREDENTIALS, LOCAL_REGION, PROJECT_ROOT, Environment
 from pipekit.errors import UserError
 from pipekit.host import pid_alive
@@ -118,14 +119,6 @@ def is_running(stack: LocalStack) -> bool:
     return True
 
 
-def fetch_version(app_url: str, timeout: float = 2.0) -> dict | None:
-    try:
-        with urllib.request.urlopen(app_url.rstrip("/") + "/version", timeout=timeout) as resp:
-            return json.loads(resp.read())
-    except (OSError, ValueError, urllib.error.URLError):
-        return None
-
-
 def wait_live(
     app_url: str,
     commit: str,
@@ -138,7 +131,7 @@ def wait_live(
     start = time.monotonic()
     last_check = 0.0
     while time.monotonic() - start < timeout:
-        version = fetch_version(app_url)
+        version = appclient.version_data(app_url, timeout=2.0)
         if version and version.get("commit") == commit:
             return time.monotonic() - start
         if failed is not None and time.monotonic() - last_check > 2:

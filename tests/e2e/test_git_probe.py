@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from pipekit.e2e import gitops, web
+from pipekit import appclient
+from pipekit.e2e import gitops
 from pipekit.e2e.probe import Probe
 
 PORT_BASE = 25010
@@ -159,13 +160,13 @@ def test_probe_counts_failures_and_broken_answers(app):
 
 
 def test_probe_counts_a_refused_connection_as_failed():
-    answers = iter([(web.Answer(None, "", "ConnectionRefusedError"), None)] * 3)
+    answers = iter([(appclient.Answer(None, "", "ConnectionRefusedError"), None)] * 3)
     probe = Probe(
         "http://127.0.0.1:1",
         "broken",
         interval=0.0,
         max_seconds=60,
-        fetch=lambda url: next(answers, (web.Answer(200, "{}"), {"commit": "goodgood"})),
+        fetch=lambda url: next(answers, (appclient.Answer(200, "{}"), {"commit": "goodgood"})),
     )
     for _ in range(5):
         probe.record(*probe.fetch(probe.base_url))
@@ -181,7 +182,7 @@ def test_probe_stops_by_itself():
         interval=0.0,
         max_seconds=5,
         clock=lambda: next(ticks),
-        fetch=lambda url: (web.Answer(200, ""), {"commit": "abcdefab"}),
+        fetch=lambda url: (appclient.Answer(200, ""), {"commit": "abcdefab"}),
     )
     probe.start()
     probe._thread.join(timeout=5)
@@ -190,8 +191,8 @@ def test_probe_stops_by_itself():
 
 
 def test_version_reads_json_and_reports_non_json(app):
-    answer, data = web.version(app.url)
+    answer, data = appclient.version(app.url)
     assert answer.ok and data == {"commit": GOOD}
     app.commit = None
-    answer, data = web.version(app.url)
+    answer, data = appclient.version(app.url)
     assert answer.status == 502 and data is None

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from pipekit.e2e import decisions, web
+from pipekit import appclient
+from pipekit.e2e import decisions
 from pipekit.e2e.scenario import Options, Scenario
 from pipekit.e2e.target import preflight, resolve_target
 from pipekit.e2e.waiting import Clients, list_executions
@@ -61,5 +62,5 @@ def test_full_scenario_on_local_mode(local_stack):
     info = cd.get_deployment(deploymentId=rollback_id)["deploymentInfo"]
     assert (info["creator"], info["status"]) == ("codeDeployRollback", "Succeeded")
     # What the URL serves now: the restore commit, still with the marker page.
-    _, version = web.version(target.app_url)
+    _, version = appclient.version(target.app_url)
     assert decisions.same_commit(decisions.served_commit(version), report.restore_commit)

@@ -1,4 +1,5 @@
-"""HTTP reads of the app: `/version` JSON and the `/` page, with short timeouts."""
+"""The one reader of the app over HTTP: `/version` JSON and the `/` page, with short timeouts
+(status, local mode, the e2e and the bench all read the app through here)."""
 
 from __future__ import annotations
 
@@ -44,3 +45,8 @@ def version(base_url: str, timeout: float = 3.0) -> tuple[Answer, dict[str, Any]
     except ValueError:
         return answer, None
     return answer, data if isinstance(data, dict) else None
+
+
+def version_data(base_url: str, timeout: float = 3.0) -> dict[str, Any] | None:
+    """The `/version` JSON object, or None when the app did not answer with one."""
+    return version(base_url, timeout)[1]
