@@ -5,16 +5,9 @@ from __future__ import annotations
 
 import argparse
 
-from rich.console import Console
-
-from pipekit.e2e import report as report_mod
-from pipekit.e2e.scenario import Options, Scenario
-from pipekit.e2e.target import preflight, resolve_target
-from pipekit.e2e.waiting import Clients
-
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    from pipekit.config import add_environment_arguments
+    from pipekit.harness.config import add_environment_arguments
 
     parser = subparsers.add_parser("e2e", help=__doc__.splitlines()[0], description=__doc__)
     add_environment_arguments(parser)
@@ -37,44 +30,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pipekit.config import environment_from_args, read_local_state
-    from pipekit.preflight import connection_service
-    from pipekit.session import clients_for
+    from pipekit.e2e.run import run_e2e
+    from pipekit.harness.config import environment_from_args
 
-    env = environment_from_args(args)
-    clients = clients_for(env)
-    console = Console()
-    local_state = read_local_state(env.root) if env.name == "local" else None
-    target, notes = resolve_target(
-        env=env.name,
-        stack_name=env.stack_name,
-        cfn=clients("cloudformation"),
-        codepipeline=clients("codepipeline"),
+    return run_e2e(
+        environment_from_args(args),
         git_remote=args.git_remote,
-        app_url=args.app_url or env.app_url,
-        local_state=local_state,
-        local_git_root=env.root / ".local" / "git" if env.name == "local" else None,
+        allow_branch=args.allow_branch,
+        app_url=args.app_url,
+        report_dir=args.report_dir,
+        timeout=args.timeout,
     )
-    connections = None
-    if target.connection_arn:
-        connections = clients(connection_service(target.connection_arn))
-    notes += preflight(target, connections=connections, allow_branch=args.allow_branch)
-    for note in notes:
-        console.print(f"[bold]preflight[/bold] {note}")
-    scenario = Scenario(
-        Clients(
-            codepipeline=clients("codepipeline"),
-            codedeploy=clients("codedeploy"),
-            codebuild=clients("codebuild"),
-            logs=clients("logs"),
-        ),
-        target,
-        options=Options(execution_timeout=args.timeout),
-        console=console,
-    )
-    scenario.report.preflight = notes
-    result = scenario.run()
-    report_mod.render(result, console)
-    path = result.write_json(env.root / args.report_dir)
-    console.print(f"report: {path}")
-    return 0 if result.ok else 1

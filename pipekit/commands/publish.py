@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from pipekit.config import Environment, add_environment_arguments, environment_from_args
-from pipekit.preflight import Plan, load_root_parameters, run_preflight
-from pipekit.progress import console
-from pipekit.publish import Published, console_link, default_bucket_name, publish_templates
-from pipekit.session import aws_errors, clients_for
+from pipekit.harness.config import add_environment_arguments, environment_from_args
+from pipekit.harness.preflight import run_preflight
+from pipekit.harness.publish import print_launch_link, publish_step
+from pipekit.harness.session import aws_errors, clients_for
 
 
 def register(subparsers) -> None:
@@ -26,34 +25,3 @@ def run(args, clients=None) -> int:
     published = publish_step(env, clients, plan, args.bucket)
     print_launch_link(env, plan, published)
     return 0
-
-
-def publish_step(env: Environment, clients, plan: Plan, bucket: str | None) -> Published:
-    bucket = bucket or default_bucket_name(plan.account, plan.region)
-    plain_http = (env.endpoint_url or "").startswith("http://")
-    published = publish_templates(
-        clients("s3"), env.template_dir, bucket=bucket, region=plan.region, tls_only=not plain_http
-    )
-    console.print(
-        f"Published {len(published.keys)} templates to s3://{bucket}/{published.prefix}templates/"
-    )
-    return published
-
-
-def print_launch_link(env: Environment, plan: Plan, published: Published) -> None:
-    definitions = load_root_parameters(env.template_dir)
-    defaults = {
-        name: str(d.get("Default")) for name, d in definitions.items() if "Default" in (d or {})
-    }
-    parameters = {**plan.parameters, **published.root_parameters()}
-    link, left_out = console_link(
-        plan.region, published.root_url, env.stack_name, parameters, defaults
-    )
-    console.print(f"Root template: {published.root_url}")
-    console.print("Launch it in the console (tick the IAM capability boxes, then Create stack):")
-    console.print(link, soft_wrap=True)
-    if left_out:
-        console.print(
-            "The link would exceed 1024 characters, so type these in the console: "
-            + ", ".join(f"{n}={parameters[n]}" for n in left_out)
-        )

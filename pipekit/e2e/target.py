@@ -138,7 +138,9 @@ def preflight(
         raise UserError(why)
     notes.append(f"branch {target.branch}: {why}")
     if target.connection_arn and connections is not None:
-        from pipekit.preflight import connection_status  # harness check: says how to fix PENDING
+        from pipekit.harness.preflight import (
+            connection_status,  # harness check: says how to fix PENDING
+        )
 
         notes.append(f"connection: {connection_status(connections, target.connection_arn)}")
     answer, data = appclient.version(target.app_url, timeout=url_timeout)

@@ -26,8 +26,8 @@ from pathlib import Path
 from typing import Any
 
 from pipekit import appclient
-from pipekit.config import LOCAL_CREDENTIALS, LOCAL_REGION, PROJECT_ROOT, Environment
 from pipekit.errors import UserError
+from pipekit.harness.config import LOCAL_CREDENTIALS, LOCAL_REGION, PROJECT_ROOT, Environment
 from pipekit.host import pid_alive
 from pipekit.local.gitremote import GitRemote
 
@@ -254,10 +254,8 @@ def deploy_stack(
     """Deploy the real templates with parameters/local.json through the harness deploy code."""
     import boto3
 
-    from pipekit.commands.publish import publish_step
-    from pipekit.deploy import deploy, stack_outputs
-    from pipekit.preflight import run_preflight
-    from pipekit.session import Clients
+    from pipekit.harness.deploy import deploy_environment
+    from pipekit.harness.session import Clients
 
     env = Environment(
         name="local",
@@ -274,22 +272,16 @@ def deploy_stack(
         session=boto3.Session(region_name=stack.region, **LOCAL_CREDENTIALS),
         endpoint_url=stack.endpoint_url,
     )
-    plan = run_preflight(env, clients)
-    published = publish_step(env, clients, plan, None)
-    parameters = {**plan.parameters, **overrides, **published.root_parameters()}
-    cfn = clients("cloudformation")
-    deploy(
-        cfn,
+    _, outputs = deploy_environment(
         env,
-        plan,
-        published.root_url,
-        parameters,
+        clients,
+        overrides=overrides,
         assume_yes=True,
         interactive=False,
         ask=lambda _: True,
         interval=0.5,
     )
-    return stack_outputs(cfn, stack.stack_name)
+    return outputs
 
 
 def up(

@@ -30,7 +30,7 @@ def project(tmp_path, monkeypatch):
     (tmp_path / "templates").symlink_to(TEMPLATES)
     (tmp_path / "parameters").mkdir()
     write_params(tmp_path, {"GitHubRepository": "acme/shop", "LogRetentionDays": "7"})
-    monkeypatch.setattr("pipekit.config.PROJECT_ROOT", tmp_path)
+    monkeypatch.setattr("pipekit.harness.config.PROJECT_ROOT", tmp_path)
     return tmp_path
 
 

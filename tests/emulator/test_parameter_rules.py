@@ -8,7 +8,7 @@ import pytest
 from moto.cloudformation.exceptions import ValidationError
 
 from pipekit.emulator.parameters import validate
-from pipekit.preflight import parameter_problems
+from pipekit.harness.preflight import parameter_problems
 
 RULES = {
     "FleetNeedsTwo": {

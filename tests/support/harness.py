@@ -9,7 +9,7 @@ from pathlib import Path
 import boto3
 from botocore.stub import Stubber
 
-from pipekit.config import resolve_environment
+from pipekit.harness.config import resolve_environment
 
 ROOT_TEMPLATE = """\
 AWSTemplateFormatVersion: '2010-09-09'

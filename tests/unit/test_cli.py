@@ -7,9 +7,10 @@ import json
 
 import pytest
 
-from pipekit import cli, config
-from pipekit.commands.lint import lint_parameter_files
+from pipekit import cli
 from pipekit.errors import UserError
+from pipekit.harness import config
+from pipekit.harness.preflight import lint_parameter_files
 from tests.support.harness import make_project, write_params
 
 HARNESS_COMMANDS = ["lint", "publish", "deploy", "status", "destroy"]

@@ -11,12 +11,12 @@ import pytest
 from botocore.awsrequest import AWSResponse
 from botocore.stub import ANY
 
-from pipekit.deploy import DeployFailed, changes_table, deploy, describe_all, summary
 from pipekit.errors import UserError
-from pipekit.events import first_cause, latest_operation
-from pipekit.preflight import Plan
+from pipekit.harness.deploy import DeployFailed, changes_table, deploy, describe_all, summary
+from pipekit.harness.events import first_cause, latest_operation
+from pipekit.harness.preflight import Plan
+from pipekit.harness.session import RETRY_CONFIG, aws_errors
 from pipekit.progress import console
-from pipekit.session import RETRY_CONFIG, aws_errors
 from tests.support.harness import STACK_ID, StubbedClients, env_for, make_project
 
 T0 = datetime(2026, 11, 27, 1, 0, tzinfo=UTC)
@@ -452,7 +452,7 @@ def throttled_client(bodies, calls, monkeypatch):
 
 
 def test_throttling_is_retried_by_the_standard_retry_mode(monkeypatch):
-    from pipekit.preflight import stack_status
+    from pipekit.harness.preflight import stack_status
 
     calls: list[int] = []
     client = throttled_client(
@@ -463,7 +463,7 @@ def test_throttling_is_retried_by_the_standard_retry_mode(monkeypatch):
 
 
 def test_throttling_that_never_ends_is_one_clear_sentence(monkeypatch):
-    from pipekit.preflight import stack_status
+    from pipekit.harness.preflight import stack_status
 
     calls: list[int] = []
     client = throttled_client([(400, THROTTLED)], calls, monkeypatch)

@@ -11,15 +11,15 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from pipekit.commands import destroy as destroy_cmd
-from pipekit.destroy import empty_bucket, owned_buckets
 from pipekit.errors import UserError
-from pipekit.publish import (
+from pipekit.harness.destroy import empty_bucket, owned_buckets
+from pipekit.harness.publish import (
     CONSOLE_URL_LIMIT,
     console_link,
     ensure_bucket,
     template_version,
 )
-from pipekit.status import last_deployment, recent_runs, stage_rows
+from pipekit.harness.status import last_deployment, recent_runs, stage_rows
 from tests.support.harness import STACK_ID, StubbedClients, env_for, make_project
 
 T0 = datetime(2026, 11, 27, 1, 0, tzinfo=UTC)
@@ -259,7 +259,7 @@ def destroy_args(env="dev", force=False):
 
 
 def test_protected_environment_needs_force_and_touches_nothing(project, monkeypatch):
-    monkeypatch.setattr("pipekit.config.PROJECT_ROOT", project)
+    monkeypatch.setattr("pipekit.harness.config.PROJECT_ROOT", project)
     clients = StubbedClients()
     with pytest.raises(UserError, match=r"prod is protected.*make destroy ENV=prod ARGS='--force'"):
         destroy_cmd.run(destroy_args("prod"), clients)
@@ -271,7 +271,7 @@ def identity(clients):
 
 
 def test_destroy_of_an_absent_stack_succeeds_and_says_so(project, monkeypatch, capsys):
-    monkeypatch.setattr("pipekit.config.PROJECT_ROOT", project)
+    monkeypatch.setattr("pipekit.harness.config.PROJECT_ROOT", project)
     clients = StubbedClients()
     identity(clients)
     clients.stub("cloudformation").add_client_error(
@@ -282,7 +282,7 @@ def test_destroy_of_an_absent_stack_succeeds_and_says_so(project, monkeypatch, c
 
 
 def test_destroy_empties_owned_buckets_then_deletes_and_waits(project, monkeypatch):
-    monkeypatch.setattr("pipekit.config.PROJECT_ROOT", project)
+    monkeypatch.setattr("pipekit.harness.config.PROJECT_ROOT", project)
     clients = StubbedClients()
     identity(clients)
     cfn = clients.stub("cloudformation")
@@ -506,7 +506,7 @@ def version_server():
 def test_status_command_reports_runs_stages_deployment_and_live_version(
     project, monkeypatch, capsys, version_server
 ):
-    monkeypatch.setattr("pipekit.config.PROJECT_ROOT", project)
+    monkeypatch.setattr("pipekit.harness.config.PROJECT_ROOT", project)
     clients = StubbedClients()
     cfn = clients.stub("cloudformation")
     stack = {
@@ -579,7 +579,7 @@ def test_status_command_reports_runs_stages_deployment_and_live_version(
 
 
 def test_status_of_a_missing_stack_says_deploy_first(project, monkeypatch):
-    monkeypatch.setattr("pipekit.config.PROJECT_ROOT", project)
+    monkeypatch.setattr("pipekit.harness.config.PROJECT_ROOT", project)
     clients = StubbedClients()
     clients.stub("cloudformation").add_client_error(
         "describe_stacks", "ValidationError", "Stack with id pipekit-dev does not exist"

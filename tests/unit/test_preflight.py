@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from pipekit.config import resolve_environment
 from pipekit.errors import UserError
-from pipekit.preflight import parameter_problems, run_preflight
-from pipekit.session import clients_for
+from pipekit.harness.config import resolve_environment
+from pipekit.harness.preflight import parameter_problems, run_preflight
+from pipekit.harness.session import clients_for
 from tests.support.harness import (
     CONNECTION,
     StubbedClients,
@@ -395,8 +395,8 @@ def test_no_credentials_fails_in_seconds_from_the_command_line(project, no_crede
     script.write_text(
         "import sys\n"
         "from pathlib import Path\n"
-        "import pipekit.config\n"
-        f"pipekit.config.PROJECT_ROOT = Path({str(project)!r})\n"
+        "import pipekit.harness.config\n"
+        f"pipekit.harness.config.PROJECT_ROOT = Path({str(project)!r})\n"
         "from pipekit import cli\n"
         "cli.COMMANDS = ['deploy']\n"
         "sys.exit(cli.main(['deploy', '--env', 'dev']))\n"

@@ -9,8 +9,8 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
-from pipekit.config import Environment
 from pipekit.errors import UserError
+from pipekit.harness.config import Environment
 
 # Standard retry mode backs off on throttling (and transient 5xx) with jitter; 8 attempts
 # rides out a burst of describe_stack_events polling without hiding a real outage for long.

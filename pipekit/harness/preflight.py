@@ -11,8 +11,8 @@ from botocore.exceptions import ClientError
 
 from pipekit.cfn import parameters as cfn_parameters
 from pipekit.cfn.template import load_template
-from pipekit.config import Environment
 from pipekit.errors import UserError
+from pipekit.harness.config import Environment, known_environments
 from pipekit.progress import console
 
 ROOT_TEMPLATE = "root.yaml"
@@ -300,3 +300,38 @@ def run_preflight(env: Environment, clients, *, check_stack: bool = True) -> Pla
         stack_status=status,
         connection_status=conn_status,
     )
+
+
+def lint_parameter_files(root: Path) -> list[str]:
+    """One line per parameter file; raises UserError naming how many do not fit."""
+    names = known_environments(root)
+    if not names:
+        raise UserError(f"no parameter files in {root / 'parameters'}")
+    lines, failures = [], 0
+    for name in names:
+        # Built directly: resolve_environment("local") would need the local service running.
+        env = Environment(
+            name=name,
+            parameter_file=root / "parameters" / f"{name}.json",
+            stack_name=f"pipekit-{name}",
+            protected=False,
+            region=None,
+            endpoint_url=None,
+            credentials=None,
+            root=root,
+        )
+        try:
+            values = check_parameter_file(env, for_deploy=False)
+        except UserError as exc:
+            failures += 1
+            lines.append(f"FAIL {exc}")
+            continue
+        note = ""
+        if values.get("GitHubRepository", "").startswith(PLACEHOLDER_OWNER):
+            note = " (GitHubRepository is the placeholder: set it before deploying)"
+        lines.append(f"ok   parameters/{name}.json{note}")
+    for line in lines:
+        print(line)
+    if failures:
+        raise UserError(f"{failures} parameter file(s) do not fit templates/root.yaml (see above)")
+    return lines

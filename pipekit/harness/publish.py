@@ -13,6 +13,9 @@ from urllib.parse import quote
 from botocore.exceptions import ClientError
 
 from pipekit.errors import UserError
+from pipekit.harness.config import Environment
+from pipekit.harness.preflight import Plan, load_root_parameters
+from pipekit.progress import console
 
 CONSOLE_URL_LIMIT = 1024  # the console ignores longer quick-create links
 
@@ -223,3 +226,37 @@ def console_link(
         names.remove(longest)
         left_out.append(longest)
     return base + "".join(part(n) for n in names), sorted(left_out)
+
+
+# --- The publish step of `publish`, `deploy` and `local up` ------------------------------
+
+
+def publish_step(env: Environment, clients, plan: Plan, bucket: str | None) -> Published:
+    bucket = bucket or default_bucket_name(plan.account, plan.region)
+    plain_http = (env.endpoint_url or "").startswith("http://")
+    published = publish_templates(
+        clients("s3"), env.template_dir, bucket=bucket, region=plan.region, tls_only=not plain_http
+    )
+    console.print(
+        f"Published {len(published.keys)} templates to s3://{bucket}/{published.prefix}templates/"
+    )
+    return published
+
+
+def print_launch_link(env: Environment, plan: Plan, published: Published) -> None:
+    definitions = load_root_parameters(env.template_dir)
+    defaults = {
+        name: str(d.get("Default")) for name, d in definitions.items() if "Default" in (d or {})
+    }
+    parameters = {**plan.parameters, **published.root_parameters()}
+    link, left_out = console_link(
+        plan.region, published.root_url, env.stack_name, parameters, defaults
+    )
+    console.print(f"Root template: {published.root_url}")
+    console.print("Launch it in the console (tick the IAM capability boxes, then Create stack):")
+    console.print(link, soft_wrap=True)
+    if left_out:
+        console.print(
+            "The link would exceed 1024 characters, so type these in the console: "
+            + ", ".join(f"{n}={parameters[n]}" for n in left_out)
+        )

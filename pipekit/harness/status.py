@@ -7,9 +7,15 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from botocore.exceptions import ClientError
+from rich.table import Table
 
 from pipekit import appclient
-from pipekit.progress import duration
+from pipekit.errors import UserError
+from pipekit.harness.config import Environment
+from pipekit.harness.deploy import stack_outputs
+from pipekit.harness.events import first_cause, latest_operation
+from pipekit.harness.preflight import stack_status
+from pipekit.progress import console, duration
 
 
 @dataclass(frozen=True)
@@ -131,3 +137,60 @@ def app_version(url: str, timeout: float = 5.0) -> str:
         f"answering at {url}: commit {commit}, build {body.get('build_id', '?')}, "
         f"pipeline execution {body.get('pipeline_execution_id', '?')}"
     )
+
+
+def show_status(env: Environment, clients, runs: int = 5) -> None:
+    """The stack's state (and its last failure), the pipeline's recent runs and stage states,
+    the last deployment and what the app serves: what `make status` prints."""
+    cfn = clients("cloudformation")
+    status = stack_status(cfn, env.stack_name)
+    if status is None:
+        raise UserError(
+            f"the stack {env.stack_name} does not exist: deploy it with `{env.make_hint('deploy')}`"
+        )
+    console.print(f"Stack {env.stack_name}: {status}")
+    if status.endswith("_FAILED") or "ROLLBACK" in status:
+        events = latest_operation(
+            cfn.describe_stack_events(StackName=env.stack_name)["StackEvents"]
+        )
+        stack_id = events[0]["StackId"] if events else env.stack_name
+        cause = first_cause({stack_id: events}, stack_id)
+        if cause:
+            console.print(
+                f"  last failure: {cause.get('LogicalResourceId')}: "
+                f"{cause.get('ResourceStatusReason')}"
+            )
+    outputs = stack_outputs(cfn, env.stack_name)
+    pipeline = outputs.get("PipelineName")
+    if pipeline:
+        codepipeline = clients("codepipeline")
+        table = Table(title=f"Recent runs of {pipeline}")
+        for column in ("Execution", "Commit", "Trigger", "Type", "Status", "Duration"):
+            table.add_column(column)
+        for r in recent_runs(codepipeline, pipeline, runs):
+            style = "red" if r.status == "Failed" else "green" if r.status == "Succeeded" else ""
+            table.add_row(
+                r.execution_id[:8],
+                r.commit,
+                r.trigger,
+                r.kind,
+                r.status,
+                duration(r.duration_s),
+                style=style,
+            )
+        console.print(table)
+        stages = pipeline_stages(codepipeline, pipeline)
+        if stages is None:
+            console.print("Stage states: not available from this endpoint")
+        else:
+            for stage, state, execution, detail in stages:
+                line = f"  {stage:<8} {state:<11} {execution[:8]}"
+                console.print(line + (f"  {detail}" if detail else ""))
+    else:
+        console.print("No PipelineName output yet.")
+    app, group = outputs.get("CodeDeployApplicationName"), outputs.get("DeploymentGroupName")
+    if app and group:
+        deployment = last_deployment(clients("codedeploy"), app, group)
+        console.print(f"Last deployment: {deployment or 'none yet'}")
+    url = env.app_url or outputs.get("AppUrl")
+    console.print(f"App: {app_version(url) if url else 'no AppUrl output'}")

@@ -8,6 +8,9 @@ from collections.abc import Iterator
 from botocore.exceptions import ClientError, WaiterError
 
 from pipekit.errors import UserError
+from pipekit.harness.config import Environment
+from pipekit.harness.preflight import caller_account
+from pipekit.progress import console
 
 BUCKET_TYPE = "AWS::S3::Bucket"
 NESTED_TYPE = "AWS::CloudFormation::Stack"
@@ -90,3 +93,31 @@ def delete_stack(cfn, stack_id: str, *, delay: int = 10, max_attempts: int = 360
         raise UserError(
             f"the stack did not delete{reason}; see its events, then run destroy again"
         ) from exc
+
+
+def refuse_protected(env: Environment, force: bool) -> None:
+    """A protected environment (prod) is destroyed only on an explicit --force."""
+    if env.protected and not force:
+        raise UserError(
+            f"{env.name} is protected: to delete {env.stack_name} and everything in its buckets, "
+            f"run `{env.make_hint('destroy', '--force')}`"
+        )
+
+
+def destroy_environment(env: Environment, clients, *, force: bool, delay: int = 10) -> None:
+    """Empty the stack's own buckets and delete the stack; idempotent."""
+    refuse_protected(env, force)
+    account = caller_account(clients("sts"))
+    console.print(f"Acting on account {account}, region {clients.region}")
+    cfn = clients("cloudformation")
+    stack_id = stack_id_of(cfn, env.stack_name)
+    if stack_id is None:
+        console.print(f"The stack {env.stack_name} does not exist: nothing to delete.")
+        return
+    s3 = clients("s3")
+    for bucket in owned_buckets(cfn, stack_id):
+        removed = empty_bucket(s3, bucket)
+        console.print(f"Emptied s3://{bucket} ({removed} object versions and delete markers)")
+    console.print(f"Deleting {env.stack_name} and waiting for it to go...")
+    delete_stack(cfn, stack_id, delay=delay)
+    console.print(f"Deleted {env.stack_name}.")

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from pipekit.errors import UserError
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 PROTECTED_ENVIRONMENTS = frozenset({"prod"})
 LOCAL_ENVIRONMENT = "local"
 LOCAL_REGION = "us-east-1"

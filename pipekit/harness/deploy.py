@@ -11,10 +11,17 @@ from datetime import UTC, datetime
 from botocore.exceptions import ClientError, WaiterError
 from rich.table import Table
 
-from pipekit.config import Environment
 from pipekit.errors import UserError
-from pipekit.events import describe_cause, follow, is_success
-from pipekit.preflight import Plan
+from pipekit.harness.config import Environment
+from pipekit.harness.events import describe_cause, follow, is_success
+from pipekit.harness.preflight import (
+    Plan,
+    connection_region,
+    connection_service,
+    pending_connection_help,
+    run_preflight,
+)
+from pipekit.harness.publish import publish_step
 from pipekit.progress import console, duration
 
 CAPABILITIES = ["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM", "CAPABILITY_AUTO_EXPAND"]
@@ -218,3 +225,57 @@ def stack_outputs(cfn, stack_name: str) -> dict[str, str]:
     except ClientError:
         return {}
     return {o["OutputKey"]: o.get("OutputValue", "") for o in stack.get("Outputs", [])}
+
+
+def deploy_environment(
+    env: Environment,
+    clients,
+    *,
+    bucket: str | None = None,
+    overrides: dict[str, str] | None = None,
+    assume_yes: bool,
+    interactive: bool,
+    ask: Callable[[str], bool],
+    interval: float = 5.0,
+) -> tuple[str, dict[str, str]]:
+    """Preflight, publish, change set, confirm, execute, follow: the whole `make deploy`, also
+    what `local up` runs. `overrides` win over the parameter file (and lose to the template
+    location publish fills in). Returns the final status (see `deploy`) and the stack's outputs."""
+    plan = run_preflight(env, clients)
+    published = publish_step(env, clients, plan, bucket)
+    parameters = {**plan.parameters, **(overrides or {}), **published.root_parameters()}
+    cfn = clients("cloudformation")
+    status = deploy(
+        cfn,
+        env,
+        plan,
+        published.root_url,
+        parameters,
+        assume_yes=assume_yes,
+        interactive=interactive,
+        ask=ask,
+        interval=interval,
+    )
+    return status, ({} if status == "CANCELLED" else stack_outputs(cfn, env.stack_name))
+
+
+def connection_line(clients, arn: str) -> str:
+    if not arn:
+        return "Connection: none in the outputs"
+    try:
+        client = clients(connection_service(arn), connection_region(arn))
+        status = client.get_connection(ConnectionArn=arn)["Connection"]["ConnectionStatus"]
+    except (ClientError, Exception) as exc:  # the outputs are printed regardless
+        return f"Connection {arn}: status unknown ({exc.__class__.__name__})"
+    if status == "PENDING":
+        return (
+            f"Connection {arn}: PENDING; the pipeline cannot read GitHub until you "
+            + pending_connection_help(arn, connection_region(arn))
+        )
+    return f"Connection {arn}: {status}"
+
+
+def print_outputs(clients, outputs: dict[str, str]) -> None:
+    console.print(f"App URL:        {outputs.get('AppUrl', '-')}")
+    console.print(f"Pipeline:       {outputs.get('PipelineConsoleUrl', '-')}")
+    console.print(connection_line(clients, outputs.get("ConnectionArn", "")))

@@ -1,0 +1,64 @@
+"""The whole `make test-e2e`: resolve the target from the stack, check it, run the scenario,
+print the table and write the JSON report. The same code for AWS and local mode."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rich.console import Console
+
+from pipekit.e2e import report as report_mod
+from pipekit.e2e.scenario import Options, Scenario
+from pipekit.e2e.target import preflight, resolve_target
+from pipekit.e2e.waiting import Clients
+from pipekit.harness.config import Environment, read_local_state
+from pipekit.harness.preflight import connection_service
+from pipekit.harness.session import clients_for
+
+
+def run_e2e(
+    env: Environment,
+    *,
+    git_remote: str | None = None,
+    allow_branch: str | None = None,
+    app_url: str | None = None,
+    report_dir: Path | str = "reports",
+    timeout: float = 1800,
+) -> int:
+    """0 when the scenario passed, 1 when it failed (the report says why)."""
+    clients = clients_for(env)
+    console = Console()
+    local_state = read_local_state(env.root) if env.name == "local" else None
+    target, notes = resolve_target(
+        env=env.name,
+        stack_name=env.stack_name,
+        cfn=clients("cloudformation"),
+        codepipeline=clients("codepipeline"),
+        git_remote=git_remote,
+        app_url=app_url or env.app_url,
+        local_state=local_state,
+        local_git_root=env.root / ".local" / "git" if env.name == "local" else None,
+    )
+    connections = None
+    if target.connection_arn:
+        connections = clients(connection_service(target.connection_arn))
+    notes += preflight(target, connections=connections, allow_branch=allow_branch)
+    for note in notes:
+        console.print(f"[bold]preflight[/bold] {note}")
+    scenario = Scenario(
+        Clients(
+            codepipeline=clients("codepipeline"),
+            codedeploy=clients("codedeploy"),
+            codebuild=clients("codebuild"),
+            logs=clients("logs"),
+        ),
+        target,
+        options=Options(execution_timeout=timeout),
+        console=console,
+    )
+    scenario.report.preflight = notes
+    result = scenario.run()
+    report_mod.render(result, console)
+    path = result.write_json(env.root / report_dir)
+    console.print(f"report: {path}")
+    return 0 if result.ok else 1
