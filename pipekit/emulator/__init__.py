@@ -18,7 +18,7 @@ if _installed != MOTO_VERSION:
         "run `make setup` to reinstall the pinned environment"
     )
 
-from pipekit.emulator.connections import set_connection_status  # noqa: E402
+from pipekit.emulator.connections.store import set_connection_status  # noqa: E402
 from pipekit.emulator.extensions import apply_extensions  # noqa: E402
 from pipekit.emulator.server import Emulator, start  # noqa: E402
 

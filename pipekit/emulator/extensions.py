@@ -27,14 +27,13 @@ from __future__ import annotations
 import contextlib
 import functools
 import ipaddress
-import json
 import re
 import threading
 import warnings
 from collections.abc import Callable
-from functools import cache
-from pathlib import Path
 from typing import Any
+
+from pipekit.emulator.schemas import create_only_properties
 
 _lock = threading.Lock()
 _applied = False
@@ -48,13 +47,13 @@ def apply_extensions() -> None:
             return
         from moto.cloudformation import models, parsing, responses, utils
 
-        from pipekit.emulator import (  # noqa: F401 (importing registers the models)
+        from pipekit.emulator import (
             capabilities,
-            connections,
             resources,
             templateurl,
             yamlfix,
         )
+        from pipekit.emulator import models as _models  # noqa: F401 (importing registers them)
 
         for module in (utils, models, responses):
             module.yaml_tag_constructor = yamlfix.yaml_tag_constructor  # type: ignore[attr-defined]
@@ -449,26 +448,6 @@ def build_resource_diff(
     new_parameters = self.input_parameters if parameters is None else parameters
     dirty = changed_names(self._template, other_template, self.input_parameters, new_parameters)
     return diff_resources(self._resource_json_map, other_template.get("Resources", {}), dirty)
-
-
-@cache
-def _schema_index() -> dict[str, Any]:
-    import cfnlint
-
-    base = Path(cfnlint.__file__).parent / "data" / "schemas"
-    return {"base": base, "index": json.loads((base / "providers" / "us-east-1.json").read_text())}
-
-
-@cache
-def create_only_properties(resource_type: str) -> tuple[str, ...]:
-    """Top-level properties whose change replaces the resource (CFN schema createOnlyProperties)."""
-    info = _schema_index()
-    entry = info["index"].get(resource_type)
-    if not isinstance(entry, str):
-        return ()
-    schema = json.loads((info["base"] / "resources" / f"{entry}.json").read_text())
-    names = {p.split("/")[2] for p in schema.get("createOnlyProperties", [])}
-    return tuple(sorted(names))
 
 
 def replacement(
