@@ -13,9 +13,9 @@ from moto.moto_server.werkzeug_app import (
 )
 from werkzeug.serving import BaseWSGIServer, make_server
 
+from pipekit.emulator import patches
 from pipekit.emulator.connections import store as connections
 from pipekit.emulator.connections.app import ConnectionsApp
-from pipekit.emulator.extensions import apply_extensions
 from pipekit.emulator.models.codedeploy import DeploymentConfig
 
 REGION = "us-east-1"
@@ -79,7 +79,7 @@ class _QuietHandler(MotoRequestHandler):
 
 def build_app() -> Any:
     """The WSGI application: the connections API in front of moto's dispatcher."""
-    apply_extensions()
+    patches.apply()
     return ConnectionsApp(DomainDispatcherApplication(create_backend_app))
 
 
