@@ -20,6 +20,7 @@ from pipekit.emulator.records.exceptions import (
 )
 from pipekit.emulator.records.overrides import context, original
 from pipekit.emulator.records.store import (
+    Controller,
     Record,
     controller,
     pipeline_token,
@@ -185,10 +186,15 @@ def start_pipeline_execution(self: CodePipelineResponse) -> Any:
     return ActionResult({"pipelineExecutionId": execution_id})
 
 
-def rollback_stage(self: CodePipelineResponse) -> ActionResult:
+def _engine(operation: str) -> Controller:
     engine = controller()
     if engine is None:
-        raise ValidationException("RollbackStage needs the local pipeline engine")
+        raise ValidationException(f"{operation} needs the local pipeline engine")
+    return engine
+
+
+def rollback_stage(self: CodePipelineResponse) -> ActionResult:
+    engine = _engine("RollbackStage")
     account_id, region, _ = context(self)
     name = self._get_param("pipelineName")
     _pipeline_definition(account_id, region, name)
@@ -205,9 +211,7 @@ def rollback_stage(self: CodePipelineResponse) -> ActionResult:
 
 
 def stop_pipeline_execution(self: CodePipelineResponse) -> ActionResult:
-    engine = controller()
-    if engine is None:
-        raise ValidationException("StopPipelineExecution needs the local pipeline engine")
+    engine = _engine("StopPipelineExecution")
     account_id, region, _ = context(self)
     name = self._get_param("pipelineName")
     execution_id = self._get_param("pipelineExecutionId")

@@ -10,21 +10,24 @@ from moto.codepipeline.exceptions import (  # noqa: F401 (part of this module's 
 from moto.core.exceptions import JsonRESTError
 
 
-class ValidationException(JsonRESTError):
+class _NamedError(JsonRESTError):
+    """An error whose code (the response's __type) is its class name, as AWS names them."""
+
     def __init__(self, message: str) -> None:
-        super().__init__("ValidationException", message)
+        super().__init__(type(self).__name__, message)
 
 
-class ConflictException(JsonRESTError):
-    def __init__(self, message: str) -> None:
-        super().__init__("ConflictException", message)
+class ValidationException(_NamedError):
+    pass
 
 
-class DeploymentDoesNotExistException(JsonRESTError):
-    def __init__(self, message: str) -> None:
-        super().__init__("DeploymentDoesNotExistException", message)
+class ConflictException(_NamedError):
+    pass
 
 
-class InstanceDoesNotExistException(JsonRESTError):
-    def __init__(self, message: str) -> None:
-        super().__init__("InstanceDoesNotExistException", message)
+class DeploymentDoesNotExistException(_NamedError):
+    pass
+
+
+class InstanceDoesNotExistException(_NamedError):
+    pass

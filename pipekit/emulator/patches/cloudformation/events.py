@@ -3,6 +3,8 @@ stack-level events, so a failed resource could not be told from the stack's own 
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import Any
 
 
@@ -41,6 +43,27 @@ def event(
             resource_properties=None,
         )
     )
+
+
+@contextlib.contextmanager
+def failure_event(
+    stack: Any, logical_id: str, resource_type: str, status: str, *, resource: Any = None
+) -> Iterator[None]:
+    """If the block raises, add the resource's `status` (a *_FAILED) event with the error as its
+    reason, then let the error go on: the stack's rollback or failure is decided further up."""
+    try:
+        yield
+    except Exception as exc:
+        event(
+            stack,
+            logical_id,
+            resource_type,
+            status,
+            resource=resource,
+            physical=getattr(exc, "physical_resource_id", ""),
+            reason=failure_reason(exc),
+        )
+        raise
 
 
 def failed(stack: Any, status: str = "_FAILED") -> list[str]:

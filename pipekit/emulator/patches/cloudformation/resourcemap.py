@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pipekit.emulator.patches.cloudformation.events import event, failure_reason
+from pipekit.emulator.patches.cloudformation.events import event, failure_event
 
 # Longest names the services accept, for names CloudFormation generates.
 NAME_LIMITS = {
@@ -76,18 +76,8 @@ def _create_with_events(parsing: Any) -> None:
         stack = getattr(resources_map, "pipekit_stack", None)
         resource_type = resource_json["Type"]
         event(stack, logical_id, resource_type, "CREATE_IN_PROGRESS")
-        try:
+        with failure_event(stack, logical_id, resource_type, "CREATE_FAILED"):
             resource = original_create(logical_id, resource_json, resources_map, **kwargs)
-        except Exception as exc:
-            event(
-                stack,
-                logical_id,
-                resource_type,
-                "CREATE_FAILED",
-                physical=getattr(exc, "physical_resource_id", ""),
-                reason=failure_reason(exc),
-            )
-            raise
         if resource is None:
             # Unknown type: moto skips it silently; make the gap loud instead.
             reason = f"Resource type {resource_type} is not supported by the emulator"
@@ -117,7 +107,7 @@ def _update_with_events(parsing: Any) -> None:
             resources_map._parsed_resources.pop(logical_id, None)
             return None
         event(stack, logical_id, resource_type, "UPDATE_IN_PROGRESS", resource=old)
-        try:
+        with failure_event(stack, logical_id, resource_type, "UPDATE_FAILED", resource=old):
             if old is None or isinstance(old, str):
                 resources_map._parsed_resources.pop(logical_id, None)
                 new = resources_map[logical_id]
@@ -130,17 +120,6 @@ def _update_with_events(parsing: Any) -> None:
                 new = resources_map[logical_id]
             else:
                 new = original_update(logical_id, resource_json, resources_map, **kwargs)
-        except Exception as exc:
-            event(
-                stack,
-                logical_id,
-                resource_type,
-                "UPDATE_FAILED",
-                resource=old,
-                physical=getattr(exc, "physical_resource_id", ""),
-                reason=failure_reason(exc),
-            )
-            raise
         event(stack, logical_id, resource_type, "UPDATE_COMPLETE", resource=new)
         return new
 
@@ -155,18 +134,10 @@ def _delete_with_events(parsing: Any) -> None:
         logical_id = getattr(parsed_resource, "logical_resource_id", "")
         resource_type = resource_json.get("Type", "")
         event(stack, logical_id, resource_type, "DELETE_IN_PROGRESS", resource=parsed_resource)
-        try:
+        with failure_event(
+            stack, logical_id, resource_type, "DELETE_FAILED", resource=parsed_resource
+        ):
             original_delete_resource(self, parsed_resource, resource_json)
-        except Exception as exc:
-            event(
-                stack,
-                logical_id,
-                resource_type,
-                "DELETE_FAILED",
-                resource=parsed_resource,
-                reason=failure_reason(exc),
-            )
-            raise
         event(stack, logical_id, resource_type, "DELETE_COMPLETE", resource=parsed_resource)
         # moto keeps the deleted object in its map, so a later update that adds the resource
         # back (or a rollback) would get the stale object instead of a new resource.
