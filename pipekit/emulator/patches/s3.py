@@ -1,8 +1,8 @@
 """S3 as CloudFormation and clients see it on AWS, where moto differs.
 
 - AWS::S3::Bucket: moto ignores versioning, the public access block, lifecycle rules and
-  ownership controls; they are applied. Deleting a bucket that still holds objects fails
-  (DELETE_FAILED) as on AWS, where moto deleted it.
+  ownership controls; they are applied. CloudFormation cannot delete a bucket that still holds
+  objects: the resource ends DELETE_FAILED, as on AWS.
 - Bucket policies: moto enforces their statements but ignores every Condition, so the usual
   `Deny unless aws:SecureTransport` guardrail locked every client out; a request to the emulator
   counts as HTTPS.

@@ -1,8 +1,8 @@
 """Intrinsic functions moto resolves wrongly or not at all, fixed in its clean_json.
 
-- `!GetAtt Child.Outputs.X` (500 in moto): the attribute is everything after the first dot, so
-  a nested stack's output can be read (nested.py answers it); an unknown resource or attribute is
-  CloudFormation's ValidationError.
+- `!GetAtt Child.Outputs.X` and `${Child.Outputs.X}` (500 in moto): the attribute is everything
+  after the first dot, so a nested stack's output can be read (nested.py answers it); an unknown
+  resource or attribute is CloudFormation's ValidationError.
 - `Fn::Cidr` (500 in moto), `Fn::GetAZs ''` (always us-east-1 in moto): computed.
 - `!Ref AWS::NoValue` as a list element (from an `!If`) left a null in the list: removed.
 """

@@ -1,7 +1,8 @@
 """Nested stacks (AWS::CloudFormation::Stack) as CloudFormation runs them, where moto differs:
 
-- a nested stack's Ref is its stack ID (moto: its name), `!GetAtt Child.Outputs.X` reads the
-  child's output, and describe_stacks shows ParentId/RootId;
+- a nested stack's Ref (and its events' PhysicalResourceId) is its stack ID (moto: its name),
+  `!GetAtt Child.Outputs.X` reads the child's output, and describe_stacks shows
+  ParentId/RootId;
 - the child's parameters are checked as a top-level stack's are (parameters.py), passed as
   strings, and its template is read through templateurl.py (dotted bucket names, AWS's errors);
 - a child that fails makes the parent fail with "Embedded stack ... was not successfully
