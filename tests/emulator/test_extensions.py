@@ -1,5 +1,5 @@
-"""One test per fix the emulator makes to moto (each of these fails on moto 5.2.5 alone: see
-docs in pipekit/emulator/extensions.py and ../shared/offline.md)."""
+"""One test per fix the emulator makes to moto (each of these fails on moto 5.2.5 alone: see the
+docstrings in pipekit/emulator/patches/ and pipekit/emulator/models/, and ../shared/offline.md)."""
 
 from __future__ import annotations
 
