@@ -1,7 +1,8 @@
 """moto, extended for this project's templates: an emulated AWS endpoint for tests and local mode.
 
 `start()` runs the endpoint in-process; `python -m pipekit.emulator --port N` runs it in the
-foreground. `apply_extensions()` registers the fixes into moto (idempotent); `start()` calls it.
+foreground. `apply_extensions()` (patches.apply) registers the fixes into moto (idempotent);
+`start()` calls it.
 """
 
 from __future__ import annotations
@@ -18,8 +19,8 @@ if _installed != MOTO_VERSION:
         "run `make setup` to reinstall the pinned environment"
     )
 
-from pipekit.emulator.connections import set_connection_status  # noqa: E402
-from pipekit.emulator.extensions import apply_extensions  # noqa: E402
+from pipekit.emulator.connections.store import set_connection_status  # noqa: E402
+from pipekit.emulator.patches import apply as apply_extensions  # noqa: E402
 from pipekit.emulator.server import Emulator, start  # noqa: E402
 
 __all__ = ["MOTO_VERSION", "Emulator", "apply_extensions", "set_connection_status", "start"]

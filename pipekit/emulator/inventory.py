@@ -10,7 +10,7 @@ from pipekit.emulator.server import Emulator
 def inventory(emulator: Emulator, region: str = "us-east-1") -> dict[str, set[str]]:
     """Every resource the project's templates can create, read back through the service APIs:
     compare before/after to prove a delete left nothing behind (or deleted nothing else)."""
-    from pipekit.emulator import connections
+    from pipekit.emulator.connections.store import list_connections
 
     def c(name: str) -> Any:
         return emulator.client(name, region)
@@ -65,6 +65,6 @@ def inventory(emulator: Emulator, region: str = "us-east-1") -> dict[str, set[st
         },
         "log_groups": {g["logGroupName"] for g in c("logs").describe_log_groups()["logGroups"]},
         "event_rules": {r["Name"] for r in c("events").list_rules()["Rules"]},
-        "connections": {conn.arn for conn in connections.list_connections("codeconnections")},
+        "connections": {conn.arn for conn in list_connections("codeconnections")},
     }
     return found

@@ -13,9 +13,10 @@ from moto.moto_server.werkzeug_app import (
 )
 from werkzeug.serving import BaseWSGIServer, make_server
 
-from pipekit.emulator import connections, resources
-from pipekit.emulator.connections import ConnectionsApp
-from pipekit.emulator.extensions import apply_extensions
+from pipekit.emulator import patches
+from pipekit.emulator.connections import store as connections
+from pipekit.emulator.connections.app import ConnectionsApp
+from pipekit.emulator.models.codedeploy import DeploymentConfig
 
 REGION = "us-east-1"
 # Dummy credentials: moto accepts any, boto3 needs some to sign.
@@ -62,7 +63,7 @@ class Emulator:
 
         _internal.moto_api_backend.reset()
         connections.reset()
-        resources.DeploymentConfig.STORE.clear()
+        DeploymentConfig.STORE.clear()
         records.reset_all()
 
     def stop(self) -> None:
@@ -78,7 +79,7 @@ class _QuietHandler(MotoRequestHandler):
 
 def build_app() -> Any:
     """The WSGI application: the connections API in front of moto's dispatcher."""
-    apply_extensions()
+    patches.apply()
     return ConnectionsApp(DomainDispatcherApplication(create_backend_app))
 
 

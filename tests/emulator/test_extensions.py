@@ -1,5 +1,5 @@
-"""One test per fix the emulator makes to moto (each of these fails on moto 5.2.5 alone: see
-docs in pipekit/emulator/extensions.py and ../shared/offline.md)."""
+"""One test per fix the emulator makes to moto (each of these fails on moto 5.2.5 alone: see the
+docstrings in pipekit/emulator/patches/ and pipekit/emulator/models/, and ../shared/offline.md)."""
 
 from __future__ import annotations
 
@@ -748,19 +748,19 @@ def test_failed_nested_update_rolls_back_parent_and_child(aws: Any) -> None:
 
 
 def test_pipeline_created_hooks_are_told_and_cannot_break_the_stack(aws: Any) -> None:
-    from pipekit.emulator import resources
+    from pipekit.emulator.models import codepipeline
 
     seen: list[tuple[str, str, str]] = []
 
     def broken(*_: str) -> None:
         raise RuntimeError("listener bug")
 
-    saved = list(resources.PIPELINE_CREATED_HOOKS)
-    resources.PIPELINE_CREATED_HOOKS[:] = [broken, lambda *args: seen.append(args)]
+    saved = list(codepipeline.PIPELINE_CREATED_HOOKS)
+    codepipeline.PIPELINE_CREATED_HOOKS[:] = [broken, lambda *args: seen.append(args)]
     try:
         create(aws, "svc", SERVICES)
     finally:
-        resources.PIPELINE_CREATED_HOOKS[:] = saved
+        codepipeline.PIPELINE_CREATED_HOOKS[:] = saved
     assert status(aws, "svc") == "CREATE_COMPLETE"
     assert seen == [("123456789012", "us-east-1", "the-pipeline")]
 

@@ -27,3 +27,11 @@ def yaml_tag_constructor(loader: Any, tag: str, node: Any) -> Any:
     if tag == "!GetAtt" and isinstance(value, str):
         value = value.split(".", 1)
     return {f"Fn::{tag[1:]}": value}
+
+
+def patch() -> None:
+    """moto's modules each imported the constructor by name: replace it in every one."""
+    from moto.cloudformation import models, responses, utils
+
+    for module in (utils, models, responses):
+        module.yaml_tag_constructor = yaml_tag_constructor  # type: ignore[attr-defined]

@@ -49,3 +49,11 @@ def get_stack_from_s3_url(template_url: str, account_id: str, partition: str) ->
     if found is None:
         raise ValidationError(message=NO_KEY)
     return found.value.decode("utf-8")
+
+
+def patch() -> None:
+    """moto's modules each imported the loader by name: replace it in every one."""
+    from moto.cloudformation import models, responses, utils
+
+    for module in (utils, models, responses):
+        module.get_stack_from_s3_url = get_stack_from_s3_url  # type: ignore[attr-defined]

@@ -152,18 +152,3 @@ def patch() -> None:
             return _original(self)
 
         setattr(CloudFormationResponse, name, checked)
-
-    original_list = CloudFormationResponse.list_change_sets
-
-    def list_change_sets(self: Any) -> Any:
-        # moto lists every stack's change sets; the API lists the named stack's.
-        result = original_list(self)
-        stack = self._get_param("StackName")
-        summaries = result.result["Summaries"] if hasattr(result, "result") else None
-        if stack and summaries is not None:
-            result.result["Summaries"] = [
-                c for c in summaries if stack in (c.stack_name, c.stack_id)
-            ]
-        return result
-
-    CloudFormationResponse.list_change_sets = list_change_sets
