@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from pipekit.cfn.parameters import check_parameter, read_parameter_file
 from pipekit.cfn.render import parameter_values
@@ -233,11 +234,6 @@ def test_parameter_files_pass_the_rules(root: dict, path: Path) -> None:
         ({"TemplateBucketRegion": ""}, "TemplateLocationIsGiven"),
         ({"DeploymentMode": "fleet", "FleetSize": "1"}, "FleetHasAtLeastTwoInstances"),
         ({"PublicSubnet2Cidr": "10.20.0.0/24"}, "SubnetsDiffer"),
-        ({"CodeBuildComputeType": "BUILD_LAMBDA_2GB"}, "LambdaComputeNeedsLambdaImage"),
-        (
-            {"CodeBuildImage": "aws/codebuild/amazonlinux-x86_64-lambda-standard:python3.12"},
-            "Ec2ComputeNeedsEc2Image",
-        ),
     ],
 )
 def test_rules_reject_invalid_combinations(root: dict, given: dict, rule: str) -> None:
@@ -265,3 +261,54 @@ def test_environment_files_follow_the_design() -> None:
         "BranchName": "main",
         "ConnectionArn": "",
     }
+
+
+# --- Build images and the buildspec -------------------------------------------------------
+
+# Python versions each CodeBuild image installs through `runtime-versions`, read from
+# aws/aws-codebuild-docker-images at 1590e48 (2026-04-09), the runtimes.yml named in each row.
+# An image missing here, or without the buildspec's version, would build with another Python
+# or compile one with pyenv on every build.
+PYTHON_3_9_TO_3_14 = {"3.9", "3.10", "3.11", "3.12", "3.13", "3.14"}
+BUILD_IMAGE_PYTHONS = {
+    # al/x86_64/standard/5.0/runtimes.yml: python 3.9 ... 3.14 (Amazon Linux 2023)
+    "aws/codebuild/amazonlinux-x86_64-standard:5.0": PYTHON_3_9_TO_3_14,
+    # ubuntu/standard/7.0/runtimes.yml: python 3.9 ... 3.14 (Ubuntu 22.04)
+    "aws/codebuild/standard:7.0": PYTHON_3_9_TO_3_14,
+    # al/x86_64/standard/4.0/runtimes.yml: python 3.9 only; any other version goes to its
+    # `default:` entry, `pyenv install $VERSION`, a compile on every build (Amazon Linux 2)
+    "aws/codebuild/amazonlinux-x86_64-standard:4.0": {"3.9"},
+    # al-lambda/x86_64/python3.12/Dockerfile: `FROM public.ecr.aws/lambda/python:3.12-x86_64`
+    # and no runtimes.yml: its one Python is 3.12
+    "aws/codebuild/amazonlinux-x86_64-lambda-standard:python3.12": set(),
+}
+
+
+def buildspec_python() -> str:
+    buildspec = yaml.safe_load((ROOT / "buildspec.yml").read_text())
+    return str(buildspec["phases"]["install"]["runtime-versions"]["python"])
+
+
+def test_every_offered_build_image_has_the_buildspecs_python(root: dict[str, Any]) -> None:
+    python = buildspec_python()
+    assert python == "3.11", "the instances run python3.11: build and test on the same version"
+    offered = root["Parameters"]["CodeBuildImage"]["AllowedValues"]
+    assert root["Parameters"]["CodeBuildImage"]["Default"] in offered
+    for image in offered:
+        assert image in BUILD_IMAGE_PYTHONS, f"{image}: add its runtimes.yml versions above"
+        assert python in BUILD_IMAGE_PYTHONS[image], f"{image} has no python {python}"
+
+
+def test_compute_types_fit_the_ec2_build_images(root: dict[str, Any]) -> None:
+    """BUILD_LAMBDA_* compute runs only LINUX_LAMBDA_CONTAINER (botocore codebuild model,
+    ProjectEnvironment.computeType); the images offered are EC2 (LINUX_CONTAINER) images."""
+    compute = root["Parameters"]["CodeBuildComputeType"]
+    assert compute["AllowedValues"] == [
+        "BUILD_GENERAL1_SMALL",
+        "BUILD_GENERAL1_MEDIUM",
+        "BUILD_GENERAL1_LARGE",
+    ]
+    assert compute["Default"] == "BUILD_GENERAL1_SMALL"
+    pipeline = load_template(TEMPLATES / "pipeline.yaml")
+    environment = pipeline["Resources"]["BuildProject"]["Properties"]["Environment"]
+    assert environment["Type"] == "LINUX_CONTAINER"

@@ -291,17 +291,6 @@ def test_build_project_uses_repository_buildspec_and_logs_with_retention() -> No
     assert "TimeoutInMinutes" in project
 
 
-def test_lambda_compute_gets_lambda_environment_and_no_timeout() -> None:
-    doc = rendered(
-        "pipeline",
-        CodeBuildComputeType="BUILD_LAMBDA_1GB",
-        CodeBuildImage="aws/codebuild/amazonlinux-x86_64-lambda-standard:python3.12",
-    )
-    project = doc["Resources"]["BuildProject"]["Properties"]
-    assert project["Environment"]["Type"] == "LINUX_LAMBDA_CONTAINER"
-    assert "TimeoutInMinutes" not in project
-
-
 @pytest.mark.parametrize("email", ["", "ops@example.com"])
 def test_notifications_for_failed_and_succeeded_runs(email: str) -> None:
     doc = rendered("pipeline", NotificationEmail=email)
