@@ -312,3 +312,11 @@ def test_compute_types_fit_the_ec2_build_images(root: dict[str, Any]) -> None:
     pipeline = load_template(TEMPLATES / "pipeline.yaml")
     environment = pipeline["Resources"]["BuildProject"]["Properties"]["Environment"]
     assert environment["Type"] == "LINUX_CONTAINER"
+
+
+@pytest.mark.parametrize("name", ["buildspec.yml", "appspec.yml", "README.md", "docs/DESIGN.md"])
+def test_documents_named_in_the_project_exist(name: str) -> None:
+    text = (ROOT / name).read_text()
+    named = set(re.findall(r"\bdocs/[\w./-]+\.md\b", text))
+    missing = sorted(path for path in named if not (ROOT / path).is_file())
+    assert missing == [], f"{name} names documents that do not exist"

@@ -58,3 +58,12 @@ def test_taskcat_config_tests_both_modes_with_the_template_bucket_pseudo_paramet
         modes.add(values.get("DeploymentMode", root["Parameters"]["DeploymentMode"]["Default"]))
         assert 1 <= len(test.get("regions", project["regions"])) <= 2
     assert modes == {"single", "fleet"}
+
+
+def test_taskcat_does_not_package_lambda_sources() -> None:
+    """taskcat packages Lambda sources with Docker by default, and `taskcat test run` stops with a
+    DockerException before creating anything where there is no Docker; there is no Lambda source
+    here (aws-ia/taskcat taskcat/_config.py: package_lambda defaults to True)."""
+    config = yaml.safe_load((ROOT / ".taskcat.yml").read_text())
+    assert config["project"]["package_lambda"] is False
+    assert not (ROOT / "lambda_functions").exists()
