@@ -449,12 +449,25 @@ def _user_data(mode: str) -> str:
     return text
 
 
+def steps(script: str) -> list[str]:
+    """The bootstrap step names, in order (the reason a failure signal carries)."""
+    return re.findall(r"^STEP=([a-z-]+)$", script, re.MULTILINE)
+
+
 @pytest.mark.parametrize("mode", ["single", "fleet"])
 def test_user_data_bootstraps_agent_before_signalling(mode: str) -> None:
     script = _user_data(mode)
     assert script.startswith("#!/bin/bash\n")
-    for package in ("python3.11", "python3.11-pip", "aws-cfn-bootstrap", "ruby", "wget"):
-        assert re.search(rf"dnf install -y[^\n]*\b{re.escape(package)}\b", script), package
+    assert 'dnf install -y "$@"' in script
+    installs = re.findall(r"^dnf_install (.*)$", script, re.MULTILINE)
+    # cfn-signal comes with aws-cfn-bootstrap: installed first and on its own, so that a failure
+    # of any later package can still be signalled with its step's name
+    assert installs[0].split() == ["aws-cfn-bootstrap"]
+    assert steps(script)[1:3] == ["install-cfn-bootstrap", "install-packages"]
+    assert installs[1].split() == ["python3.11", "python3.11-pip", "ruby3.2", "wget"]
+    # the agent's installer accepts Ruby up to 3.2 only (aws-codedeploy-agent bin/install,
+    # supported_ruby_versions): run it with that Ruby by name
+    assert "ruby3.2 ./codedeploy-install auto" in script
     assert "printf 'PORT=%s\\n' '8080' > /etc/sample-app/env" in script
     assert "https://aws-codedeploy-$REGION.s3.$REGION.amazonaws.com/latest/install" in script
     assert "--resource AutoScalingGroup" in script
