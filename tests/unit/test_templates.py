@@ -703,3 +703,28 @@ def test_checkov_is_clean_in_fleet_mode_too(tmp_path: Path) -> None:
     assert failed == [], [(c["check_id"], c["resource"]) for c in failed]
     skipped = [c["check_id"] for r in reports for c in r["results"]["skipped_checks"]]
     assert "CKV_AWS_2" in skipped  # proves the fleet-only listener was scanned
+
+
+def _minutes(duration: str) -> int:
+    match = re.fullmatch(r"PT(\d+)M", duration)
+    assert match, duration
+    return int(match.group(1))
+
+
+@pytest.mark.parametrize("mode", ["single", "fleet"])
+def test_fleet_replaces_instances_the_load_balancer_finds_unhealthy(mode: str) -> None:
+    asg = rendered("ec2", mode)["Resources"]["AutoScalingGroup"]
+    props = asg["Properties"]
+    if mode == "single":
+        assert props["HealthCheckType"] == "EC2"  # no load balancer to ask
+        return
+    assert props["HealthCheckType"] == "ELB"
+    # Instances created with the stack are InService before the deployment group exists; the
+    # grace period must cover their boot (creation policy), the first build and deploying every
+    # instance one at a time (an estimated 2 minutes each) before the first /health check counts.
+    build = template("pipeline")["Resources"]["BuildProject"]["Properties"]["TimeoutInMinutes"]
+    most = template("root")["Parameters"]["FleetSize"]["MaxValue"]
+    boot = _minutes(asg["CreationPolicy"]["ResourceSignal"]["Timeout"])
+    assert int(props["HealthCheckGracePeriod"]) >= (boot + int(build) + 2 * most) * 60
+    # a rolling update must not replace instances for health while it replaces them itself
+    assert "HealthCheck" in asg["UpdatePolicy"]["AutoScalingRollingUpdate"]["SuspendProcesses"]
