@@ -77,6 +77,7 @@ def child_values(name: str, mode: str = "single", conn: str = "new", **extra: st
         "ArtifactBucketName": "team-env7-artifactbucket-1a2b3c",
         "InstanceRoleName": "team-env7-InstanceRole-XYZ",
         "CodePipelineRoleName": "team-env7-CodePipelineRole-XYZ",
+        "CodeDeployRoleName": "team-env7-CodeDeployRole-XYZ",
         "AutoScalingGroupName": "team-env7-asg",
         "TargetGroupName": "tg-name" if mode == "fleet" else "",
         "LoadBalancerFullName": "app/alb/123" if mode == "fleet" else "",
@@ -728,3 +729,33 @@ def test_fleet_replaces_instances_the_load_balancer_finds_unhealthy(mode: str) -
     assert int(props["HealthCheckGracePeriod"]) >= (boot + int(build) + 2 * most) * 60
     # a rolling update must not replace instances for health while it replaces them itself
     assert "HealthCheck" in asg["UpdatePolicy"]["AutoScalingRollingUpdate"]["SuspendProcesses"]
+
+
+@pytest.mark.parametrize("mode", ["single", "fleet"])
+def test_codedeploy_may_launch_only_from_this_stacks_launch_template(mode: str) -> None:
+    """CodeDeploy's note asks for RunInstances/CreateTags with launch templates; they are
+    granted in ec2.yaml, where the launch template is known, and only for it."""
+    assert _iam_resources(rendered("iam", mode), "ec2:RunInstances") == []
+    assert _iam_resources(rendered("iam", mode), "ec2:CreateTags") == []
+    doc = rendered("ec2", mode)
+    grants = [
+        (name, s)
+        for name, s in policy_statements(doc)
+        if {"ec2:RunInstances", "ec2:CreateTags"} & set(as_list(s["Action"]))
+    ]
+    assert {name for name, _ in grants} == {"CodeDeployLaunchPolicy"}
+    policy = doc["Resources"]["CodeDeployLaunchPolicy"]["Properties"]
+    assert policy["Roles"] == ["team-env7-CodeDeployRole-XYZ"]  # the role from iam.yaml
+    template_arn = "arn:aws:ec2:eu-central-1:210987654321:launch-template/${LaunchTemplate}"
+    by_action = {a: s for _, s in grants for a in as_list(s["Action"])}
+    assert set(by_action) == {"ec2:RunInstances", "ec2:CreateTags"}
+    run = by_action["ec2:RunInstances"]
+    assert run["Condition"] == {"ArnEquals": {"ec2:LaunchTemplate": {"Fn::Sub": template_arn}}}
+    for resource in as_list(run["Resource"]):
+        assert resource.startswith("arn:aws:ec2:eu-central-1:"), resource
+    tags = by_action["ec2:CreateTags"]
+    assert tags["Condition"] == {
+        "StringEquals": {"ec2:CreateAction": "RunInstances", "aws:RequestTag/pipekit:stack": PREFIX}
+    }
+    tagged = sorted(r.rsplit(":", 1)[1] for r in as_list(tags["Resource"]))
+    assert tagged == ["instance/*", "network-interface/*", "volume/*"]
