@@ -269,12 +269,15 @@ def publish_step(env: Environment, clients, plan: Plan, bucket: str | None) -> P
     return published
 
 
-def print_launch_link(env: Environment, plan: Plan, published: Published) -> None:
+def print_launch_link(
+    env: Environment, plan: Plan, published: Published, *, ami_id: str | None = None
+) -> None:
     definitions = load_root_parameters(env.template_dir)
     defaults = {
         name: str(d.get("Default")) for name, d in definitions.items() if "Default" in (d or {})
     }
-    parameters = {**plan.parameters, **published.root_parameters()}
+    chosen = {"AmiId": ami_id} if ami_id else {}
+    parameters = {**plan.parameters, **chosen, **published.root_parameters()}
     console.print(f"Root template: {published.root_url}")
     if partition_of(plan.region).name != "aws":
         # The console's Region hosts outside the aws partition are not in the endpoint data,

@@ -25,7 +25,7 @@ ROOT_PARAMETERS = {
     "DeploymentMode",
     "FleetSize",
     "InstanceType",
-    "LatestAmiId",
+    "AmiId",
     "AppPort",
     "ConnectionArn",
     "GitHubRepository",
@@ -58,6 +58,7 @@ TEMPLATE_LOCATION = {
     "TemplateKeyPrefix": "pipekit/",
     "TemplateBucketRegion": "us-east-1",
 }
+HARNESS_FILLED = {**TEMPLATE_LOCATION, "AmiId": "ami-0123456789abcdef0"}
 
 
 @pytest.fixture(scope="module")
@@ -85,8 +86,33 @@ def nested_stacks(root: dict[str, Any]) -> dict[str, tuple[str, dict[str, Any]]]
 def test_root_names_match_the_design(root: dict[str, Any]) -> None:
     assert set(root["Parameters"]) >= ROOT_PARAMETERS
     assert set(root["Outputs"]) >= ROOT_OUTPUTS
-    required = [n for n, spec in root["Parameters"].items() if "Default" not in spec]
-    assert required == ["GitHubRepository"]
+    required = {n for n, spec in root["Parameters"].items() if "Default" not in spec}
+    # AmiId has no default: an AWS::EC2::Image::Id cannot default to an SSM path, and an id is
+    # per Region; make deploy, make publish and taskcat fill it in.
+    assert required == {"GitHubRepository", "AmiId"}
+
+
+SSM_TYPED = re.compile(r"AWS::SSM::Parameter::Value<")
+
+
+@pytest.mark.parametrize("path", sorted(TEMPLATES.glob("*.yaml")), ids=lambda p: p.name)
+def test_no_value_is_looked_up_again_on_every_stack_update(path: Path) -> None:
+    """CloudFormation resolves SSM-typed parameters (and ssm dynamic references) again on every
+    update: a new public AMI would replace the instances on any unrelated deploy. The AMI is a
+    plain id that changes only when the deploy asks for it (pipekit/harness/ami.py)."""
+    doc = load_template(path)
+    for name, spec in doc.get("Parameters", {}).items():
+        assert not SSM_TYPED.match(spec["Type"]), f"{path.name}:{name} is SSM-typed"
+    assert "{{resolve:ssm" not in path.read_text()
+
+
+def test_the_ami_is_a_plain_image_id_passed_to_the_launch_template(root: dict[str, Any]) -> None:
+    ami = root["Parameters"]["AmiId"]
+    assert ami["Type"] == "AWS::EC2::Image::Id" and "Default" not in ami
+    assert root["Resources"]["Ec2Stack"]["Properties"]["Parameters"]["AmiId"] == {"Ref": "AmiId"}
+    ec2 = load_template(TEMPLATES / "ec2.yaml")
+    data = ec2["Resources"]["LaunchTemplate"]["Properties"]["LaunchTemplateData"]
+    assert data["ImageId"] == {"Ref": "AmiId"}
 
 
 def test_root_parameters_are_documented_and_constrained(root: dict[str, Any]) -> None:
@@ -136,14 +162,7 @@ def test_children_constraints_accept_what_the_root_accepts(root: dict[str, Any])
             if value != {"Ref": name} or name not in root["Parameters"]:
                 continue
             outer, inner = root["Parameters"][name], child["Parameters"][name]
-            # An SSM-typed root parameter reaches the child already resolved: the child must
-            # declare the value type, or CloudFormation would look the AMI id up in SSM.
-            ssm = re.fullmatch(r"AWS::SSM::Parameter::Value<(.+)>", outer["Type"])
-            expected_type = ssm.group(1) if ssm else outer["Type"]
-            assert inner["Type"] == expected_type, f"{child_file}:{name} type"
-            if ssm:
-                assert "Default" not in inner, f"{child_file}:{name} must not default to a path"
-                continue
+            assert inner["Type"] == outer["Type"], f"{child_file}:{name} type"
             for key in ("AllowedValues", "AllowedPattern", "MinValue", "MaxValue"):
                 assert outer.get(key) == inner.get(key), f"{child_file}:{name}.{key} differs"
             if "Default" in inner:
@@ -186,6 +205,7 @@ def test_parameter_file_keys_exist_and_satisfy_constraints(root: dict, path: Pat
         assert check_parameter(key, root["Parameters"][key], value) is None
     assert "GitHubRepository" in values, "the one parameter without a default"
     assert not set(values) & set(TEMPLATE_LOCATION), "the harness fills the template location"
+    assert "AmiId" not in values, "the harness chooses the AMI (a file entry would pin it)"
 
 
 def _rule_value(node: Any, values: dict[str, str]) -> Any:
@@ -223,7 +243,7 @@ def broken_rules(root: dict[str, Any], given: dict[str, str]) -> list[str]:
 
 @pytest.mark.parametrize("path", PARAMETER_FILES, ids=[p.name for p in PARAMETER_FILES])
 def test_parameter_files_pass_the_rules(root: dict, path: Path) -> None:
-    given = {**read_parameter_file(path), **TEMPLATE_LOCATION}
+    given = {**read_parameter_file(path), **HARNESS_FILLED}
     assert broken_rules(root, given) == []
 
 
@@ -237,12 +257,12 @@ def test_parameter_files_pass_the_rules(root: dict, path: Path) -> None:
     ],
 )
 def test_rules_reject_invalid_combinations(root: dict, given: dict, rule: str) -> None:
-    values = {"GitHubRepository": "o/r", **TEMPLATE_LOCATION, **given}
+    values = {"GitHubRepository": "o/r", **HARNESS_FILLED, **given}
     assert broken_rules(root, values) == [rule]
 
 
 def test_single_instance_is_fine_in_single_mode(root: dict) -> None:
-    values = {"GitHubRepository": "o/r", **TEMPLATE_LOCATION, "FleetSize": "1"}
+    values = {"GitHubRepository": "o/r", **HARNESS_FILLED, "FleetSize": "1"}
     assert broken_rules(root, values) == []
 
 

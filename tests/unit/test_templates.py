@@ -331,12 +331,8 @@ def test_launch_template_imdsv2_encrypted_root_and_no_key(mode: str) -> None:
     assert root["DeviceName"] == "/dev/xvda"
     assert root["Ebs"]["Encrypted"] is True
     assert data["IamInstanceProfile"] == {"Arn": {"Ref": "InstanceProfileArn"}}
-    assert data["ImageId"] == {"Ref": "LatestAmiId"}
-    assert template("ec2")["Parameters"]["LatestAmiId"]["Type"] == "AWS::EC2::Image::Id"
-    # the root resolves the public SSM parameter once and passes the image id down
-    ami = template("root")["Parameters"]["LatestAmiId"]
-    assert ami["Type"] == "AWS::SSM::Parameter::Value<AWS::EC2::Image::Id>"
-    assert ami["Default"].startswith("/aws/service/ami-amazon-linux-latest/al2023-ami-")
+    assert data["ImageId"] == {"Ref": "AmiId"}
+    assert template("ec2")["Parameters"]["AmiId"]["Type"] == "AWS::EC2::Image::Id"
 
 
 def _ingress_rules(doc: dict) -> list[dict]:
