@@ -60,34 +60,33 @@ def test_a_new_stack_gets_the_latest_public_image(env):
     clients.assert_done()
 
 
-def test_an_update_keeps_the_stacks_image_and_says_how_to_move(env):
+def update_of_a_stack_on(env, current: str, *, update: bool):
+    """choose_ami for an update of a stack whose AmiId is `current` (the latest is NEW)."""
     clients = StubbedClients()
-    stack_parameters(clients, {"ParameterKey": "AmiId", "ParameterValue": OLD})
+    stack_parameters(clients, {"ParameterKey": "AmiId", "ParameterValue": current})
     latest(clients)
-    choice = choose_ami(clients, env, plan("UPDATE_COMPLETE"), update=False)
+    choice = choose_ami(clients, env, plan("UPDATE_COMPLETE"), update=update)
+    clients.assert_done()
+    return choice
+
+
+def test_an_update_keeps_the_stacks_image_and_says_how_to_move(env):
+    choice = update_of_a_stack_on(env, OLD, update=False)
     assert choice.ami_id == OLD
     assert choice.change_note() is None  # an unrelated deploy replaces nothing
     text = choice.describe(env)
     assert f"keeping {OLD}" in text and NEW in text
     assert "make deploy ENV=dev ARGS='--update-ami'" in text
-    clients.assert_done()
 
 
 def test_update_ami_moves_to_the_latest_and_the_change_set_says_so(env):
-    clients = StubbedClients()
-    stack_parameters(clients, {"ParameterKey": "AmiId", "ParameterValue": OLD})
-    latest(clients)
-    choice = choose_ami(clients, env, plan("UPDATE_COMPLETE"), update=True)
+    choice = update_of_a_stack_on(env, OLD, update=True)
     assert choice.ami_id == NEW
     assert choice.change_note() == f"replaces the instances: AMI {OLD} → {NEW}"
-    clients.assert_done()
 
 
 def test_update_ami_when_already_on_the_latest_replaces_nothing(env):
-    clients = StubbedClients()
-    stack_parameters(clients, {"ParameterKey": "AmiId", "ParameterValue": NEW})
-    latest(clients)
-    choice = choose_ami(clients, env, plan("UPDATE_COMPLETE"), update=True)
+    choice = update_of_a_stack_on(env, NEW, update=True)
     assert choice.ami_id == NEW and choice.change_note() is None
     assert "already the latest" in choice.describe(env)
 
