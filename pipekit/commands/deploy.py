@@ -16,6 +16,12 @@ def register(subparsers) -> None:
     )
     parser.add_argument("--yes", action="store_true", help="execute the change set without asking")
     parser.add_argument(
+        "--update-ami",
+        action="store_true",
+        help="move to the latest Amazon Linux 2023 image (replaces the instances); without it "
+        "an existing stack keeps its AMI",
+    )
+    parser.add_argument(
         "--poll", type=float, default=5.0, help="seconds between event polls (default 5)"
     )
     parser.set_defaults(func=run)
@@ -33,6 +39,7 @@ def run(args, clients=None) -> int:
         interactive=stdin_is_interactive(),
         ask=confirm,
         interval=args.poll,
+        update_ami=args.update_ami,
     )
     if status == "CANCELLED":
         return 1

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -12,6 +12,8 @@ from botocore.exceptions import ClientError, WaiterError
 from rich.table import Table
 
 from pipekit.errors import UserError
+from pipekit.harness.ami import PARAMETER as AMI_PARAMETER
+from pipekit.harness.ami import choose_ami
 from pipekit.harness.config import Environment
 from pipekit.harness.events import describe_cause, follow, is_success
 from pipekit.harness.preflight import (
@@ -158,8 +160,11 @@ def deploy(
     ask: Callable[[str], bool],
     interval: float = 5.0,
     sleep: Callable[[float], None] = time.sleep,
+    notes: Sequence[str] = (),
 ) -> str:
-    """Run the deployment; returns the final stack status ("NO_CHANGES" for an empty update)."""
+    """Run the deployment; returns the final stack status ("NO_CHANGES" for an empty update).
+    `notes` are consequences the change set does not spell out (an AMI change), printed in red
+    under its summary."""
     described = create_change_set(cfn, env, plan, template_url, parameters)
     if not described:
         console.print(f"[green]No changes[/]: {env.stack_name} already matches this version.")
@@ -168,6 +173,8 @@ def deploy(
     changes = describe_all(cfn, change_set_id)
     console.print(changes_table(changes))
     console.print(f"{summary(changes)}")
+    for note in notes:
+        console.print(f"[bold red]{note}[/]")
     if not assume_yes:
         if not interactive:
             cfn.delete_change_set(ChangeSetName=change_set_id)
@@ -237,13 +244,24 @@ def deploy_environment(
     interactive: bool,
     ask: Callable[[str], bool],
     interval: float = 5.0,
+    update_ami: bool = False,
 ) -> tuple[str, dict[str, str]]:
     """Preflight, publish, change set, confirm, execute, follow: the whole `make deploy`, also
-    what `local up` runs. `overrides` win over the parameter file (and lose to the template
-    location publish fills in). Returns the final status (see `deploy`) and the stack's outputs."""
+    what `local up` runs. `overrides` win over the parameter file and the chosen AMI (and lose
+    to the template location publish fills in). `update_ami` moves the stack to the latest
+    Amazon Linux 2023 image; without it an existing stack keeps its own (pipekit/harness/ami.py).
+    Returns the final status (see `deploy`) and the stack's outputs."""
     plan = run_preflight(env, clients)
+    ami = choose_ami(clients, env, plan, update=update_ami)
+    console.print(ami.describe(env))
     published = publish_step(env, clients, plan, bucket)
-    parameters = {**plan.parameters, **(overrides or {}), **published.root_parameters()}
+    parameters = {
+        **plan.parameters,
+        AMI_PARAMETER: ami.ami_id,
+        **(overrides or {}),
+        **published.root_parameters(),
+    }
+    note = ami.change_note()
     cfn = clients("cloudformation")
     status = deploy(
         cfn,
@@ -255,6 +273,7 @@ def deploy_environment(
         interactive=interactive,
         ask=ask,
         interval=interval,
+        notes=[note] if note else [],
     )
     return status, ({} if status == "CANCELLED" else stack_outputs(cfn, env.stack_name))
 

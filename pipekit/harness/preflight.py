@@ -16,8 +16,8 @@ from pipekit.harness.config import Environment, known_environments
 from pipekit.progress import console
 
 ROOT_TEMPLATE = "root.yaml"
-# Set by publish/deploy, so a parameter file may omit them.
-HARNESS_PARAMETERS = ("TemplateBucketName", "TemplateKeyPrefix", "TemplateBucketRegion")
+# Set by publish/deploy (AmiId: pipekit/harness/ami.py), so a parameter file may omit them.
+HARNESS_PARAMETERS = ("TemplateBucketName", "TemplateKeyPrefix", "TemplateBucketRegion", "AmiId")
 PLACEHOLDER_OWNER = "example-org/"
 
 UPDATABLE = {

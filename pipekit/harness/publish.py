@@ -7,10 +7,14 @@ import hashlib
 import json
 import subprocess
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
+from typing import NamedTuple
 from urllib.parse import quote
 
-from botocore.exceptions import ClientError
+import botocore.session
+from botocore.exceptions import ClientError, UnknownRegionError
+from botocore.regions import EndpointResolver
 
 from pipekit.errors import UserError
 from pipekit.harness.config import Environment
@@ -81,12 +85,34 @@ def default_bucket_name(account: str, region: str) -> str:
     return f"pipekit-templates-{account}-{region}"
 
 
+class Partition(NamedTuple):
+    name: str  # aws, aws-cn, aws-us-gov, ...: the ARN's partition, as ${AWS::Partition}
+    dns_suffix: str  # amazonaws.com, amazonaws.com.cn, ...: as ${AWS::URLSuffix}
+
+
+@cache
+def partition_of(region: str) -> Partition:
+    """The region's partition and DNS suffix, from botocore's endpoint data through its public
+    API (Session.get_partition_for_region, EndpointResolver.get_partition_dns_suffix)."""
+    session = botocore.session.get_session()
+    try:
+        name = session.get_partition_for_region(region)
+    except UnknownRegionError:
+        raise UserError(
+            f"{region!r} is not a Region botocore knows: check the region (or upgrade boto3)"
+        ) from None
+    suffix = EndpointResolver(session.get_data("endpoints")).get_partition_dns_suffix(name)
+    return Partition(name, suffix)
+
+
 def s3_url(bucket: str, region: str, key: str) -> str:
-    return f"https://{bucket}.s3.{region}.amazonaws.com/{quote(key)}"
+    """The virtual-hosted URL the root template builds for its children, ${AWS::URLSuffix}
+    included, so the root's own URL has the same form."""
+    return f"https://{bucket}.s3.{region}.{partition_of(region).dns_suffix}/{quote(key)}"
 
 
-def tls_only_policy(bucket: str) -> str:
-    arn = f"arn:aws:s3:::{bucket}"
+def tls_only_policy(bucket: str, region: str) -> str:
+    arn = f"arn:{partition_of(region).name}:s3:::{bucket}"
     return json.dumps(
         {
             "Version": "2012-10-17",
@@ -155,7 +181,7 @@ def ensure_bucket(s3, bucket: str, region: str, *, tls_only: bool = True) -> boo
         },
     )
     if tls_only:
-        s3.put_bucket_policy(Bucket=bucket, Policy=tls_only_policy(bucket))
+        s3.put_bucket_policy(Bucket=bucket, Policy=tls_only_policy(bucket, region))
     return True
 
 
@@ -243,16 +269,28 @@ def publish_step(env: Environment, clients, plan: Plan, bucket: str | None) -> P
     return published
 
 
-def print_launch_link(env: Environment, plan: Plan, published: Published) -> None:
+def print_launch_link(
+    env: Environment, plan: Plan, published: Published, *, ami_id: str | None = None
+) -> None:
     definitions = load_root_parameters(env.template_dir)
     defaults = {
         name: str(d.get("Default")) for name, d in definitions.items() if "Default" in (d or {})
     }
-    parameters = {**plan.parameters, **published.root_parameters()}
+    chosen = {"AmiId": ami_id} if ami_id else {}
+    parameters = {**plan.parameters, **chosen, **published.root_parameters()}
+    console.print(f"Root template: {published.root_url}")
+    if partition_of(plan.region).name != "aws":
+        # The console's Region hosts outside the aws partition are not in the endpoint data,
+        # and a guessed link would be worse than none.
+        console.print(
+            f"Open the CloudFormation console in {plan.region}, choose Create stack, paste the "
+            "root template's URL, and enter: "
+            + ", ".join(f"{n}={v}" for n, v in sorted(parameters.items()) if v)
+        )
+        return
     link, left_out = console_link(
         plan.region, published.root_url, env.stack_name, parameters, defaults
     )
-    console.print(f"Root template: {published.root_url}")
     console.print("Launch it in the console (tick the IAM capability boxes, then Create stack):")
     console.print(link, soft_wrap=True)
     if left_out:

@@ -43,15 +43,17 @@ def _apply(cfn: Any, name: str, kind: str, url: str, params: list[dict[str, str]
 
 def run_once(emulator: Any) -> dict[str, float]:
     emulator.reset()
-    s3, cfn = emulator.client("s3"), emulator.client("cloudformation")
+    s3, cfn, ssm = (emulator.client(name) for name in ("s3", "cloudformation", "ssm"))
     s3.create_bucket(Bucket=BUCKET)
     timings = {}
     started = time.perf_counter()
-    _apply(cfn, "create", "CREATE", _publish(s3, "v1/"), local_parameters(BUCKET, "v1/"))
+    _apply(cfn, "create", "CREATE", _publish(s3, "v1/"), local_parameters(ssm, BUCKET, "v1/"))
     timings["create"] = time.perf_counter() - started
     started = time.perf_counter()
     update = {"DeploymentMode": "fleet", "BranchName": "release"}
-    _apply(cfn, "update", "UPDATE", _publish(s3, "v2/"), local_parameters(BUCKET, "v2/", **update))
+    _apply(
+        cfn, "update", "UPDATE", _publish(s3, "v2/"), local_parameters(ssm, BUCKET, "v2/", **update)
+    )
     timings["update (single -> fleet)"] = time.perf_counter() - started
     started = time.perf_counter()
     cfn.delete_stack(StackName=STACK)

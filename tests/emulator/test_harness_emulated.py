@@ -12,9 +12,11 @@ import pytest
 
 from pipekit.commands import deploy as deploy_cmd
 from pipekit.commands import destroy as destroy_cmd
+from pipekit.commands import publish as publish_cmd
 from pipekit.commands import status as status_cmd
 from pipekit.emulator import set_connection_status
 from pipekit.errors import UserError
+from pipekit.harness.ami import PUBLIC_PARAMETER
 
 REPO = Path(__file__).resolve().parents[2]
 TEMPLATES = REPO / "templates"
@@ -42,6 +44,7 @@ def args(aws, **overrides) -> argparse.Namespace:
         "endpoint_url": aws.endpoint_url,
         "bucket": None,
         "yes": True,
+        "update_ami": False,
         "poll": 0.05,
         "runs": 5,
         "force": False,
@@ -152,6 +155,51 @@ def test_update_then_no_change_then_destroy(aws, project, capsys):
     assert "pipekit-templates-123456789012-us-east-1" in buckets  # not the stack's to delete
     assert destroy_cmd.run(args(aws), delay=0) == 0
     assert "does not exist: nothing to delete" in capsys.readouterr().out
+
+
+def stack_ami(aws) -> str:
+    (stack,) = aws.client("cloudformation").describe_stacks(StackName="pipekit-dev")["Stacks"]
+    return {p["ParameterKey"]: p["ParameterValue"] for p in stack["Parameters"]}["AmiId"]
+
+
+def launch_template_ami(aws) -> str:
+    (template,) = aws.client("ec2").describe_launch_templates()["LaunchTemplates"]
+    (version,) = aws.client("ec2").describe_launch_template_versions(
+        LaunchTemplateId=template["LaunchTemplateId"], Versions=["$Latest"]
+    )["LaunchTemplateVersions"]
+    return version["LaunchTemplateData"]["ImageId"]
+
+
+def test_the_ami_changes_only_when_the_deploy_is_asked_to(aws, project, capsys):
+    latest = aws.client("ssm").get_parameter(Name=PUBLIC_PARAMETER)["Parameter"]["Value"]
+    images = aws.client("ec2").describe_images(Owners=["amazon"])["Images"]
+    older = next(i["ImageId"] for i in images if i["ImageId"] != latest)
+    # A stack created on an image that is no longer the latest (pinned for the first deploy).
+    write_params(project, {"GitHubRepository": "acme/shop", "AmiId": older})
+    assert deploy(aws) == 0
+    assert stack_ami(aws) == launch_template_ami(aws) == older
+
+    write_params(project, {"GitHubRepository": "acme/shop", "LogRetentionDays": "30"})
+    capsys.readouterr()
+    assert deploy(aws) == 0  # an unrelated change: the stack keeps its image
+    out = capsys.readouterr().out
+    assert f"keeping {older}" in out and "ARGS='--update-ami'" in out
+    assert "replaces the instances: AMI" not in out
+    assert stack_ami(aws) == launch_template_ami(aws) == older
+
+    assert deploy(aws, update_ami=True) == 0
+    out = capsys.readouterr().out
+    assert f"replaces the instances: AMI {older} → {latest}" in out
+    assert "LaunchTemplate" in out  # the change set shows what the new image modifies
+    assert stack_ami(aws) == launch_template_ami(aws) == latest
+
+
+def test_the_console_link_carries_the_latest_ami(aws, project, capsys):
+    latest = aws.client("ssm").get_parameter(Name=PUBLIC_PARAMETER)["Parameter"]["Value"]
+    assert publish_cmd.run(args(aws)) == 0
+    out = capsys.readouterr().out
+    assert f"param_AmiId={latest}" in out
+    assert aws.client("cloudformation").list_stacks()["StackSummaries"] == []  # nothing created
 
 
 def test_existing_connection_must_be_available(aws, project):

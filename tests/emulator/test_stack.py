@@ -30,8 +30,8 @@ def publish(em: Any, prefix: str) -> str:
     return publish_templates(s3, BUCKET, prefix, TEMPLATES)
 
 
-def parameters(prefix: str, **overrides: str) -> list[dict[str, str]]:
-    return local_parameters(BUCKET, prefix, **overrides)
+def parameters(em: Any, prefix: str, **overrides: str) -> list[dict[str, str]]:
+    return local_parameters(em.client("ssm"), BUCKET, prefix, **overrides)
 
 
 def change_set(em: Any, name: str, kind: str, url: str, params: list[dict[str, str]]) -> dict:
@@ -81,7 +81,7 @@ def execute(em: Any, name: str, waiter: str) -> dict[str, str]:
 
 def deploy(em: Any, prefix: str = "v1/", **overrides: str) -> dict[str, str]:
     url = publish(em, prefix)
-    change_set(em, "create", "CREATE", url, parameters(prefix, **overrides))
+    change_set(em, "create", "CREATE", url, parameters(em, prefix, **overrides))
     return execute(em, "create", "stack_create_complete")
 
 
@@ -202,7 +202,11 @@ def test_update_to_fleet_changes_mode_and_branch_in_place(deployed: Any) -> None
     }
     url = publish(em, "v2/")
     described = change_set(
-        em, "fleet", "UPDATE", url, parameters("v2/", DeploymentMode="fleet", BranchName="release")
+        em,
+        "fleet",
+        "UPDATE",
+        url,
+        parameters(em, "v2/", DeploymentMode="fleet", BranchName="release"),
     )
     actions = {
         c["ResourceChange"]["LogicalResourceId"]: c["ResourceChange"] for c in described["Changes"]
@@ -238,7 +242,7 @@ def test_update_to_fleet_changes_mode_and_branch_in_place(deployed: Any) -> None
 def test_update_without_changes_is_reported_as_aws_words_it(deployed: Any) -> None:
     em, _, _ = deployed
     url = publish(em, "v1/")
-    described = change_set(em, "same", "UPDATE", url, parameters("v1/"))
+    described = change_set(em, "same", "UPDATE", url, parameters(em, "v1/"))
     with pytest.raises(WaiterError):  # what the harness sees first
         em.client("cloudformation").get_waiter("change_set_create_complete").wait(
             StackName=STACK, ChangeSetName="same", WaiterConfig={"Delay": 1}
@@ -318,7 +322,9 @@ def test_update_back_to_single_removes_the_fleet_resources(aws: Any) -> None:
     before = inventory(aws)
     deploy(aws, DeploymentMode="fleet")
     url = publish(aws, "v2/")
-    described = change_set(aws, "single", "UPDATE", url, parameters("v2/", DeploymentMode="single"))
+    described = change_set(
+        aws, "single", "UPDATE", url, parameters(aws, "v2/", DeploymentMode="single")
+    )
     assert {c["ResourceChange"]["Action"] for c in described["Changes"]} == {"Modify"}
     execute(aws, "single", "stack_update_complete")
     now = inventory(aws)
@@ -352,7 +358,7 @@ def test_the_root_templates_constraints_and_rules_are_enforced(
     url = publish(aws, "v1/")
     cfn = aws.client("cloudformation")
     with pytest.raises(cfn.exceptions.ClientError, match=message):
-        change_set(aws, "bad", "CREATE", url, parameters("v1/", **overrides))
+        change_set(aws, "bad", "CREATE", url, parameters(aws, "v1/", **overrides))
     assert cfn.list_stacks()["StackSummaries"] == []
 
 

@@ -30,11 +30,17 @@ def publish_templates(s3: Any, bucket: str, prefix: str, templates: Path) -> str
     return f"https://{bucket}.s3.us-east-1.amazonaws.com/{prefix}templates/root.yaml"
 
 
-def local_parameters(bucket: str, prefix: str, **overrides: str) -> list[dict[str, str]]:
-    """parameters/local.json with the template location (and any overrides) filled in."""
+def local_parameters(ssm: Any, bucket: str, prefix: str, **overrides: str) -> list[dict[str, str]]:
+    """parameters/local.json with what a deploy fills in: the template location, and the AMI
+    read from the emulator's public parameter as pipekit.harness.ami does (and any overrides)."""
+    from pipekit.harness.ami import latest_ami
+
     values = read_parameter_file(PROJECT_ROOT / "parameters" / "local.json")
     values.update(
-        TemplateBucketName=bucket, TemplateKeyPrefix=prefix, TemplateBucketRegion="us-east-1"
+        TemplateBucketName=bucket,
+        TemplateKeyPrefix=prefix,
+        TemplateBucketRegion="us-east-1",
+        AmiId=latest_ami(ssm),
     )
     values.update(overrides)
     return parameter_entries(values)

@@ -349,13 +349,15 @@ def test_no_terminal_and_no_yes_deletes_the_change_set_and_says_pass_yes(env):
     stub.assert_no_pending_responses()  # and no execute_change_set was queued
 
 
-def test_declined_confirmation_changes_nothing(env):
+def test_declined_confirmation_changes_nothing(env, capsys):
     clients = StubbedClients()
     stub = clients.stub("cloudformation")
     queue_change_set(stub, changes=ROOT_CHANGES)
     queue_describe_all(stub)
     stub.add_response("delete_change_set", {}, {"ChangeSetName": CS_ID})
     asked = []
+    # what the change set does not spell out (an AMI change) is named before the question
+    note = "replaces the instances: AMI ami-0aaaaaaaaaaaaaaaa → ami-0bbbbbbbbbbbbbbbb"
     status = deploy(
         clients("cloudformation"),
         env,
@@ -365,8 +367,11 @@ def test_declined_confirmation_changes_nothing(env):
         assume_yes=False,
         interactive=True,
         ask=lambda q: asked.append(q) or False,
+        notes=[note],
     )
     assert status == "CANCELLED" and "pipekit-dev" in asked[0]
+    out = capsys.readouterr().out
+    assert out.index("2 added, 3 modified") < out.index(note)
     stub.assert_no_pending_responses()
 
 

@@ -13,11 +13,17 @@ import pytest
 from pipekit.commands import destroy as destroy_cmd
 from pipekit.errors import UserError
 from pipekit.harness.destroy import empty_bucket, owned_buckets
+from pipekit.harness.preflight import Plan
 from pipekit.harness.publish import (
     CONSOLE_URL_LIMIT,
+    Published,
     console_link,
     ensure_bucket,
+    partition_of,
+    print_launch_link,
+    s3_url,
     template_version,
+    tls_only_policy,
 )
 from pipekit.harness.status import last_deployment, recent_runs, stage_rows
 from tests.support.harness import STACK_ID, StubbedClients, env_for, make_project
@@ -429,6 +435,42 @@ def test_console_link_stays_under_the_limit_dropping_defaults_then_the_longest()
     assert "param_Short=y" in link and "param_Default" not in link
     assert left_out and all(name.startswith("P") for name in left_out)
     assert all(f"param_{n}=" not in link for n in left_out)
+
+
+@pytest.mark.parametrize(
+    ("region", "partition", "suffix"),
+    [
+        ("eu-west-1", "aws", "amazonaws.com"),
+        ("cn-north-1", "aws-cn", "amazonaws.com.cn"),
+        ("us-gov-west-1", "aws-us-gov", "amazonaws.com"),
+    ],
+)
+def test_template_url_and_bucket_policy_follow_the_regions_partition(region, partition, suffix):
+    """The root template builds its children's URLs with ${AWS::URLSuffix}: the harness must
+    build the root's the same way, and write ARNs in the region's partition."""
+    assert partition_of(region) == (partition, suffix)
+    assert s3_url("tb", region, "p/templates/root.yaml") == (
+        f"https://tb.s3.{region}.{suffix}/p/templates/root.yaml"
+    )
+    (statement,) = json.loads(tls_only_policy("tb", region))["Statement"]
+    assert statement["Resource"] == [f"arn:{partition}:s3:::tb", f"arn:{partition}:s3:::tb/*"]
+
+
+def test_an_unknown_region_is_a_user_error():
+    with pytest.raises(UserError, match="xx-nowhere-1"):
+        partition_of("xx-nowhere-1")
+
+
+@pytest.mark.parametrize("region", ["cn-north-1", "us-gov-west-1"])
+def test_no_console_link_is_guessed_outside_the_aws_partition(project, region, capsys):
+    env = env_for(project)
+    plan = Plan("111122223333", region, {"GitHubRepository": "acme/shop"}, None, None)
+    url = s3_url("tb", region, "pipekit/v1/templates/root.yaml")
+    print_launch_link(env, plan, Published("tb", "pipekit/v1/", region, url, []))
+    out = capsys.readouterr().out
+    assert url in out
+    assert "console.aws.amazon.com" not in out
+    assert f"CloudFormation console in {region}" in out
 
 
 def git(cwd, *argv):

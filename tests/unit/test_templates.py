@@ -77,6 +77,7 @@ def child_values(name: str, mode: str = "single", conn: str = "new", **extra: st
         "ArtifactBucketName": "team-env7-artifactbucket-1a2b3c",
         "InstanceRoleName": "team-env7-InstanceRole-XYZ",
         "CodePipelineRoleName": "team-env7-CodePipelineRole-XYZ",
+        "CodeDeployRoleName": "team-env7-CodeDeployRole-XYZ",
         "AutoScalingGroupName": "team-env7-asg",
         "TargetGroupName": "tg-name" if mode == "fleet" else "",
         "LoadBalancerFullName": "app/alb/123" if mode == "fleet" else "",
@@ -291,17 +292,6 @@ def test_build_project_uses_repository_buildspec_and_logs_with_retention() -> No
     assert "TimeoutInMinutes" in project
 
 
-def test_lambda_compute_gets_lambda_environment_and_no_timeout() -> None:
-    doc = rendered(
-        "pipeline",
-        CodeBuildComputeType="BUILD_LAMBDA_1GB",
-        CodeBuildImage="aws/codebuild/amazonlinux-x86_64-lambda-standard:python3.12",
-    )
-    project = doc["Resources"]["BuildProject"]["Properties"]
-    assert project["Environment"]["Type"] == "LINUX_LAMBDA_CONTAINER"
-    assert "TimeoutInMinutes" not in project
-
-
 @pytest.mark.parametrize("email", ["", "ops@example.com"])
 def test_notifications_for_failed_and_succeeded_runs(email: str) -> None:
     doc = rendered("pipeline", NotificationEmail=email)
@@ -341,12 +331,8 @@ def test_launch_template_imdsv2_encrypted_root_and_no_key(mode: str) -> None:
     assert root["DeviceName"] == "/dev/xvda"
     assert root["Ebs"]["Encrypted"] is True
     assert data["IamInstanceProfile"] == {"Arn": {"Ref": "InstanceProfileArn"}}
-    assert data["ImageId"] == {"Ref": "LatestAmiId"}
-    assert template("ec2")["Parameters"]["LatestAmiId"]["Type"] == "AWS::EC2::Image::Id"
-    # the root resolves the public SSM parameter once and passes the image id down
-    ami = template("root")["Parameters"]["LatestAmiId"]
-    assert ami["Type"] == "AWS::SSM::Parameter::Value<AWS::EC2::Image::Id>"
-    assert ami["Default"].startswith("/aws/service/ami-amazon-linux-latest/al2023-ami-")
+    assert data["ImageId"] == {"Ref": "AmiId"}
+    assert template("ec2")["Parameters"]["AmiId"]["Type"] == "AWS::EC2::Image::Id"
 
 
 def _ingress_rules(doc: dict) -> list[dict]:
@@ -460,12 +446,25 @@ def _user_data(mode: str) -> str:
     return text
 
 
+def steps(script: str) -> list[str]:
+    """The bootstrap step names, in order (the reason a failure signal carries)."""
+    return re.findall(r"^STEP=([a-z-]+)$", script, re.MULTILINE)
+
+
 @pytest.mark.parametrize("mode", ["single", "fleet"])
 def test_user_data_bootstraps_agent_before_signalling(mode: str) -> None:
     script = _user_data(mode)
     assert script.startswith("#!/bin/bash\n")
-    for package in ("python3.11", "python3.11-pip", "aws-cfn-bootstrap", "ruby", "wget"):
-        assert re.search(rf"dnf install -y[^\n]*\b{re.escape(package)}\b", script), package
+    assert 'dnf install -y "$@"' in script
+    installs = re.findall(r"^dnf_install (.*)$", script, re.MULTILINE)
+    # cfn-signal comes with aws-cfn-bootstrap: installed first and on its own, so that a failure
+    # of any later package can still be signalled with its step's name
+    assert installs[0].split() == ["aws-cfn-bootstrap"]
+    assert steps(script)[1:3] == ["install-cfn-bootstrap", "install-packages"]
+    assert installs[1].split() == ["python3.11", "python3.11-pip", "ruby3.2", "wget"]
+    # the agent's installer accepts Ruby up to 3.2 only (aws-codedeploy-agent bin/install,
+    # supported_ruby_versions): run it with that Ruby by name
+    assert "ruby3.2 ./codedeploy-install auto" in script
     assert "printf 'PORT=%s\\n' '8080' > /etc/sample-app/env" in script
     assert "https://aws-codedeploy-$REGION.s3.$REGION.amazonaws.com/latest/install" in script
     assert "--resource AutoScalingGroup" in script
@@ -701,3 +700,58 @@ def test_checkov_is_clean_in_fleet_mode_too(tmp_path: Path) -> None:
     assert failed == [], [(c["check_id"], c["resource"]) for c in failed]
     skipped = [c["check_id"] for r in reports for c in r["results"]["skipped_checks"]]
     assert "CKV_AWS_2" in skipped  # proves the fleet-only listener was scanned
+
+
+def _minutes(duration: str) -> int:
+    match = re.fullmatch(r"PT(\d+)M", duration)
+    assert match, duration
+    return int(match.group(1))
+
+
+@pytest.mark.parametrize("mode", ["single", "fleet"])
+def test_fleet_replaces_instances_the_load_balancer_finds_unhealthy(mode: str) -> None:
+    asg = rendered("ec2", mode)["Resources"]["AutoScalingGroup"]
+    props = asg["Properties"]
+    if mode == "single":
+        assert props["HealthCheckType"] == "EC2"  # no load balancer to ask
+        return
+    assert props["HealthCheckType"] == "ELB"
+    # Instances created with the stack are InService before the deployment group exists; the
+    # grace period must cover their boot (creation policy), the first build and deploying every
+    # instance one at a time (an estimated 2 minutes each) before the first /health check counts.
+    build = template("pipeline")["Resources"]["BuildProject"]["Properties"]["TimeoutInMinutes"]
+    most = template("root")["Parameters"]["FleetSize"]["MaxValue"]
+    boot = _minutes(asg["CreationPolicy"]["ResourceSignal"]["Timeout"])
+    assert int(props["HealthCheckGracePeriod"]) >= (boot + int(build) + 2 * most) * 60
+    # a rolling update must not replace instances for health while it replaces them itself
+    assert "HealthCheck" in asg["UpdatePolicy"]["AutoScalingRollingUpdate"]["SuspendProcesses"]
+
+
+@pytest.mark.parametrize("mode", ["single", "fleet"])
+def test_codedeploy_may_launch_only_from_this_stacks_launch_template(mode: str) -> None:
+    """CodeDeploy's note asks for RunInstances/CreateTags with launch templates; they are
+    granted in ec2.yaml, where the launch template is known, and only for it."""
+    assert _iam_resources(rendered("iam", mode), "ec2:RunInstances") == []
+    assert _iam_resources(rendered("iam", mode), "ec2:CreateTags") == []
+    doc = rendered("ec2", mode)
+    grants = [
+        (name, s)
+        for name, s in policy_statements(doc)
+        if {"ec2:RunInstances", "ec2:CreateTags"} & set(as_list(s["Action"]))
+    ]
+    assert {name for name, _ in grants} == {"CodeDeployLaunchPolicy"}
+    policy = doc["Resources"]["CodeDeployLaunchPolicy"]["Properties"]
+    assert policy["Roles"] == ["team-env7-CodeDeployRole-XYZ"]  # the role from iam.yaml
+    template_arn = "arn:aws:ec2:eu-central-1:210987654321:launch-template/${LaunchTemplate}"
+    by_action = {a: s for _, s in grants for a in as_list(s["Action"])}
+    assert set(by_action) == {"ec2:RunInstances", "ec2:CreateTags"}
+    run = by_action["ec2:RunInstances"]
+    assert run["Condition"] == {"ArnEquals": {"ec2:LaunchTemplate": {"Fn::Sub": template_arn}}}
+    for resource in as_list(run["Resource"]):
+        assert resource.startswith("arn:aws:ec2:eu-central-1:"), resource
+    tags = by_action["ec2:CreateTags"]
+    assert tags["Condition"] == {
+        "StringEquals": {"ec2:CreateAction": "RunInstances", "aws:RequestTag/pipekit:stack": PREFIX}
+    }
+    tagged = sorted(r.rsplit(":", 1)[1] for r in as_list(tags["Resource"]))
+    assert tagged == ["instance/*", "network-interface/*", "volume/*"]

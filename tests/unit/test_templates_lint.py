@@ -10,6 +10,7 @@ import yaml
 from cfnlint.api import ManualArgs, lint_file
 
 from pipekit.cfn.template import load_template
+from pipekit.harness.ami import PUBLIC_PARAMETER
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATES = sorted((ROOT / "templates").glob("*.yaml"))
@@ -49,6 +50,9 @@ def test_taskcat_config_tests_both_modes_with_the_template_bucket_pseudo_paramet
     assert project["parameters"]["TemplateBucketName"] == "$[taskcat_autobucket]"
     assert project["parameters"]["TemplateKeyPrefix"] == f"{project['name']}/"
     assert project["parameters"]["TemplateBucketRegion"] == "$[taskcat_current_region]"
+    # taskcat reads the public parameter in each test's region (aws-ia/taskcat
+    # _template_params.py, $[taskcat_ssm_<path>]): the same image a first make deploy chooses
+    assert project["parameters"]["AmiId"] == f"$[taskcat_ssm_{PUBLIC_PARAMETER}]"
     modes = set()
     for test in config["tests"].values():
         values = {**project["parameters"], **test.get("parameters", {})}
@@ -58,3 +62,12 @@ def test_taskcat_config_tests_both_modes_with_the_template_bucket_pseudo_paramet
         modes.add(values.get("DeploymentMode", root["Parameters"]["DeploymentMode"]["Default"]))
         assert 1 <= len(test.get("regions", project["regions"])) <= 2
     assert modes == {"single", "fleet"}
+
+
+def test_taskcat_does_not_package_lambda_sources() -> None:
+    """taskcat packages Lambda sources with Docker by default, and `taskcat test run` stops with a
+    DockerException before creating anything where there is no Docker; there is no Lambda source
+    here (aws-ia/taskcat taskcat/_config.py: package_lambda defaults to True)."""
+    config = yaml.safe_load((ROOT / ".taskcat.yml").read_text())
+    assert config["project"]["package_lambda"] is False
+    assert not (ROOT / "lambda_functions").exists()
