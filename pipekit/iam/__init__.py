@@ -1,2 +1,3 @@
-"""AWS Identity and Access Management as the services apply it: policy evaluation (`policy`),
-used wherever local mode makes a call on a role's behalf."""
+"""AWS Identity and Access Management as the services apply it: policy evaluation (`policy`) and
+the calls each service makes on a role's behalf (`calls`),
+used wherever local mode makes such a call."""
