@@ -7,7 +7,6 @@ polling of the app, so they are what a user of `make status` and the app would s
 from __future__ import annotations
 
 import json
-import subprocess
 import tempfile
 import time
 from dataclasses import asdict, dataclass, field
@@ -15,6 +14,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from pipekit import gitcmd
 from pipekit.appclient import version_data
 from pipekit.local.lifecycle import LocalStack
 
@@ -37,9 +37,7 @@ class Run:
 
 
 def git(*args: str, cwd: Path) -> str:
-    return subprocess.run(
-        ["git", *args], cwd=cwd, check=True, capture_output=True, text=True
-    ).stdout.strip()
+    return gitcmd.git(*args, cwd=cwd).strip()
 
 
 def _clone(stack: LocalStack, into: Path) -> Path:

@@ -33,6 +33,7 @@ from moto.codepipeline.models import codepipeline_backends
 from moto.s3.models import s3_backends
 
 from pipekit.emulator import records as rec
+from pipekit.gitcmd import GitError
 from pipekit.local import definition as defn
 from pipekit.local.deployer import Deployer
 from pipekit.local.gitremote import GitRemote
@@ -640,7 +641,7 @@ class Engine:
         revision = execution.source_revisions.get(action["name"]) or f"refs/heads/{branch}"
         try:
             commit = self.git.resolve(repo_id, revision)
-        except RuntimeError as exc:
+        except GitError as exc:
             raise ActionFailed("JobFailed", f"Could not find branch {branch}: {exc}") from exc
         info = self.git.commit_info(repo_id, commit)
         scratch = self._scratch(execution, f"source-{action['name']}")

@@ -27,6 +27,7 @@ from typing import Any
 
 from pipekit import appclient
 from pipekit.errors import UserError
+from pipekit.gitcmd import GitError, git
 from pipekit.harness.config import LOCAL_CREDENTIALS, LOCAL_REGION, PROJECT_ROOT, Environment
 from pipekit.host import pid_alive
 from pipekit.local.gitremote import GitRemote
@@ -227,14 +228,10 @@ def _start_service(state_dir: Path, port: int, control_port: int, app_port: int)
 
 
 def _dirty(root: Path) -> bool:
-    result = subprocess.run(
-        ["git", "status", "--porcelain", "--untracked-files=no"],
-        cwd=root,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    return bool(result.stdout.strip())
+    try:
+        return bool(git("status", "--porcelain", "--untracked-files=no", cwd=root).strip())
+    except GitError:  # not a checkout: nothing uncommitted to warn about
+        return False
 
 
 def _port_free(port: int) -> bool:
@@ -386,7 +383,7 @@ def _bring_up(
     path = remote.create(repository, f"{stack.control_url}/push")
     try:
         commit = remote.seed(repository, root, branch)
-    except RuntimeError as exc:
+    except GitError as exc:
         raise UserError(
             f"cannot seed the local git remote from {root} (is it a git clone with a commit?): "
             f"{exc}"
