@@ -29,8 +29,8 @@ from pipekit import appclient
 from pipekit.errors import UserError
 from pipekit.gitcmd import GitError, git
 from pipekit.harness.config import LOCAL_CREDENTIALS, LOCAL_REGION, PROJECT_ROOT, Environment
-from pipekit.host import pid_alive
 from pipekit.local.gitremote import GitRemote
+from pipekit.local.runtime.procs import pid_alive
 
 # Fixed defaults for the user's `make local`, away from common development ports
 # (LocalStack's 4566, 8000-8080, 5000...); override with these environment variables.
@@ -327,7 +327,8 @@ def up(
         "==> Preparing the host filesystem (debootstrap: about a minute the first time, "
         "then cached)"
     )
-    from pipekit.host import cleanup_stale, ensure_rootfs
+    from pipekit.local.runtime.host import cleanup_stale
+    from pipekit.local.runtime.rootfs import ensure_rootfs
 
     ensure_rootfs()
     cleanup_stale(state_dir / "machines")
@@ -526,7 +527,7 @@ def down(*, root: Path = PROJECT_ROOT, state_dir: Path | None = None, say: Say =
         # reaped, and the host manager would take it for a live owner of the hosts
         with contextlib.suppress(ChildProcessError, OSError):
             os.waitpid(stack.service_pid, os.WNOHANG)
-    from pipekit.host import cleanup_stale
+    from pipekit.local.runtime.host import cleanup_stale
 
     machines = state_dir / "machines"
     removed = cleanup_stale(machines)

@@ -21,8 +21,8 @@ from pathlib import Path
 
 import pytest
 
-from pipekit.host import pid_alive
 from pipekit.local import lifecycle
+from pipekit.local.runtime.procs import pid_alive
 
 PORT_RANGE = (24000, 24999)
 
