@@ -16,7 +16,7 @@ from typing import Any
 
 from pipekit import gitcmd
 from pipekit.appclient import version_data
-from pipekit.local.lifecycle import LocalStack
+from pipekit.local.state import LocalStack
 
 POLL_S = 0.2
 TIMEOUT_S = 600.0

@@ -21,16 +21,22 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
 
 from pipekit import appclient
 from pipekit.errors import UserError
 from pipekit.gitcmd import GitError, git
-from pipekit.harness.config import LOCAL_CREDENTIALS, LOCAL_REGION, PROJECT_ROOT, Environment
+from pipekit.harness.config import PROJECT_ROOT, Environment
 from pipekit.local.gitremote import GitRemote
 from pipekit.local.runtime.procs import pid_alive
+from pipekit.local.state import (
+    LOCAL_CREDENTIALS,
+    LOCAL_REGION,
+    LocalStack,
+    default_state_dir,
+    read_state,
+    write_state,
+)
 
 # Fixed defaults for the user's `make local`, away from common development ports
 # (LocalStack's 4566, 8000-8080, 5000...); override with these environment variables.
@@ -48,57 +54,11 @@ def _say(message: str) -> None:
     print(message, flush=True)
 
 
-@dataclass
-class LocalStack:
-    """What a running local mode offers; also the content of state.json."""
-
-    state_dir: str
-    endpoint_url: str
-    region: str
-    stack_name: str
-    app_url: str
-    app_port: int
-    port: int
-    control_port: int
-    service_pid: int
-    git_remote: str
-    repository: str
-    branch: str
-    pipeline_name: str = ""
-    seed_commit: str = ""  # the checkout's HEAD that `up` pushed to the branch
-    machines: list[str] = field(default_factory=list)
-
-    @property
-    def control_url(self) -> str:
-        return f"http://127.0.0.1:{self.control_port}"
-
-    def client(self, service: str) -> Any:
-        import boto3
-
-        return boto3.client(
-            service, region_name=self.region, endpoint_url=self.endpoint_url, **LOCAL_CREDENTIALS
-        )
-
-
 def default_ports() -> tuple[int, int]:
     return (
         int(os.environ.get(PORT_ENV, DEFAULT_PORT)),
         int(os.environ.get(CONTROL_PORT_ENV, DEFAULT_CONTROL_PORT)),
     )
-
-
-def read_state(state_dir: Path) -> LocalStack | None:
-    try:
-        data = json.loads((state_dir / "state.json").read_text())
-        return LocalStack(**data)
-    except (OSError, ValueError, TypeError):
-        return None
-
-
-def write_state(state_dir: Path, stack: LocalStack) -> None:
-    tmp = state_dir / "state.json.tmp"
-    tmp.write_text(json.dumps(asdict(stack), indent=2) + "\n")
-    tmp.replace(state_dir / "state.json")
 
 
 def control(url: str, path: str, body: dict | None = None, timeout: float = 300) -> dict:
@@ -292,7 +252,7 @@ def up(
     say: Say = _say,
 ) -> LocalStack:
     """Bring local mode up (idempotent) and return once the app serves the branch's commit."""
-    state_dir = (state_dir or root / ".local").resolve()
+    state_dir = (state_dir or default_state_dir(root)).resolve()
     existing = read_state(state_dir)
     if existing is not None and is_running(existing):
         say(f"Local mode is already running (service pid {existing.service_pid}).")
@@ -502,7 +462,7 @@ def _stop_process(pid: int, timeout: float = 20.0) -> None:
 
 def down(*, root: Path = PROJECT_ROOT, state_dir: Path | None = None, say: Say = _say) -> None:
     """Stop hosts, the service and every mount; remove the state directory."""
-    state_dir = (state_dir or root / ".local").resolve()
+    state_dir = (state_dir or default_state_dir(root)).resolve()
     stack = read_state(state_dir)
     if stack is None and not state_dir.exists():
         say("Local mode is not running: nothing to stop.")

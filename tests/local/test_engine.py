@@ -767,7 +767,8 @@ def test_no_rollback_to_an_earlier_pipeline_structure(world_factory):
 
 
 def test_local_up_learns_why_the_first_run_did_not_deploy(world_factory):
-    from pipekit.local.lifecycle import LocalStack, first_run_failure
+    from pipekit.local.lifecycle import first_run_failure
+    from pipekit.local.state import LocalStack
 
     w = world_factory("p-firstfail", on_failure=True, auto_rollback=True)
     stack = LocalStack(

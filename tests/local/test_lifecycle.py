@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from pipekit.local import lifecycle
+from pipekit.local.state import read_state
 
 pytestmark = pytest.mark.host
 
@@ -75,7 +76,7 @@ def test_down_cleans_up_after_a_killed_service(tmp_path):
         os.kill(stack.service_pid, signal.SIGKILL)
         time.sleep(0.5)
         assert lifecycle._mounts_under(state), "the hosts' mounts outlive the service"
-        assert not lifecycle.is_running(lifecycle.read_state(state))
+        assert not lifecycle.is_running(read_state(state))
         namespaces = host_namespaces(state)
         assert namespaces, "no host PID namespace found to check after down"
     finally:

@@ -12,6 +12,7 @@ import pytest
 from pipekit.local import definition as defn
 from pipekit.local import lifecycle
 from pipekit.local.gitremote import ZERO, GitRemote
+from pipekit.local.state import LocalStack, read_state, write_state
 from tests.support.local_fixtures import free_ports, leftovers
 
 
@@ -183,7 +184,7 @@ def test_down_cleans_a_dead_local_mode(tmp_path):
     (state / "machines").mkdir(parents=True)
     dead = subprocess.Popen(["true"])
     dead.wait()
-    stack = lifecycle.LocalStack(
+    stack = LocalStack(
         state_dir=str(state),
         endpoint_url="http://localhost:1",
         region="us-east-1",
@@ -197,7 +198,7 @@ def test_down_cleans_a_dead_local_mode(tmp_path):
         repository="o/r",
         branch="main",
     )
-    lifecycle.write_state(state, stack)
-    assert not lifecycle.is_running(lifecycle.read_state(state))
+    write_state(state, stack)
+    assert not lifecycle.is_running(read_state(state))
     lifecycle.down(state_dir=state, say=lambda _: None)
     assert leftovers(state, dead.pid) == []
