@@ -9,8 +9,8 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
 
+from pipekit.local import control, lifecycle
 from pipekit.local import definition as defn
-from pipekit.local import lifecycle
 from pipekit.local.gitremote import ZERO, GitRemote
 from pipekit.local.state import LocalStack, read_state, write_state
 from tests.support.local_fixtures import free_ports, leftovers
@@ -199,6 +199,6 @@ def test_down_cleans_a_dead_local_mode(tmp_path):
         branch="main",
     )
     write_state(state, stack)
-    assert not lifecycle.is_running(read_state(state))
+    assert not control.is_running(read_state(state))
     lifecycle.down(state_dir=state, say=lambda _: None)
     assert leftovers(state, dead.pid) == []

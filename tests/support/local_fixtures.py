@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from pipekit.local import lifecycle
-from pipekit.local.runtime.procs import pid_alive
+from pipekit.local.runtime.procs import mounts_under, pid_alive
 from pipekit.local.state import LocalStack
 
 PORT_RANGE = (24000, 24999)
@@ -73,7 +73,7 @@ def leftovers(
     problems = []
     if pid_alive(service_pid):
         problems.append(f"service pid {service_pid} still running")
-    problems += [f"mount {m}" for m in lifecycle._mounts_under(state_dir)]
+    problems += [f"mount {m}" for m in mounts_under(state_dir)]
     for proc in Path("/proc").iterdir():
         if not proc.name.isdigit():
             continue
