@@ -25,7 +25,8 @@ from pathlib import Path
 from typing import Any
 
 from pipekit.emulator import records
-from pipekit.local.engine import Engine, Runners
+from pipekit.local.actions.base import Runners
+from pipekit.local.engine import Engine
 from pipekit.local.gitremote import GitRemote
 
 log = logging.getLogger("pipekit.local.service")

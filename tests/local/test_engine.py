@@ -16,7 +16,8 @@ import boto3
 import pytest
 
 from pipekit.emulator import records
-from pipekit.local.engine import Engine, Runners
+from pipekit.local.actions.base import Runners
+from pipekit.local.engine import Engine
 from pipekit.local.gitremote import GitRemote
 from tests.support.shapes import check_output
 

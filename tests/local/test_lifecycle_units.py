@@ -170,7 +170,7 @@ def test_git_remote_seed_hook_and_archive(tmp_path):
         info = remote.commit_info("owner/repo", new)
         assert info["CommitId"] == new and info["CommitMessage"] == "two"
 
-        from pipekit.local.engine import extract_zip
+        from pipekit.local.artifacts import extract_zip
 
         zip_path = remote.archive_zip("owner/repo", new, tmp_path / "src.zip")
         extract_zip(zip_path, tmp_path / "out")
