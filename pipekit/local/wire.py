@@ -14,12 +14,15 @@ from typing import Any
 
 from pipekit.emulator import records as rec
 
-# What the APIs hold at most (ExecutionSummary and ErrorDetails.message).
+# The lengths CodePipeline's model allows: ExecutionSummary (an action state's summary) and
+# Message (ErrorDetails.message); summaries use the first for externalExecutionSummary too.
 SUMMARY_LIMIT = 2048
 MESSAGE_LIMIT = 5000
 
 
 class ActionFailed(Exception):
+    """The action failed: its error code and message, and the build or deployment it started."""
+
     def __init__(self, code: str, message: str, external_id: str | None = None) -> None:
         super().__init__(message)
         self.code, self.message, self.external_id = code, message, external_id
