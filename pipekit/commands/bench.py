@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pipekit.errors import UserError
-
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser("bench", help="time commit->live and broken->restored locally")
@@ -19,16 +17,7 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
-    from pipekit.local import bench, lifecycle
+    from pipekit.local import bench
 
-    state_dir = args.state_dir or lifecycle.PROJECT_ROOT / ".local"
-    stack = lifecycle.read_state(state_dir)
-    if stack is None or not lifecycle.is_running(stack):
-        raise UserError("local mode is not running: run `make local` first")
-    try:
-        report = bench.run_bench(stack)
-    except (TimeoutError, RuntimeError) as exc:
-        raise UserError(f"benchmark aborted: {exc}; see `make status ENV=local`") from None
-    print(bench.table(report))
-    print(f"Results: {bench.write_json(report, args.json)}")
+    bench.run_and_report(args.state_dir, args.json)
     return 0

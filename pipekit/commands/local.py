@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pipekit.errors import UserError
-
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser("local", help="run the pipeline locally (up, down, info)")
@@ -30,13 +28,8 @@ def run(args) -> int:
             stack_name=args.stack_name,
         )
         print(lifecycle.describe(stack), flush=True)
-        return 0
-    if args.action == "down":
+    elif args.action == "down":
         lifecycle.down(state_dir=args.state_dir)
-        return 0
-    state_dir = args.state_dir or lifecycle.PROJECT_ROOT / ".local"
-    stack = lifecycle.read_state(state_dir)
-    if stack is None or not lifecycle.is_running(stack):
-        raise UserError("local mode is not running: run `make local`")
-    print(lifecycle.describe(stack))
+    else:
+        print(lifecycle.info(args.state_dir))
     return 0

@@ -1,37 +1,22 @@
-"""Plain `git` through subprocess: a temporary clone of the pipeline's repository, commits that
+"""`git` (through `pipekit.gitcmd`): a temporary clone of the pipeline's repository, commits that
 the e2e makes, pushes and reverts. Never a force-push: every undo is a new commit."""
 
 from __future__ import annotations
 
-import os
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipekit.errors import UserError
+from pipekit.gitcmd import GitError, git
+
+__all__ = ["Checkout", "GitError", "remote_head"]
 
 _IDENTITY = {"user.name": "pipekit e2e", "user.email": "pipekit-e2e@example.invalid"}
-
-
-class GitError(UserError):
-    """A git command failed; the message carries git's own stderr."""
-
-
-def _git(args: list[str], cwd: Path | None = None, timeout: float = 120) -> str:
-    env = dict(os.environ, GIT_TERMINAL_PROMPT="0", LC_ALL="C")
-    proc = subprocess.run(
-        ["git", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout
-    )
-    if proc.returncode != 0:
-        detail = (proc.stderr or proc.stdout).strip()
-        raise GitError(f"git {' '.join(args)} failed: {detail}")
-    return proc.stdout
 
 
 def remote_head(remote: str, branch: str) -> str | None:
     """The commit `branch` points at on `remote` (None if the branch does not exist). Also the
     preflight's reachability check: it uses the user's own credentials and helpers."""
-    out = _git(["ls-remote", "--heads", remote, f"refs/heads/{branch}"], timeout=60)
+    out = git("ls-remote", "--heads", remote, f"refs/heads/{branch}", timeout=60)
     for line in out.splitlines():
         sha, _, ref = line.partition("\t")
         if ref == f"refs/heads/{branch}":
@@ -49,16 +34,16 @@ class Checkout:
 
     @classmethod
     def clone(cls, remote: str, branch: str, dest: Path) -> Checkout:
-        _git(["clone", "--quiet", "--branch", branch, "--single-branch", remote, str(dest)])
+        git("clone", "--quiet", "--branch", branch, "--single-branch", remote, str(dest))
         checkout = cls(dest, remote, branch)
         # Commit as the user if git knows who that is; a throwaway identity otherwise.
         for key, value in _IDENTITY.items():
             if not checkout.config_get(key):
-                _git(["config", key, value], cwd=dest)
+                git("config", key, value, cwd=dest)
         return checkout
 
     def git(self, *args: str, timeout: float = 120) -> str:
-        return _git(list(args), cwd=self.path, timeout=timeout)
+        return git(*args, cwd=self.path, timeout=timeout)
 
     def config_get(self, key: str) -> str:
         try:

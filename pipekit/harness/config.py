@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from pipekit.errors import UserError
+from pipekit.local.state import (
+    LOCAL_CREDENTIALS,
+    LOCAL_REGION,
+    default_state_dir,
+    read_state_data,
+)
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 PROTECTED_ENVIRONMENTS = frozenset({"prod"})
 LOCAL_ENVIRONMENT = "local"
-LOCAL_REGION = "us-east-1"
-# moto accepts any credentials; fixed values keep the local account id stable.
-LOCAL_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
 
 
 @dataclass(frozen=True)
@@ -44,18 +46,8 @@ def known_environments(root: Path = PROJECT_ROOT) -> list[str]:
 
 
 def read_local_state(root: Path = PROJECT_ROOT) -> dict:
-    path = root / ".local" / "state.json"
-    try:
-        state = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise UserError("local mode is not running: run `make local`") from None
-    except (OSError, ValueError) as exc:
-        raise UserError(
-            f"{path} is unreadable ({exc}): run `make local-down` then `make local`"
-        ) from None
-    if not isinstance(state, dict) or not state.get("endpoint_url"):
-        raise UserError(f"{path} has no endpoint_url: run `make local-down` then `make local`")
-    return state
+    """What `make local` recorded in <root>/.local/state.json, or a UserError saying what to run."""
+    return read_state_data(default_state_dir(root))
 
 
 def resolve_environment(

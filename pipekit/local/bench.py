@@ -7,16 +7,18 @@ polling of the app, so they are what a user of `make status` and the app would s
 from __future__ import annotations
 
 import json
-import subprocess
 import tempfile
 import time
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from pipekit import gitcmd
 from pipekit.appclient import version_data
-from pipekit.local.lifecycle import LocalStack
+from pipekit.e2e import decisions
+from pipekit.errors import UserError
+from pipekit.local import lifecycle
+from pipekit.local.state import LocalStack
 
 POLL_S = 0.2
 TIMEOUT_S = 600.0
@@ -37,9 +39,7 @@ class Run:
 
 
 def git(*args: str, cwd: Path) -> str:
-    return subprocess.run(
-        ["git", *args], cwd=cwd, check=True, capture_output=True, text=True
-    ).stdout.strip()
+    return gitcmd.git(*args, cwd=cwd).strip()
 
 
 def _clone(stack: LocalStack, into: Path) -> Path:
@@ -84,15 +84,7 @@ def stage_seconds(cp: Any, pipeline: str, execution_id: str) -> dict[str, float]
     details = cp.list_action_executions(
         pipelineName=pipeline, filter={"pipelineExecutionId": execution_id}
     )["actionExecutionDetails"]
-    spans: dict[str, tuple[datetime, datetime]] = {}
-    for d in details:
-        start, end = d["startTime"], d["lastUpdateTime"]
-        if d["stageName"] in spans:
-            s0, e0 = spans[d["stageName"]]
-            start, end = min(start, s0), max(end, e0)
-        spans[d["stageName"]] = (start, end)
-    ordered = sorted(spans.items(), key=lambda kv: kv[1][0])
-    return {name: (end - start).total_seconds() for name, (start, end) in ordered}
+    return decisions.stage_durations(details)
 
 
 def _settled(cp: Any, pipeline: str, commit: str, execution_type: str) -> dict | None:
@@ -179,6 +171,20 @@ def run_bench(stack: LocalStack, say: Any = print) -> dict[str, Any]:
         "broken_to_restored_s": round(broken.total_s, 2),
         "runs": [asdict(r) for r in results],
     }
+
+
+def run_and_report(state_dir: Path | None, json_path: Path, say: Any = print) -> None:
+    """`pipekit bench`: run the benchmark on the local mode under `state_dir`, print the table
+    and write the JSON report to `json_path`."""
+    stack = lifecycle.running(state_dir)
+    if stack is None:
+        raise UserError("local mode is not running: run `make local` first")
+    try:
+        report = run_bench(stack)
+    except (TimeoutError, RuntimeError) as exc:
+        raise UserError(f"benchmark aborted: {exc}; see `make status ENV=local`") from None
+    say(table(report))
+    say(f"Results: {write_json(report, json_path)}")
 
 
 def table(report: dict[str, Any]) -> str:

@@ -29,7 +29,7 @@ def _random_id(prefix: str, length: int) -> str:
 
 class Deployer:
     def __init__(self, runners: Any, work_dir: Path) -> None:
-        self.runners = runners  # pipekit.local.engine.Runners: deploy and host_for
+        self.runners = runners  # pipekit.local.actions.base.Runners: deploy and host_for
         self.work_dir = work_dir
 
     def instances_of(self, account_id: str, region: str, group: Any) -> list[str]:

@@ -5,12 +5,12 @@ service's control endpoint over loopback; the engine decides what the push start
 
 from __future__ import annotations
 
-import os
-import subprocess
 import sys
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
+
+from pipekit.gitcmd import GitError, git
 
 ZERO = "0" * 40
 
@@ -27,16 +27,6 @@ try:
 except Exception as exc:  # a push must not fail because the service is down
     print("pipekit local: could not notify the pipeline service:", exc)
 """
-
-
-def git(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None) -> str:
-    full_env = {**os.environ, **(env or {})}
-    result = subprocess.run(
-        ["git", *args], cwd=cwd, env=full_env, capture_output=True, text=True, check=False
-    )
-    if result.returncode != 0:
-        raise RuntimeError(f"git {' '.join(args)} failed: {result.stderr.strip()}")
-    return result.stdout
 
 
 @dataclass
@@ -79,7 +69,7 @@ class GitRemote:
             return None
         try:
             return git("rev-parse", "--verify", "--quiet", f"refs/heads/{branch}", cwd=path).strip()
-        except RuntimeError:
+        except GitError:
             return None
 
     def resolve(self, repo_id: str, revision: str) -> str:

@@ -10,26 +10,32 @@ them. Everything lives under one state directory (default `<project>/.local`):
 
 from __future__ import annotations
 
-import contextlib
-import json
 import os
 import shutil
-import signal
 import subprocess
-import sys
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
 
 from pipekit import appclient
+from pipekit.cfn.parameters import read_parameter_file
+from pipekit.e2e import decisions
 from pipekit.errors import UserError
-from pipekit.harness.config import LOCAL_CREDENTIALS, LOCAL_REGION, PROJECT_ROOT, Environment
-from pipekit.host import pid_alive
+from pipekit.gitcmd import GitError, git
+from pipekit.harness.config import PROJECT_ROOT, Environment
+from pipekit.local import control
 from pipekit.local.gitremote import GitRemote
+from pipekit.local.runtime.host import cleanup_stale
+from pipekit.local.runtime.procs import mounts_under, nspawn_under, pid_alive, stop_nspawn
+from pipekit.local.runtime.rootfs import ensure_rootfs
+from pipekit.local.state import (
+    LOCAL_CREDENTIALS,
+    LOCAL_REGION,
+    LocalStack,
+    default_state_dir,
+    read_state,
+    write_state,
+)
 
 # Fixed defaults for the user's `make local`, away from common development ports
 # (LocalStack's 4566, 8000-8080, 5000...); override with these environment variables.
@@ -37,7 +43,6 @@ DEFAULT_PORT = 47_860
 DEFAULT_CONTROL_PORT = 47_861
 PORT_ENV = "PIPEKIT_LOCAL_PORT"
 CONTROL_PORT_ENV = "PIPEKIT_LOCAL_CONTROL_PORT"
-SERVICE_START_TIMEOUT_S = 60.0
 LIVE_TIMEOUT_S = 900.0
 
 Say = Callable[[str], None]
@@ -47,76 +52,11 @@ def _say(message: str) -> None:
     print(message, flush=True)
 
 
-@dataclass
-class LocalStack:
-    """What a running local mode offers; also the content of state.json."""
-
-    state_dir: str
-    endpoint_url: str
-    region: str
-    stack_name: str
-    app_url: str
-    app_port: int
-    port: int
-    control_port: int
-    service_pid: int
-    git_remote: str
-    repository: str
-    branch: str
-    pipeline_name: str = ""
-    seed_commit: str = ""  # the checkout's HEAD that `up` pushed to the branch
-    machines: list[str] = field(default_factory=list)
-
-    @property
-    def control_url(self) -> str:
-        return f"http://127.0.0.1:{self.control_port}"
-
-    def client(self, service: str) -> Any:
-        import boto3
-
-        return boto3.client(
-            service, region_name=self.region, endpoint_url=self.endpoint_url, **LOCAL_CREDENTIALS
-        )
-
-
 def default_ports() -> tuple[int, int]:
     return (
         int(os.environ.get(PORT_ENV, DEFAULT_PORT)),
         int(os.environ.get(CONTROL_PORT_ENV, DEFAULT_CONTROL_PORT)),
     )
-
-
-def read_state(state_dir: Path) -> LocalStack | None:
-    try:
-        data = json.loads((state_dir / "state.json").read_text())
-        return LocalStack(**data)
-    except (OSError, ValueError, TypeError):
-        return None
-
-
-def write_state(state_dir: Path, stack: LocalStack) -> None:
-    tmp = state_dir / "state.json.tmp"
-    tmp.write_text(json.dumps(asdict(stack), indent=2) + "\n")
-    tmp.replace(state_dir / "state.json")
-
-
-def control(url: str, path: str, body: dict | None = None, timeout: float = 300) -> dict:
-    data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(
-        url + path, data=data, headers={"Content-Type": "application/json"}
-    )
-    with urllib.request.urlopen(request, timeout=timeout) as response:
-        return json.loads(response.read() or b"{}")
-
-
-def is_running(stack: LocalStack) -> bool:
-    if not pid_alive(stack.service_pid):
-        return False
-    try:
-        control(stack.control_url, "/health", timeout=3)
-    except (OSError, urllib.error.URLError):
-        return False
-    return True
 
 
 def wait_live(
@@ -164,77 +104,22 @@ def first_run_failure(stack: LocalStack) -> str | None:
         )["actionExecutionDetails"]
     except Exception:  # the endpoint is ours; a hiccup here must not hide the real wait
         return None
-    failed = [d for d in details if d["status"] == "Failed"]
-    where = ""
-    if failed:
-        error = failed[0].get("output", {}).get("executionResult", {}).get("errorDetails", {})
-        where = (
-            f" in {failed[0]['stageName']}/{failed[0]['actionName']}: {error.get('message', '')}"
-        )
+    failure = decisions.failing_action(details)
+    where = f" in {failure.stage}/{failure.action}: {failure.message or ''}" if failure else ""
     return (
         f"the pipeline's run {runs[0]['pipelineExecutionId'][:8]} ended {runs[0]['status']}{where}"
     )
 
 
-def _parameters(root: Path) -> dict[str, str]:
-    path = root / "parameters" / "local.json"
-    try:
-        entries = json.loads(path.read_text())
-    except (OSError, ValueError) as exc:
-        raise UserError(f"cannot read {path}: {exc}") from None
-    return {e["ParameterKey"]: str(e["ParameterValue"]) for e in entries}
-
-
-def _start_service(state_dir: Path, port: int, control_port: int, app_port: int) -> int:
-    log = open(state_dir / "service.log", "ab")  # noqa: SIM115 - handed to the child
-    try:
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "pipekit.local.service",
-                "--state-dir",
-                str(state_dir),
-                "--port",
-                str(port),
-                "--control-port",
-                str(control_port),
-                "--app-port",
-                str(app_port),
-            ],
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            cwd=str(PROJECT_ROOT),
-        )
-    finally:
-        log.close()
-    deadline = time.monotonic() + SERVICE_START_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise UserError(
-                f"the local service exited at start (code {proc.returncode}); "
-                f"see {state_dir / 'service.log'}"
-            )
-        try:
-            control(f"http://127.0.0.1:{control_port}", "/health", timeout=2)
-            return proc.pid
-        except (OSError, urllib.error.URLError):
-            time.sleep(0.2)
-    proc.terminate()
-    raise UserError(f"the local service did not answer in time; see {state_dir / 'service.log'}")
+def parameter_file(root: Path) -> Path:
+    return root / "parameters" / "local.json"
 
 
 def _dirty(root: Path) -> bool:
-    result = subprocess.run(
-        ["git", "status", "--porcelain", "--untracked-files=no"],
-        cwd=root,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    return bool(result.stdout.strip())
+    try:
+        return bool(git("status", "--porcelain", "--untracked-files=no", cwd=root).strip())
+    except GitError:  # not a checkout: nothing uncommitted to warn about
+        return False
 
 
 def _port_free(port: int) -> bool:
@@ -259,7 +144,7 @@ def deploy_stack(
 
     env = Environment(
         name="local",
-        parameter_file=root / "parameters" / "local.json",
+        parameter_file=parameter_file(root),
         stack_name=stack.stack_name,
         protected=False,
         region=stack.region,
@@ -295,9 +180,9 @@ def up(
     say: Say = _say,
 ) -> LocalStack:
     """Bring local mode up (idempotent) and return once the app serves the branch's commit."""
-    state_dir = (state_dir or root / ".local").resolve()
+    state_dir = (state_dir or default_state_dir(root)).resolve()
     existing = read_state(state_dir)
-    if existing is not None and is_running(existing):
+    if existing is not None and control.is_running(existing):
         say(f"Local mode is already running (service pid {existing.service_pid}).")
         return existing
     if existing is not None:
@@ -311,7 +196,7 @@ def up(
     ):
         if not _port_free(p):
             raise UserError(f"port {p} for the {what} is taken: set {var} to a free port")
-    params = _parameters(root)
+    params = read_parameter_file(parameter_file(root))
     app_port = app_port or int(params.get("AppPort", "80"))
     if not _port_free(app_port):
         raise UserError(f"the app port {app_port} (AppPort in parameters/local.json) is taken")
@@ -330,12 +215,10 @@ def up(
         "==> Preparing the host filesystem (debootstrap: about a minute the first time, "
         "then cached)"
     )
-    from pipekit.host import cleanup_stale, ensure_rootfs
-
     ensure_rootfs()
     cleanup_stale(state_dir / "machines")
     say(f"==> Starting the local AWS endpoint and pipeline service on 127.0.0.1:{port} (~2 s)")
-    pid = _start_service(state_dir, port, control_port, app_port)
+    pid = control.start_service(state_dir, port, control_port, app_port, cwd=PROJECT_ROOT)
     try:
         return _bring_up(
             root, state_dir, stack_name, port, control_port, app_port, pid, params, say, t0
@@ -361,7 +244,7 @@ def _bring_up(
 ) -> LocalStack:
     repository = params["GitHubRepository"]
     branch = params.get("BranchName", "main")
-    health = control(f"http://127.0.0.1:{control_port}", "/health")
+    health = control.call(f"http://127.0.0.1:{control_port}", "/health")
     stack = LocalStack(
         state_dir=str(state_dir),
         endpoint_url=health["endpoint_url"],
@@ -386,7 +269,7 @@ def _bring_up(
     path = remote.create(repository, f"{stack.control_url}/push")
     try:
         commit = remote.seed(repository, root, branch)
-    except RuntimeError as exc:
+    except GitError as exc:
         raise UserError(
             f"cannot seed the local git remote from {root} (is it a git clone with a commit?): "
             f"{exc}"
@@ -412,7 +295,7 @@ def _bring_up(
             f"==> Connection {arn} is PENDING, as on AWS. Local mode stands in for the console "
             "handshake and marks it AVAILABLE."
         )
-        control(stack.control_url, "/connection", {"arn": arn, "status": "AVAILABLE"})
+        control.call(stack.control_url, "/connection", {"arn": arn, "status": "AVAILABLE"})
     asg_name = outputs.get("AutoScalingGroupName", "")
     instance_ids: list[str] = []
     if asg_name:
@@ -421,7 +304,7 @@ def _bring_up(
         )["AutoScalingGroups"]
         instance_ids = [i["InstanceId"] for g in groups for i in g.get("Instances", [])]
     say(f"==> Booting {len(instance_ids)} local host(s) {', '.join(instance_ids)} (~5 s each)")
-    stack.machines = control(stack.control_url, "/hosts", {"instance_ids": instance_ids})[
+    stack.machines = control.call(stack.control_url, "/hosts", {"instance_ids": instance_ids})[
         "machines"
     ]
     write_state(state_dir, stack)
@@ -459,88 +342,42 @@ def describe(stack: LocalStack) -> str:
     )
 
 
-def _mounts_under(path: Path) -> list[str]:
-    prefix = str(path.resolve())
-    found = []
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/self/mounts").read_text().splitlines():
-            target = line.split()[1].replace("\\040", " ")
-            if target == prefix or target.startswith(prefix + "/"):
-                found.append(target)
-    return found
+def running(state_dir: Path | None = None, root: Path = PROJECT_ROOT) -> LocalStack | None:
+    """The local mode running under `state_dir` (default `<root>/.local`), if one is."""
+    stack = read_state(state_dir or default_state_dir(root))
+    return stack if stack is not None and control.is_running(stack) else None
 
 
-def _nspawn_under(machines: Path) -> list[int]:
-    """systemd-nspawn processes booting a root under this state's machines directory: ours."""
-    prefix = str(machines.resolve()) + "/"
-    found = []
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
-            continue
-        try:
-            argv = (proc / "cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        words = [a.decode(errors="replace") for a in argv]
-        if (
-            words
-            and words[0].endswith("systemd-nspawn")
-            and any(w.startswith(prefix) for w in words)
-        ):
-            found.append(int(proc.name))
-    return found
-
-
-def _stop_process(pid: int, timeout: float = 20.0) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, signal.SIGTERM)  # nspawn asks the container's systemd to power off
-    deadline = time.monotonic() + timeout
-    while pid_alive(pid) and time.monotonic() < deadline:
-        time.sleep(0.2)
-    with contextlib.suppress(ProcessLookupError):
-        if pid_alive(pid):
-            os.kill(pid, signal.SIGKILL)
+def info(state_dir: Path | None = None) -> str:
+    """`local info`: what `local up` printed, or a UserError when local mode is not running."""
+    stack = running(state_dir)
+    if stack is None:
+        raise UserError("local mode is not running: run `make local`")
+    return describe(stack)
 
 
 def down(*, root: Path = PROJECT_ROOT, state_dir: Path | None = None, say: Say = _say) -> None:
     """Stop hosts, the service and every mount; remove the state directory."""
-    state_dir = (state_dir or root / ".local").resolve()
+    state_dir = (state_dir or default_state_dir(root)).resolve()
     stack = read_state(state_dir)
     if stack is None and not state_dir.exists():
         say("Local mode is not running: nothing to stop.")
         return
     if stack is not None and pid_alive(stack.service_pid):
         say(f"==> Stopping the local service (pid {stack.service_pid}) and its hosts")
-        with contextlib.suppress(OSError, urllib.error.URLError):
-            control(stack.control_url, "/shutdown", {}, timeout=10)
-        deadline = time.monotonic() + 60
-        while pid_alive(stack.service_pid) and time.monotonic() < deadline:
-            time.sleep(0.2)
-        if pid_alive(stack.service_pid):
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(stack.service_pid, signal.SIGTERM)
-            time.sleep(3)
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(stack.service_pid, signal.SIGKILL)
-        with contextlib.suppress(ChildProcessError, OSError):
-            os.waitpid(stack.service_pid, os.WNOHANG)
+        control.stop_service(stack)
     if stack is not None:
-        # when this process started the service (tests), its corpse stays a zombie until
-        # reaped, and the host manager would take it for a live owner of the hosts
-        with contextlib.suppress(ChildProcessError, OSError):
-            os.waitpid(stack.service_pid, os.WNOHANG)
-    from pipekit.host import cleanup_stale
-
+        control.reap(stack.service_pid)
     machines = state_dir / "machines"
     removed = cleanup_stale(machines)
     if removed:
         say(f"==> Removed leftover hosts: {', '.join(removed)}")
-    for pid in _nspawn_under(machines):
+    for pid in nspawn_under(machines):
         say(f"==> Stopping a host left running (systemd-nspawn pid {pid})")
-        _stop_process(pid)
-    for mount in sorted(_mounts_under(state_dir), reverse=True):
+        stop_nspawn(pid)
+    for mount in sorted(mounts_under(state_dir), reverse=True):
         subprocess.run(["umount", "-l", mount], capture_output=True, check=False)
-    left = _mounts_under(state_dir) + [f"systemd-nspawn pid {p}" for p in _nspawn_under(machines)]
+    left = mounts_under(state_dir) + [f"systemd-nspawn pid {p}" for p in nspawn_under(machines)]
     if stack is not None and pid_alive(stack.service_pid):
         left.append(f"service pid {stack.service_pid}")
     if left:

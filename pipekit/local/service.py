@@ -25,7 +25,8 @@ from pathlib import Path
 from typing import Any
 
 from pipekit.emulator import records
-from pipekit.local.engine import Engine, Runners
+from pipekit.local.actions.base import Runners
+from pipekit.local.engine import Engine
 from pipekit.local.gitremote import GitRemote
 
 log = logging.getLogger("pipekit.local.service")
@@ -41,7 +42,7 @@ class HostPool:
         self._lock = threading.Lock()
 
     def get(self, instance_id: str) -> Any:
-        from pipekit.host import boot_host
+        from pipekit.local.runtime.host import boot_host
 
         with self._lock:
             host = self.hosts.get(instance_id)
@@ -66,14 +67,14 @@ class HostPool:
 
 
 def _build(source_dir: Path, work_dir: Path, env: dict[str, str], buildspec: Path | None) -> Any:
-    from pipekit.buildrunner import run_build
+    from pipekit.local.runtime.buildrunner import run_build
 
     project = env.get("CODEBUILD_BUILD_ID", "build:").split(":", 1)[0]
     return run_build(source_dir, work_dir, env, buildspec, project=project)
 
 
 def _deploy(host: Any, bundle: Path, **kwargs: Any) -> Any:
-    from pipekit.hookrunner import deploy_to_host
+    from pipekit.local.runtime.hookrunner import deploy_to_host
 
     return deploy_to_host(host, bundle, **kwargs)
 

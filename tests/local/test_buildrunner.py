@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from pipekit.buildrunner import BuildspecError, run_build, write_zip
+from pipekit.local.runtime.buildrunner import BuildspecError, run_build, write_zip
 
 REPO = Path(__file__).resolve().parents[2]
 # The build's python3 is this environment's (Flask, gunicorn, pytest already at the app's pins).
@@ -263,7 +263,7 @@ def test_same_commit_gives_same_bundle_apart_from_build_metadata(tmp_path: Path)
 
 
 def test_failing_unit_test_fails_the_build(tmp_path: Path) -> None:
-    from pipekit.buildrunner import copy_source
+    from pipekit.local.runtime.buildrunner import copy_source
 
     source = tmp_path / "checkout"
     copy_source(REPO, source)

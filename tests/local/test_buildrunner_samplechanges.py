@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from pipekit.buildrunner import copy_source
+from pipekit.local.runtime.buildrunner import copy_source
 from pipekit.samplechanges import break_at_runtime, is_broken, set_marker
 
 REPO = Path(__file__).resolve().parents[2]

@@ -16,7 +16,8 @@ import boto3
 import pytest
 
 from pipekit.emulator import records
-from pipekit.local.engine import Engine, Runners
+from pipekit.local.actions.base import Runners
+from pipekit.local.engine import Engine
 from pipekit.local.gitremote import GitRemote
 from tests.support.shapes import check_output
 
@@ -767,7 +768,8 @@ def test_no_rollback_to_an_earlier_pipeline_structure(world_factory):
 
 
 def test_local_up_learns_why_the_first_run_did_not_deploy(world_factory):
-    from pipekit.local.lifecycle import LocalStack, first_run_failure
+    from pipekit.local.lifecycle import first_run_failure
+    from pipekit.local.state import LocalStack
 
     w = world_factory("p-firstfail", on_failure=True, auto_rollback=True)
     stack = LocalStack(

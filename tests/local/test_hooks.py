@@ -19,9 +19,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pipekit.buildrunner import copy_source, run_build, write_zip
-from pipekit.hookrunner import AGENT_ROOT, DeploymentOutcome, deploy_to_host, parse_appspec
-from pipekit.host import Host, boot_host, cleanup_stale, ensure_rootfs
+from pipekit.local.runtime.agent import AGENT_ROOT
+from pipekit.local.runtime.buildrunner import copy_source, run_build, write_zip
+from pipekit.local.runtime.hookrunner import DeploymentOutcome, deploy_to_host, parse_appspec
+from pipekit.local.runtime.host import Host, boot_host, cleanup_stale
+from pipekit.local.runtime.rootfs import ensure_rootfs
 from pipekit.samplechanges import break_at_runtime, set_marker
 
 REPO = Path(__file__).resolve().parents[2]

@@ -13,8 +13,15 @@ from pathlib import Path
 
 import pytest
 
-from pipekit import host as hostmod
-from pipekit.host import boot_host, cleanup_stale, debian_mirror, ensure_rootfs, rootfs_key
+from pipekit.local.runtime import host as hostmod
+from pipekit.local.runtime import procs
+from pipekit.local.runtime.host import boot_host, cleanup_stale
+from pipekit.local.runtime.rootfs import (
+    debian_mirror,
+    ensure_rootfs,
+    rootfs_build_seconds,
+    rootfs_key,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -66,7 +73,7 @@ def test_rootfs_is_cached_and_complete(rootfs: Path) -> None:
     assert ensure_rootfs() == rootfs
     for tool in ("usr/lib/systemd/systemd", "usr/bin/python3.11", "usr/bin/curl", "usr/bin/pgrep"):
         assert (rootfs / tool).exists(), tool
-    assert hostmod.rootfs_build_seconds(rootfs) is not None
+    assert rootfs_build_seconds(rootfs) is not None
 
 
 @pytest.mark.host
@@ -137,7 +144,7 @@ def test_cleanup_stale_removes_hosts_of_a_killed_run(rootfs: Path, tmp_path: Pat
         import sys, time
         from pathlib import Path
         sys.path.insert(0, {str(REPO)!r})
-        from pipekit.host import boot_host
+        from pipekit.local.runtime.host import boot_host
         boot_host("pk-b-stale", app_port=21012, state_dir=Path({str(state)!r}))
         print("booted", flush=True)
         time.sleep(600)
@@ -186,4 +193,4 @@ def test_writable_root_falls_back_to_a_copy_without_overlayfs(tmp_path: Path) ->
         (root2 / "new").write_text("x")
         assert not (base / "new").exists()
     finally:
-        hostmod._umount(root2)
+        procs.umount(root2)

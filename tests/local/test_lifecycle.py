@@ -9,7 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from pipekit.local import lifecycle
+from pipekit.local import control, lifecycle
+from pipekit.local.runtime.procs import mounts_under
+from pipekit.local.state import read_state
 
 pytestmark = pytest.mark.host
 
@@ -74,8 +76,8 @@ def test_down_cleans_up_after_a_killed_service(tmp_path):
         assert stack.machines
         os.kill(stack.service_pid, signal.SIGKILL)
         time.sleep(0.5)
-        assert lifecycle._mounts_under(state), "the hosts' mounts outlive the service"
-        assert not lifecycle.is_running(lifecycle.read_state(state))
+        assert mounts_under(state), "the hosts' mounts outlive the service"
+        assert not control.is_running(read_state(state))
         namespaces = host_namespaces(state)
         assert namespaces, "no host PID namespace found to check after down"
     finally:

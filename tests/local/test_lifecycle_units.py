@@ -9,9 +9,10 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
 
+from pipekit.local import control, lifecycle
 from pipekit.local import definition as defn
-from pipekit.local import lifecycle
 from pipekit.local.gitremote import ZERO, GitRemote
+from pipekit.local.state import LocalStack, read_state, write_state
 from tests.support.local_fixtures import free_ports, leftovers
 
 
@@ -169,7 +170,7 @@ def test_git_remote_seed_hook_and_archive(tmp_path):
         info = remote.commit_info("owner/repo", new)
         assert info["CommitId"] == new and info["CommitMessage"] == "two"
 
-        from pipekit.local.engine import extract_zip
+        from pipekit.local.artifacts import extract_zip
 
         zip_path = remote.archive_zip("owner/repo", new, tmp_path / "src.zip")
         extract_zip(zip_path, tmp_path / "out")
@@ -183,7 +184,7 @@ def test_down_cleans_a_dead_local_mode(tmp_path):
     (state / "machines").mkdir(parents=True)
     dead = subprocess.Popen(["true"])
     dead.wait()
-    stack = lifecycle.LocalStack(
+    stack = LocalStack(
         state_dir=str(state),
         endpoint_url="http://localhost:1",
         region="us-east-1",
@@ -197,7 +198,7 @@ def test_down_cleans_a_dead_local_mode(tmp_path):
         repository="o/r",
         branch="main",
     )
-    lifecycle.write_state(state, stack)
-    assert not lifecycle.is_running(lifecycle.read_state(state))
+    write_state(state, stack)
+    assert not control.is_running(read_state(state))
     lifecycle.down(state_dir=state, say=lambda _: None)
     assert leftovers(state, dead.pid) == []

@@ -3,7 +3,7 @@ free loopback ports, so tests never touch a user's `make local`.
 
     (tests/conftest.py loads it for every test)
 
-It yields a `pipekit.local.lifecycle.LocalStack` (endpoint_url, region, stack_name, app_url,
+It yields a `pipekit.local.state.LocalStack` (endpoint_url, region, stack_name, app_url,
 git_remote, repository, branch, pipeline_name, state_dir, client(service)). Its teardown runs
 `local down` and fails the session if a process or a mount is left behind.
 """
@@ -21,8 +21,9 @@ from pathlib import Path
 
 import pytest
 
-from pipekit.host import pid_alive
 from pipekit.local import lifecycle
+from pipekit.local.runtime.procs import mounts_under, pid_alive
+from pipekit.local.state import LocalStack
 
 PORT_RANGE = (24000, 24999)
 
@@ -72,7 +73,7 @@ def leftovers(
     problems = []
     if pid_alive(service_pid):
         problems.append(f"service pid {service_pid} still running")
-    problems += [f"mount {m}" for m in lifecycle._mounts_under(state_dir)]
+    problems += [f"mount {m}" for m in mounts_under(state_dir)]
     for proc in Path("/proc").iterdir():
         if not proc.name.isdigit():
             continue
@@ -87,7 +88,7 @@ def leftovers(
     return problems
 
 
-def start_local_stack(state_dir: Path, stack_name: str) -> lifecycle.LocalStack:
+def start_local_stack(state_dir: Path, stack_name: str) -> LocalStack:
     port, control_port, app_port = free_ports(3)
     try:
         return lifecycle.up(
@@ -114,12 +115,12 @@ class _Shared:
     """Each test module that imports the fixture gets its own FixtureDef, hence its own session
     instance; this keeps them on one running local mode, stopped when the last one ends."""
 
-    stack: lifecycle.LocalStack | None = None
+    stack: LocalStack | None = None
     users = 0
 
 
 @pytest.fixture(scope="session")
-def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[lifecycle.LocalStack]:
+def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
     if _Shared.stack is None:
         state_dir = (tmp_path_factory.mktemp("local-mode") / "state").resolve()
         _Shared.stack = start_local_stack(state_dir, "pipekit-localtest")

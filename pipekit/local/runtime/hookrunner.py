@@ -1,37 +1,39 @@
 """Do what the CodeDeploy agent does for one in-place deployment on one instance (a Host).
 
-The agent's on-disk layout is reproduced inside the host because the hook scripts (and people
-debugging them) rely on it:
-  /opt/codedeploy-agent/deployment-root/<dg-id>/<deployment-id>/deployment-archive/  the bundle
-  /opt/codedeploy-agent/deployment-root/<dg-id>/<deployment-id>/logs/scripts.log
-  /opt/codedeploy-agent/deployment-root/deployment-instructions/<dg-id>_last_successful_install
-  /opt/codedeploy-agent/deployment-root/deployment-instructions/<dg-id>_most_recent_install
-  /opt/codedeploy-agent/deployment-root/deployment-instructions/<dg-id>-cleanup
+The agent's on-disk layout (`pipekit.local.runtime.agent`) is reproduced inside the host.
 Behaviour kept from the agent: ApplicationStop runs the appspec and scripts of the last
 SUCCESSFUL revision and is skipped on the first deployment; Install removes what the previous
 install copied (the cleanup file), then copies the `files` section honouring
-`file_exists_behavior` and applies `permissions`; each hook runs with its `timeout` (default
-3600 s) as its `runas` user with the agent's environment variables; the agent waits until the
-script's stdout/stderr close, so a background process holding them runs the hook into its
-timeout; the first failing event fails the deployment and the later events are skipped.
+`file_exists_behavior` and applies `permissions` (`pipekit.local.runtime.install`); each hook
+runs with its `timeout` (default 3600 s) as its `runas` user with the agent's environment
+variables; the agent waits until the script's stdout/stderr close, so a background process
+holding them runs the hook into its timeout; the first failing event fails the deployment and
+the later events are skipped.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import fnmatch
 import os
 import shutil
 import subprocess
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Any, Protocol
+from typing import Any
 
 import yaml
 
-AGENT_ROOT = PurePosixPath("/opt/codedeploy-agent/deployment-root")
-INSTRUCTIONS = AGENT_ROOT / "deployment-instructions"
+from pipekit.local.runtime.agent import (
+    AGENT_ROOT,
+    EventFailure,
+    HostLike,
+    host_file,
+    read_instruction,
+    write_instruction,
+)
+from pipekit.local.runtime.install import install
+
 EVENTS = (
     "ApplicationStop",
     "DownloadBundle",
@@ -47,20 +49,6 @@ LOG_TAIL_BYTES = 4096
 # The agent keeps this many deployment archives per group (max_revisions in its config).
 MAX_REVISIONS = 5
 FILE_EXISTS_BEHAVIORS = ("DISALLOW", "OVERWRITE", "RETAIN")
-
-
-class HostLike(Protocol):
-    def run(
-        self,
-        argv: list[str],
-        *,
-        env: dict[str, str] | None = None,
-        timeout: float | None = None,
-        check: bool = True,
-        input: bytes | None = None,
-    ) -> subprocess.CompletedProcess[str]: ...
-
-    def root(self) -> Path: ...
 
 
 @dataclass
@@ -97,30 +85,8 @@ class DeploymentOutcome:
         return next(e for e in self.events if e.name == name)
 
 
-class _EventFailure(Exception):
-    def __init__(
-        self,
-        error_code: str,
-        diagnostics_code: str,
-        message: str,
-        *,
-        script: str | None = None,
-        log: str = "",
-    ) -> None:
-        super().__init__(message)
-        self.error_code = error_code
-        self.diagnostics_code = diagnostics_code
-        self.message = message
-        self.script = script
-        self.log = log
-
-
 def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
-
-
-def _on_disk(host: HostLike, path: PurePosixPath | str) -> Path:
-    return host.root() / str(path).lstrip("/")
 
 
 def parse_appspec(text: str) -> dict[str, Any]:
@@ -165,21 +131,6 @@ def _unpack(bundle_zip: Path, dest: Path) -> None:
             target.chmod(mode or 0o644)
 
 
-def _read_instruction(host: HostLike, name: str) -> str | None:
-    path = _on_disk(host, INSTRUCTIONS / name)
-    try:
-        value = path.read_text().strip()
-    except OSError:
-        return None
-    return value or None
-
-
-def _write_instruction(host: HostLike, name: str, value: str) -> None:
-    path = _on_disk(host, INSTRUCTIONS / name)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(value + "\n")
-
-
 def _run_hooks(
     host: HostLike,
     event: str,
@@ -188,23 +139,23 @@ def _run_hooks(
     env: dict[str, str],
     log_file: Path,
 ) -> str:
-    """Run every script of one event; return its combined output or raise _EventFailure."""
+    """Run every script of one event; return its combined output or raise EventFailure."""
     output: list[str] = []
     for entry in (spec.get("hooks") or {}).get(event) or []:
         location = str(entry["location"]).lstrip("/")
         script = archive / location
-        on_disk = _on_disk(host, script)
+        on_disk = host_file(host, script)
         timeout = float(entry.get("timeout", DEFAULT_TIMEOUT_S))
         runas = entry.get("runas")
         if not on_disk.is_file():
-            raise _EventFailure(
+            raise EventFailure(
                 "HOOK_EXECUTION_FAILURE",
                 "ScriptMissing",
                 f"Script does not exist at specified location: {script}",
                 script=location,
             )
         if not os.access(on_disk, os.X_OK):
-            raise _EventFailure(
+            raise EventFailure(
                 "HOOK_EXECUTION_FAILURE",
                 "ScriptNotExecutable",
                 f"Script at specified location: {location} is not executable",
@@ -219,7 +170,7 @@ def _run_hooks(
         except subprocess.TimeoutExpired as exc:
             text = _text(exc.output) + _text(exc.stderr)
             _append_log(log_file, event, location, text)
-            raise _EventFailure(
+            raise EventFailure(
                 "HOOK_EXECUTION_FAILURE",
                 "ScriptTimedOut",
                 f"Script at specified location: {location} failed to complete in "
@@ -231,7 +182,7 @@ def _run_hooks(
         _append_log(log_file, event, location, text)
         output.append(text)
         if proc.returncode != 0:
-            raise _EventFailure(
+            raise EventFailure(
                 "HOOK_EXECUTION_FAILURE",
                 "ScriptFailed",
                 f"Script at specified location: {location} run as user {runas or 'root'} "
@@ -263,104 +214,8 @@ def _append_log(log_file: Path, event: str, location: str, text: str) -> None:
             fh.write(text + "\n")
 
 
-def _passwd_ids(host: HostLike, owner: str | None, group: str | None) -> tuple[int, int]:
-    """Names resolve against the host's own /etc/passwd and /etc/group, not this machine's."""
-
-    def lookup(file: str, name: str | None) -> int:
-        if name is None:
-            return -1
-        if str(name).isdigit():
-            return int(name)
-        for line in _on_disk(host, f"/etc/{file}").read_text().splitlines():
-            fields = line.split(":")
-            if fields[0] == name:
-                return int(fields[2])
-        raise _EventFailure("INVALID_REVISION", "UnknownError", f"no {file} entry named {name}")
-
-    return lookup("passwd", owner), lookup("group", group)
-
-
-def _install(host: HostLike, archive: PurePosixPath, spec: dict[str, Any], dg_id: str) -> list[str]:
-    """The agent's Install event: cleanup of the previous install, copy, permissions."""
-    cleanup_name = f"{dg_id}-cleanup"
-    previous = _read_instruction(host, cleanup_name)
-    for line in reversed((previous or "").splitlines()):
-        path = _on_disk(host, line)
-        if path.is_symlink() or path.is_file():
-            path.unlink()
-        elif path.is_dir() and not any(path.iterdir()):
-            path.rmdir()
-    behavior = spec["file_exists_behavior"]
-    installed: list[str] = []
-    for mapping in spec.get("files") or []:
-        source = _on_disk(host, archive / str(mapping["source"]).lstrip("/"))
-        destination = PurePosixPath(str(mapping["destination"]))
-        if source.is_dir():
-            pairs = [
-                (p, destination / p.relative_to(source).as_posix())
-                for p in sorted(source.rglob("*"))
-            ]
-        elif source.is_file():
-            pairs = [(source, destination / source.name)]
-        else:
-            raise _EventFailure(
-                "INVALID_REVISION", "UnknownError", f"files: source {mapping['source']} missing"
-            )
-        _on_disk(host, destination).mkdir(parents=True, exist_ok=True)
-        for src, dest in pairs:
-            target = _on_disk(host, dest)
-            if src.is_dir():
-                if not target.is_dir():
-                    target.mkdir(parents=True)
-                    installed.append(str(dest))
-                continue
-            if target.exists():
-                if behavior == "DISALLOW":
-                    raise _EventFailure(
-                        "INVALID_REVISION",
-                        "UnknownError",
-                        f"The deployment failed because a specified file already exists at "
-                        f"this location: {dest}",
-                    )
-                if behavior == "RETAIN":
-                    continue
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(src, target)
-            installed.append(str(dest))
-    _apply_permissions(host, spec.get("permissions") or [], installed)
-    _write_instruction(host, cleanup_name, "\n".join(installed))
-    return installed
-
-
-def _apply_permissions(host: HostLike, rules: list[dict[str, Any]], installed: list[str]) -> None:
-    for rule in rules:
-        obj = PurePosixPath(str(rule["object"]))
-        pattern = str(rule.get("pattern", "**"))
-        excepts = [str(e) for e in rule.get("except") or []]
-        types = set(rule.get("type") or ["file", "directory"])
-        uid, gid = _passwd_ids(host, rule.get("owner"), rule.get("group"))
-        mode = int(str(rule["mode"]), 8) if "mode" in rule else None
-        for item in installed:
-            path = PurePosixPath(item)
-            if path != obj and obj not in path.parents:
-                continue
-            rel = path.name if path == obj else path.relative_to(obj).as_posix()
-            if pattern != "**" and not fnmatch.fnmatch(rel, pattern):
-                continue
-            if any(fnmatch.fnmatch(rel, e) for e in excepts):
-                continue
-            on_disk = _on_disk(host, path)
-            kind = "directory" if on_disk.is_dir() else "file"
-            if kind not in types:
-                continue
-            if uid >= 0 or gid >= 0:
-                os.chown(on_disk, uid, gid, follow_symlinks=False)
-            if mode is not None:
-                on_disk.chmod(mode)
-
-
 def _prune_archives(host: HostLike, dg_id: str, keep: set[str]) -> None:
-    group_dir = _on_disk(host, AGENT_ROOT / dg_id)
+    group_dir = host_file(host, AGENT_ROOT / dg_id)
     dirs = sorted((d for d in group_dir.iterdir() if d.is_dir()), key=lambda d: d.stat().st_mtime)
     for old in dirs[:-MAX_REVISIONS]:
         if str(AGENT_ROOT / dg_id / old.name) not in keep:
@@ -381,8 +236,8 @@ def deploy_to_host(
     dg_id = deployment_group_id
     deployment_dir = AGENT_ROOT / dg_id / deployment_id
     archive = deployment_dir / "deployment-archive"
-    log_file = _on_disk(host, deployment_dir / "logs" / "scripts.log")
-    last_successful = _read_instruction(host, f"{dg_id}_last_successful_install")
+    log_file = host_file(host, deployment_dir / "logs" / "scripts.log")
+    last_successful = read_instruction(host, f"{dg_id}_last_successful_install")
     base_env = {
         "DEPLOYMENT_ID": deployment_id,
         "APPLICATION_NAME": application_name,
@@ -391,7 +246,7 @@ def deploy_to_host(
     }
     events: list[LifecycleEventResult] = []
     spec: dict[str, Any] = {}
-    failure: _EventFailure | None = None
+    failure: EventFailure | None = None
 
     for name in EVENTS:
         if failure is not None:
@@ -409,14 +264,14 @@ def deploy_to_host(
                 _download(host, bundle_zip, archive)
                 spec = _load_spec(host, archive)
             elif name == "Install":
-                _write_instruction(host, f"{dg_id}_most_recent_install", str(deployment_dir))
-                installed = _install(host, archive, spec, dg_id)
+                write_instruction(host, f"{dg_id}_most_recent_install", str(deployment_dir))
+                installed = install(host, archive, spec, dg_id)
                 result.message = f"{len(installed)} paths installed"
             else:
                 result.log_tail = _run_hooks(host, name, archive, spec, env, log_file)[
                     -LOG_TAIL_BYTES:
                 ]
-        except _EventFailure as exc:
+        except EventFailure as exc:
             failure = exc
             result.status = "Failed"
             result.diagnostics_code = exc.diagnostics_code
@@ -430,22 +285,22 @@ def deploy_to_host(
         return DeploymentOutcome(
             "Failed", failure.error_code, failure.message, events, str(deployment_dir)
         )
-    _write_instruction(host, f"{dg_id}_last_successful_install", str(deployment_dir))
+    write_instruction(host, f"{dg_id}_last_successful_install", str(deployment_dir))
     _prune_archives(host, dg_id, {str(deployment_dir), last_successful or ""})
     return DeploymentOutcome("Succeeded", None, None, events, str(deployment_dir))
 
 
 def _download(host: HostLike, bundle_zip: Path, archive: PurePosixPath) -> None:
     try:
-        _unpack(bundle_zip, _on_disk(host, archive))
+        _unpack(bundle_zip, host_file(host, archive))
     except (OSError, ValueError, zipfile.BadZipFile) as exc:
-        raise _EventFailure("INVALID_REVISION", "UnknownError", f"bad bundle: {exc}") from None
+        raise EventFailure("INVALID_REVISION", "UnknownError", f"bad bundle: {exc}") from None
 
 
 def _load_spec(host: HostLike, archive: PurePosixPath) -> dict[str, Any]:
-    appspec = _on_disk(host, archive / "appspec.yml")
+    appspec = host_file(host, archive / "appspec.yml")
     if not appspec.is_file():
-        raise _EventFailure(
+        raise EventFailure(
             "INVALID_REVISION",
             "UnknownError",
             "The CodeDeploy agent did not find an AppSpec file within the unpacked revision "
@@ -454,7 +309,7 @@ def _load_spec(host: HostLike, archive: PurePosixPath) -> dict[str, Any]:
     try:
         return parse_appspec(appspec.read_text())
     except (ValueError, yaml.YAMLError) as exc:
-        raise _EventFailure("INVALID_REVISION", "UnknownError", f"appspec.yml: {exc}") from None
+        raise EventFailure("INVALID_REVISION", "UnknownError", f"appspec.yml: {exc}") from None
 
 
 def _application_stop(
@@ -468,80 +323,14 @@ def _application_stop(
     if not last_successful:
         return "no previous successful revision: nothing to run", ""
     previous_archive = PurePosixPath(last_successful) / "deployment-archive"
-    appspec = _on_disk(host, previous_archive / "appspec.yml")
+    appspec = host_file(host, previous_archive / "appspec.yml")
     if not appspec.is_file():
         return f"previous revision {last_successful} is gone: nothing to run", ""
     try:
         spec = parse_appspec(appspec.read_text())
         output = _run_hooks(host, "ApplicationStop", previous_archive, spec, env, log_file)
-    except _EventFailure as exc:
+    except EventFailure as exc:
         if ignore_failures:
             return "failed and ignored (ignoreApplicationStopFailures)", exc.log
         raise
     return f"ran the scripts of {last_successful}", output
-
-
-def _bench(port: int = 21500) -> int:
-    """Print the numbers the issue asks for: rootfs creation, bundle build and size, hooks-start
-    to ValidateService-passed for a first install and for an upgrade, on a local host."""
-    import sys
-    import tempfile
-    import time
-
-    from pipekit.buildrunner import run_build
-    from pipekit.host import boot_host, ensure_rootfs, rootfs_build_seconds
-
-    repo = Path(__file__).resolve().parent.parent
-    path = f"{Path(sys.executable).parent}:/usr/local/bin:/usr/bin:/bin"
-    started = time.monotonic()
-    rootfs = ensure_rootfs()
-    print(
-        f"rootfs: {rootfs} (created in {rootfs_build_seconds(rootfs)} s; "
-        f"this call {time.monotonic() - started:.1f} s)"
-    )
-    with tempfile.TemporaryDirectory(prefix="pk-b-bench-") as tmp:
-        work = Path(tmp)
-        builds = []
-        for n in (1, 2):
-            t0 = time.monotonic()
-            env = {"PATH": path, "COMMIT_ID": f"{n}" * 40, "PIPELINE_EXECUTION_ID": f"bench-{n}"}
-            result = run_build(repo, work / f"build{n}", env)
-            if result.status != "SUCCEEDED" or result.artifact is None:
-                print(result.log[-3000:])
-                return 1
-            print(
-                f"build {n}: {time.monotonic() - t0:.2f} s, bundle "
-                f"{result.artifact.stat().st_size / 1e6:.2f} MB, phases "
-                + ", ".join(f"{p.name}={p.duration_s:.2f}" for p in result.phases)
-            )
-            builds.append(result.artifact)
-        t0 = time.monotonic()
-        host = boot_host("pk-b-bench", app_port=port, state_dir=work / "hosts")
-        print(f"host boot: {time.monotonic() - t0:.2f} s")
-        try:
-            for n, bundle in enumerate(builds, 1):
-                t0 = time.monotonic()
-                outcome = deploy_to_host(
-                    host,
-                    bundle,
-                    deployment_id=f"d-BENCH{n}",
-                    application_name="sample-app",
-                    deployment_group_name="bench",
-                    deployment_group_id="bench-dg",
-                )
-                label = "first install" if n == 1 else "upgrade"
-                print(
-                    f"deploy {n} ({label}): {outcome.status}, hooks start to ValidateService "
-                    f"passed {time.monotonic() - t0:.2f} s; "
-                    + ", ".join(f"{e.name}={e.duration_s:.2f}" for e in outcome.events)
-                )
-                if outcome.status != "Succeeded":
-                    print(outcome.log_tail)
-                    return 1
-        finally:
-            host.stop()
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(_bench())

@@ -1,0 +1,60 @@
+"""What an action provider's handler gets and gives back.
+
+A handler is `run(ctx: ActionContext) -> ActionResult` and raises `pipekit.local.wire.ActionFailed`
+to fail the action; the engine records either outcome (`pipekit.local.wire`)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pipekit.local import artifacts
+from pipekit.local.deployer import Deployer
+from pipekit.local.gitremote import GitRemote
+from pipekit.local.wire import ActionResult, Execution
+
+
+@dataclass
+class Runners:
+    """What actually builds and deploys; `pipekit.local.service` wires in the real ones."""
+
+    # run_build(source_dir, work_dir, env, buildspec) -> BuildResult
+    build: Callable[..., Any]
+    # deploy_to_host(host, bundle_zip, deployment_id=, application_name=,
+    #                deployment_group_name=, deployment_group_id=) -> DeploymentOutcome
+    deploy: Callable[..., Any]
+    # instance id -> a booted Host for it
+    host_for: Callable[[str], Any]
+    # connection ARN -> status (AVAILABLE, PENDING, ERROR) or None when unknown
+    connection_status: Callable[[str], str | None] = lambda arn: None
+    connection_wait_s: float = 0.0
+
+
+@dataclass
+class ActionContext:
+    """One run of one action: the engine's means, the execution, the action and its
+    configuration with every `#{namespace.Variable}` resolved."""
+
+    runners: Runners
+    git: GitRemote
+    deployer: Deployer
+    work_dir: Path
+    execution: Execution
+    definition: dict[str, Any]
+    action: dict[str, Any]
+    config: dict[str, str]
+    store: dict[str, Any]  # the pipeline's artifactStore
+
+    def scratch(self, name: str) -> Path:
+        return artifacts.scratch(self.work_dir, self.execution, name)
+
+    def put_artifact(self, name: str, path: Path) -> dict[str, str]:
+        return artifacts.put(self.execution, self.store, name, path)
+
+    def get_artifact(self, location: dict, dest: Path) -> Path:
+        return artifacts.get(self.execution, location, dest)
+
+
+Handler = Callable[[ActionContext], ActionResult]
