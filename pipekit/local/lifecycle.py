@@ -122,10 +122,14 @@ def _dirty(root: Path) -> bool:
         return False
 
 
-def _port_free(port: int) -> bool:
+def port_free(port: int) -> bool:
+    """Whether a server can listen on 127.0.0.1:port now. The check binds as the servers do,
+    with SO_REUSEADDR (Python's HTTP servers and gunicorn set it), so the connections a stopped
+    local mode leaves in TIME-WAIT for a minute do not count as taken."""
     import socket
 
     with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind(("127.0.0.1", port))
         except OSError:
@@ -194,11 +198,11 @@ def up(
         (port, "emulated AWS endpoint", PORT_ENV),
         (control_port, "control endpoint", CONTROL_PORT_ENV),
     ):
-        if not _port_free(p):
+        if not port_free(p):
             raise UserError(f"port {p} for the {what} is taken: set {var} to a free port")
     params = read_parameter_file(parameter_file(root))
     app_port = app_port or int(params.get("AppPort", "80"))
-    if not _port_free(app_port):
+    if not port_free(app_port):
         raise UserError(f"the app port {app_port} (AppPort in parameters/local.json) is taken")
     if params.get("DeploymentMode", "single") != "single":
         raise UserError(

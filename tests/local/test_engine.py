@@ -43,6 +43,10 @@ class Phase:
     name: str
     status: str
     duration_s: float
+    message: str = ""
+
+
+BUILD_ERROR = "Error while executing command: make test. Reason: exit status 2"
 
 
 @dataclass
@@ -94,7 +98,10 @@ class Runner:
             status="FAILED" if failed else "SUCCEEDED",
             phases=[
                 Phase("INSTALL", "SUCCEEDED", 0.1),
-                Phase("BUILD", "FAILED" if failed else "SUCCEEDED", 0.2),
+                Phase("BUILD", "FAILED", 0.2, BUILD_ERROR)
+                if failed
+                else Phase("BUILD", "SUCCEEDED", 0.2),
+                Phase("POST_BUILD", "SKIPPED" if failed else "SUCCEEDED", 0.0),
             ],
             artifact=None if failed else out,
             exported_variables={"IMAGE_TAG": env.get("COMMIT_ID", "")[:7]},
@@ -658,6 +665,12 @@ def test_failed_build_fails_the_run_without_deploying(world_factory):
     actions = w.cp().list_action_executions(pipelineName=w.pipeline)["actionExecutionDetails"]
     build_action = next(a for a in actions if a["stageName"] == "Build")
     assert build_action["status"] == "Failed"
+    # CodePipeline's summary of a failed CodeBuild action names the failed phase (not the
+    # skipped ones after it), the phase context's code and its message with the command
+    assert build_action["output"]["executionResult"]["externalExecutionSummary"] == (
+        "Build terminated with state: FAILED. Phase: BUILD, Code: COMMAND_EXECUTION_ERROR, "
+        f"Message: {BUILD_ERROR}"
+    )
     build_id = build_action["output"]["executionResult"]["externalExecutionId"]
     response = client(w.emu, "codebuild").batch_get_builds(ids=[build_id])
     check_output("codebuild", "BatchGetBuilds", response)

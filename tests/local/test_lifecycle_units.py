@@ -202,3 +202,39 @@ def test_down_cleans_a_dead_local_mode(tmp_path):
     assert not control.is_running(read_state(state))
     lifecycle.down(state_dir=state, say=lambda _: None)
     assert leftovers(state, dead.pid) == []
+
+
+def _leave_time_wait() -> int:
+    """A loopback port whose only trace is a connection in TIME-WAIT, as `local down` leaves
+    its ports: the server side closes first, then the listener goes."""
+    import socket
+
+    with socket.socket() as listener:
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        port = listener.getsockname()[1]
+        client = socket.create_connection(("127.0.0.1", port))
+        served, _ = listener.accept()
+        served.close()  # the side that closes first keeps the TIME-WAIT entry
+        client.recv(1)
+        client.close()
+    return port
+
+
+def test_a_port_in_time_wait_is_free_for_a_restart():
+    import socket
+
+    port = _leave_time_wait()
+    with socket.socket() as plain, pytest.raises(OSError):
+        plain.bind(("127.0.0.1", port))  # what the old check did: it called the port taken
+    assert lifecycle.port_free(port)
+
+
+def test_a_port_with_a_listener_is_taken():
+    import socket
+
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        assert not lifecycle.port_free(listener.getsockname()[1])

@@ -185,10 +185,21 @@ def run(ctx: ActionContext) -> ActionResult:
             first = next(iter(outputs.values()))
             record["artifacts"] = {"location": f"arn:aws:s3:::{first['bucket']}/{first['key']}"}
     if result.status != "SUCCEEDED":
-        failed = [p.name for p in result.phases if p.status != "SUCCEEDED"]
-        raise ActionFailed(
-            "JobFailed",
-            f"Build terminated with state: {result.status}. Phase: {', '.join(failed) or '?'}",
-            external_id=build_id,
-        )
+        raise ActionFailed("JobFailed", failure_summary(result, phases), external_id=build_id)
     return ActionResult(outputs, exported, build_id, f"Build {build_id} succeeded")
+
+
+def failure_summary(result: Any, phases: list[dict[str, Any]]) -> str:
+    """CodePipeline's summary of a failed CodeBuild action: the state, then the first FAILED
+    phase with its context's code and message (which names the failing command), as the
+    console shows it ("Build terminated with state: FAILED. Phase: BUILD, Code:
+    COMMAND_EXECUTION_ERROR, Message: Error while executing command: ... Reason: exit status
+    1"). Skipped phases after it have no status in CodeBuild's records and are not named."""
+    failed = next((p for p in phases if p.get("phaseStatus") == "FAILED"), None)
+    summary = f"Build terminated with state: {result.status}."
+    if failed is None:
+        return summary
+    summary += f" Phase: {failed['phaseType']}"
+    for context in failed.get("contexts") or []:
+        summary += f", Code: {context['statusCode']}, Message: {context['message']}"
+    return summary
