@@ -208,7 +208,9 @@ def test_list_policies_lists_aws_managed_policies(aws: Any) -> None:
     iam = aws.client("iam")
     arns = {
         p["Arn"]
-        for page in iam.get_paginator("list_policies").paginate(Scope="AWS")
+        for page in iam.get_paginator("list_policies").paginate(
+            Scope="AWS", PaginationConfig={"PageSize": 1000}
+        )
         for p in page["Policies"]
     }
     assert {CODEDEPLOY_ARN, SSM_ARN} <= arns

@@ -6,6 +6,10 @@
 - Bucket policies: moto enforces their statements but ignores every Condition, so the usual
   `Deny unless aws:SecureTransport` guardrail locked every client out; a request to the emulator
   counts as HTTPS.
+- A multipart upload that is gone (aborted, completed, or aborted by a lifecycle rule) is
+  `NoSuchUpload` (404) for UploadPart, UploadPartCopy and CompleteMultipartUpload ("Special
+  errors" in botocore's S3 model documentation of each), as moto answers ListParts; moto raised
+  a KeyError for them (HTTP 500).
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from moto.utilities.utils import get_partition
 def patch() -> None:
     _patch_bucket()
     _patch_bucket_policy_conditions()
+    _patch_missing_uploads()
 
 
 def _bucket_extras(backend: Any, name: str, props: dict[str, Any]) -> None:
@@ -175,3 +180,21 @@ def _patch_bucket_policy_conditions() -> None:
         )
 
     FakeBucket.get_permission = get_permission
+
+
+def _patch_missing_uploads() -> None:
+    from moto.s3.exceptions import NoSuchUpload
+    from moto.s3.models import S3Backend
+
+    def checked(method: str) -> None:
+        original = getattr(S3Backend, method)
+
+        def wrapped(self: Any, bucket_name: str, upload_id: str, *args: Any, **kwargs: Any) -> Any:
+            if upload_id not in self.get_bucket(bucket_name).multiparts:
+                raise NoSuchUpload(upload_id=upload_id)
+            return original(self, bucket_name, upload_id, *args, **kwargs)
+
+        setattr(S3Backend, method, wrapped)
+
+    for method in ("upload_part", "upload_part_copy", "complete_multipart_upload"):
+        checked(method)
