@@ -149,6 +149,18 @@ def test_a_versioned_bucket_gets_a_delete_marker(aws: Any, s3: Any) -> None:
     assert kept == b"kept"
 
 
+def test_a_versioned_objects_whole_history_can_expire(aws: Any, s3: Any) -> None:
+    s3.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
+    history = {"NoncurrentVersionExpiration": {"NoncurrentDays": 1}}
+    lifecycle(s3, expire_after(1, **history))
+    s3.put_object(Bucket=BUCKET, Key="k", Body=b"x")
+    kinds = [e["kind"] for e in advance_clock(aws, days=10)["expired"]]
+    # the marker, the version it made noncurrent, then the marker alone (Days cleans it up)
+    assert kinds == ["delete_marker", "delete_version", "delete_version"]
+    listed = s3.list_object_versions(Bucket=BUCKET)
+    assert "Versions" not in listed and "DeleteMarkers" not in listed
+
+
 def test_noncurrent_versions_and_incomplete_uploads_go_too(aws: Any, s3: Any) -> None:
     s3.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
     lifecycle(
@@ -193,3 +205,42 @@ def test_the_artifact_bucket_expires_every_artifact_after_the_retention(aws: Any
     advance_clock(aws, days=2)
     assert s3.list_objects_v2(Bucket=bucket)["KeyCount"] == 0
     assert all(gone(s3, key, bucket) for key in keys)
+
+
+def test_a_templates_lifecycle_filters_are_kept(aws: Any) -> None:
+    body = """
+Resources:
+  Bucket:
+    Type: AWS::S3::Bucket
+    Properties:
+      VersioningConfiguration: {Status: Enabled}
+      LifecycleConfiguration:
+        Rules:
+          - Id: tagged
+            Status: Enabled
+            TagFilters: [{Key: retention, Value: short}]
+            ObjectSizeGreaterThan: "2"
+            ExpirationInDays: 1
+          - Id: history
+            Status: Enabled
+            NoncurrentVersionExpiration: {NoncurrentDays: 1, NewerNoncurrentVersions: 1}
+Outputs:
+  Name: {Value: !Ref Bucket}
+"""
+    cfn = aws.client("cloudformation")
+    cfn.create_stack(StackName="lifecycle-filters", TemplateBody=body)
+    stack = cfn.describe_stacks(StackName="lifecycle-filters")["Stacks"][0]
+    bucket = stack["Outputs"][0]["OutputValue"]
+    s3 = aws.client("s3")
+    s3.put_object(Bucket=bucket, Key="big", Body=b"12345", Tagging="retention=short")
+    s3.put_object(Bucket=bucket, Key="small", Body=b"1", Tagging="retention=short")
+    s3.put_object(Bucket=bucket, Key="untagged", Body=b"12345")
+    for body_ in (b"v1", b"v2", b"v3"):
+        s3.put_object(Bucket=bucket, Key="history", Body=body_)
+    advance_clock(aws, days=5)
+    assert gone(s3, "big", bucket)
+    assert not gone(s3, "small", bucket) and not gone(s3, "untagged", bucket)
+    history = [
+        v for v in s3.list_object_versions(Bucket=bucket)["Versions"] if v["Key"] == "history"
+    ]
+    assert len(history) == 2  # the current one and the newest noncurrent one (v2)

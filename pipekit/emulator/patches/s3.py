@@ -1,8 +1,8 @@
 """S3 as CloudFormation and clients see it on AWS, where moto differs.
 
-- AWS::S3::Bucket: moto ignores versioning, the public access block, lifecycle rules and
-  ownership controls; they are applied. CloudFormation cannot delete a bucket that still holds
-  objects: the resource ends DELETE_FAILED, as on AWS.
+- AWS::S3::Bucket: moto ignores versioning, the public access block, lifecycle rules (with
+  their tag and size filters) and ownership controls; they are applied. CloudFormation cannot
+  delete a bucket that still holds objects: the resource ends DELETE_FAILED, as on AWS.
 - Bucket policies: moto enforces their statements but ignores every Condition, so the usual
   `Deny unless aws:SecureTransport` guardrail locked every client out; a request to the emulator
   counts as HTTPS.
@@ -48,10 +48,24 @@ def _bucket_extras(backend: Any, name: str, props: dict[str, Any]) -> None:
             backend.put_bucket_ownership_controls(name, rules[0]["ObjectOwnership"])
 
 
+def lifecycle_filter(rule: dict[str, Any]) -> dict[str, Any]:
+    """A CloudFormation rule's Prefix, TagFilters and ObjectSizeGreaterThan/LessThan as the S3
+    API's Filter: exactly one predicate, or several under And (API reference,
+    LifecycleRuleFilter), tags spelled as moto's XML parser reads them (`Tag`)."""
+    tags = [{"Key": t["Key"], "Value": t["Value"]} for t in rule.get("TagFilters") or []]
+    sizes = {k: int(rule[k]) for k in ("ObjectSizeGreaterThan", "ObjectSizeLessThan") if k in rule}
+    prefix = {"Prefix": rule["Prefix"]} if rule.get("Prefix") else {}
+    if len(tags) + len(sizes) + len(prefix) > 1:
+        return {"And": {**prefix, **({"Tag": tags} if tags else {}), **sizes}}
+    if tags:
+        return {"Tag": tags[0]}
+    return sizes or {"Prefix": rule.get("Prefix", "")}
+
+
 def lifecycle_rule(rule: dict[str, Any]) -> dict[str, Any]:
     """A CloudFormation lifecycle rule as the S3 API (and moto's backend) spells it."""
     out: dict[str, Any] = {"ID": rule.get("Id"), "Status": rule["Status"]}
-    out["Filter"] = {"Prefix": rule.get("Prefix", "")}
+    out["Filter"] = lifecycle_filter(rule)
     expiration: dict[str, Any] = {}
     if "ExpirationInDays" in rule:
         expiration["Days"] = int(rule["ExpirationInDays"])
@@ -64,6 +78,9 @@ def lifecycle_rule(rule: dict[str, Any]) -> dict[str, Any]:
     noncurrent = rule.get("NoncurrentVersionExpiration")
     if noncurrent:
         out["NoncurrentVersionExpiration"] = {"NoncurrentDays": int(noncurrent["NoncurrentDays"])}
+        if "NewerNoncurrentVersions" in noncurrent:
+            newer = int(noncurrent["NewerNoncurrentVersions"])
+            out["NoncurrentVersionExpiration"]["NewerNoncurrentVersions"] = newer
     elif "NoncurrentVersionExpirationInDays" in rule:
         out["NoncurrentVersionExpiration"] = {
             "NoncurrentDays": int(rule["NoncurrentVersionExpirationInDays"])

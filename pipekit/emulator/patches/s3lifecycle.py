@@ -86,6 +86,14 @@ def snapshot(backend: Any, bucket: Any) -> Bucket:
     )
 
 
+def _drop(keys: Any, key: str) -> None:
+    """Remove a key and all its versions (moto's own pop fails on delete markers, which have no
+    dispose(); setlist disposes the object versions and skips the markers)."""
+    if key in keys:
+        keys.setlist(key, [])
+        dict.pop(keys, key)
+
+
 def _do(bucket: Any, action: Action) -> None:
     from moto.s3.models import FakeDeleteMarker
 
@@ -94,14 +102,13 @@ def _do(bucket: Any, action: Action) -> None:
         if action.version_id in bucket.multiparts:
             del bucket.multiparts[action.version_id]
     elif action.kind == "delete":
-        if action.key in keys:
-            keys.pop(action.key)
+        _drop(keys, action.key)
     elif action.kind == "delete_version":
         left = [v for v in keys.getlist(action.key, []) if str(v.version_id) != action.version_id]
         if left:
             keys.setlist(action.key, left)
-        elif action.key in keys:
-            keys.pop(action.key)
+        else:
+            _drop(keys, action.key)
     elif action.kind == "delete_marker":
         marker = FakeDeleteMarker(key=keys[action.key])
         marker.last_modified = action.at.astimezone(UTC).replace(tzinfo=None)
