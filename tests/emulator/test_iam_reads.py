@@ -23,26 +23,15 @@ ACCOUNT = "123456789012"
 CODEDEPLOY_ARN = "arn:aws:iam::aws:policy/service-role/AWSCodeDeployRole"
 SSM_ARN = "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore"
 
-TRUST = {
-    "Version": "2012-10-17",
-    "Statement": [
-        {
-            "Effect": "Allow",
-            "Principal": {"Service": "ec2.amazonaws.com"},
-            "Action": "sts:AssumeRole",
-        }
-    ],
-}
-CODEDEPLOY_TRUST = {
-    "Version": "2012-10-17",
-    "Statement": [
-        {
-            "Effect": "Allow",
-            "Principal": {"Service": "codedeploy.amazonaws.com"},
-            "Action": "sts:AssumeRole",
-        }
-    ],
-}
+
+def trust(service: str) -> dict[str, Any]:
+    """A trust policy letting `service` assume the role."""
+    statement = {"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}
+    return {"Version": "2012-10-17", "Statement": [statement]}
+
+
+TRUST = trust("ec2.amazonaws.com")
+CODEDEPLOY_TRUST = trust("codedeploy.amazonaws.com")
 READ = {
     "Version": "2012-10-17",
     "Statement": [
