@@ -13,7 +13,8 @@ from moto.moto_server.werkzeug_app import (
 )
 from werkzeug.serving import BaseWSGIServer, make_server
 
-from pipekit.emulator import patches
+from pipekit.emulator import clock, patches
+from pipekit.emulator.admin import AdminApp
 from pipekit.emulator.connections import store as connections
 from pipekit.emulator.connections.app import ConnectionsApp
 from pipekit.emulator.models.codedeploy import DeploymentConfig
@@ -56,7 +57,8 @@ class Emulator:
         }
 
     def reset(self) -> None:
-        """Forget every resource in every emulated service (moto's reset plus ours)."""
+        """Forget every resource in every emulated service (moto's reset plus ours), and put the
+        clock back to real time."""
         from moto.moto_api import _internal
 
         from pipekit.emulator import records
@@ -65,6 +67,7 @@ class Emulator:
         connections.reset()
         DeploymentConfig.STORE.clear()
         records.reset_all()
+        clock.reset()
 
     def stop(self) -> None:
         self._server.shutdown()
@@ -78,9 +81,10 @@ class _QuietHandler(MotoRequestHandler):
 
 
 def build_app() -> Any:
-    """The WSGI application: the connections API in front of moto's dispatcher."""
+    """The WSGI application: the admin call (/_pipekit/clock), then the connections API, in
+    front of moto's dispatcher."""
     patches.apply()
-    return ConnectionsApp(DomainDispatcherApplication(create_backend_app))
+    return AdminApp(ConnectionsApp(DomainDispatcherApplication(create_backend_app)))
 
 
 def start(port: int = 0, host: str = "127.0.0.1", *, log_requests: bool = False) -> Emulator:

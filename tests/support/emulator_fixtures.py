@@ -46,6 +46,24 @@ def local_parameters(ssm: Any, bucket: str, prefix: str, **overrides: str) -> li
     return parameter_entries(values)
 
 
+def advance_clock(emulator: Emulator, *, days: float = 0, seconds: float = 0) -> dict[str, Any]:
+    """Move the emulator's clock forward (POST /_pipekit/clock), which applies every bucket's
+    lifecycle rules as S3 would by the new time; the answer: the new time, the clock's offset
+    and what expired."""
+    import json
+    import urllib.request
+
+    body = json.dumps({"advance_seconds": days * 86400 + seconds}).encode()
+    request = urllib.request.Request(
+        f"{emulator.endpoint_url}/_pipekit/clock",
+        data=body,
+        method="POST",
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.loads(response.read())
+
+
 @pytest.fixture(scope="session")
 def emulator() -> Iterator[Emulator]:
     from pipekit.emulator.server import start

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import threading
 
-from pipekit.emulator.patches import codedeploy, ec2, elbv2, s3
+from pipekit.emulator.patches import codedeploy, ec2, elbv2, iam, s3, s3lifecycle
 from pipekit.emulator.patches.cloudformation import (
     capabilities,
     changes,
@@ -34,11 +34,13 @@ PATCHES = (
     rollback,
     changesets,
     s3,
+    s3lifecycle,
     codedeploy,
     stacks,
     ec2,
     elbv2,
     capabilities,
+    iam,
 )
 
 

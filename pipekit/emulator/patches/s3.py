@@ -1,11 +1,15 @@
 """S3 as CloudFormation and clients see it on AWS, where moto differs.
 
-- AWS::S3::Bucket: moto ignores versioning, the public access block, lifecycle rules and
-  ownership controls; they are applied. CloudFormation cannot delete a bucket that still holds
-  objects: the resource ends DELETE_FAILED, as on AWS.
+- AWS::S3::Bucket: moto ignores versioning, the public access block, lifecycle rules (with
+  their tag and size filters) and ownership controls; they are applied. CloudFormation cannot
+  delete a bucket that still holds objects: the resource ends DELETE_FAILED, as on AWS.
 - Bucket policies: moto enforces their statements but ignores every Condition, so the usual
   `Deny unless aws:SecureTransport` guardrail locked every client out; a request to the emulator
   counts as HTTPS.
+- A multipart upload that is gone (aborted, completed, or aborted by a lifecycle rule) is
+  `NoSuchUpload` (404) for UploadPart, UploadPartCopy and CompleteMultipartUpload ("Special
+  errors" in botocore's S3 model documentation of each), as moto answers ListParts; moto raised
+  a KeyError for them (HTTP 500).
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from moto.utilities.utils import get_partition
 def patch() -> None:
     _patch_bucket()
     _patch_bucket_policy_conditions()
+    _patch_missing_uploads()
 
 
 def _bucket_extras(backend: Any, name: str, props: dict[str, Any]) -> None:
@@ -43,10 +48,24 @@ def _bucket_extras(backend: Any, name: str, props: dict[str, Any]) -> None:
             backend.put_bucket_ownership_controls(name, rules[0]["ObjectOwnership"])
 
 
+def lifecycle_filter(rule: dict[str, Any]) -> dict[str, Any]:
+    """A CloudFormation rule's Prefix, TagFilters and ObjectSizeGreaterThan/LessThan as the S3
+    API's Filter: exactly one predicate, or several under And (API reference,
+    LifecycleRuleFilter), tags spelled as moto's XML parser reads them (`Tag`)."""
+    tags = [{"Key": t["Key"], "Value": t["Value"]} for t in rule.get("TagFilters") or []]
+    sizes = {k: int(rule[k]) for k in ("ObjectSizeGreaterThan", "ObjectSizeLessThan") if k in rule}
+    prefix = {"Prefix": rule["Prefix"]} if rule.get("Prefix") else {}
+    if len(tags) + len(sizes) + len(prefix) > 1:
+        return {"And": {**prefix, **({"Tag": tags} if tags else {}), **sizes}}
+    if tags:
+        return {"Tag": tags[0]}
+    return sizes or {"Prefix": rule.get("Prefix", "")}
+
+
 def lifecycle_rule(rule: dict[str, Any]) -> dict[str, Any]:
     """A CloudFormation lifecycle rule as the S3 API (and moto's backend) spells it."""
     out: dict[str, Any] = {"ID": rule.get("Id"), "Status": rule["Status"]}
-    out["Filter"] = {"Prefix": rule.get("Prefix", "")}
+    out["Filter"] = lifecycle_filter(rule)
     expiration: dict[str, Any] = {}
     if "ExpirationInDays" in rule:
         expiration["Days"] = int(rule["ExpirationInDays"])
@@ -59,6 +78,9 @@ def lifecycle_rule(rule: dict[str, Any]) -> dict[str, Any]:
     noncurrent = rule.get("NoncurrentVersionExpiration")
     if noncurrent:
         out["NoncurrentVersionExpiration"] = {"NoncurrentDays": int(noncurrent["NoncurrentDays"])}
+        if "NewerNoncurrentVersions" in noncurrent:
+            newer = int(noncurrent["NewerNoncurrentVersions"])
+            out["NoncurrentVersionExpiration"]["NewerNoncurrentVersions"] = newer
     elif "NoncurrentVersionExpirationInDays" in rule:
         out["NoncurrentVersionExpiration"] = {
             "NoncurrentDays": int(rule["NoncurrentVersionExpirationInDays"])
@@ -175,3 +197,21 @@ def _patch_bucket_policy_conditions() -> None:
         )
 
     FakeBucket.get_permission = get_permission
+
+
+def _patch_missing_uploads() -> None:
+    from moto.s3.exceptions import NoSuchUpload
+    from moto.s3.models import S3Backend
+
+    def checked(method: str) -> None:
+        original = getattr(S3Backend, method)
+
+        def wrapped(self: Any, bucket_name: str, upload_id: str, *args: Any, **kwargs: Any) -> Any:
+            if upload_id not in self.get_bucket(bucket_name).multiparts:
+                raise NoSuchUpload(upload_id=upload_id)
+            return original(self, bucket_name, upload_id, *args, **kwargs)
+
+        setattr(S3Backend, method, wrapped)
+
+    for method in ("upload_part", "upload_part_copy", "complete_multipart_upload"):
+        checked(method)

@@ -13,16 +13,19 @@ from __future__ import annotations
 import copy
 import threading
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Protocol
 
 from moto.codepipeline.models import codepipeline_backends
+
+from pipekit.emulator import clock
 
 Record = dict[str, Any]
 
 
 def now() -> datetime:
-    return datetime.now(UTC)
+    """The emulator's clock (real time unless advanced through /_pipekit/clock)."""
+    return clock.now()
 
 
 def public(record: Record) -> Record:
