@@ -78,8 +78,13 @@ class _QuietHandler(MotoRequestHandler):
 
 
 def build_app() -> Any:
-    """The WSGI application: the connections API in front of moto's dispatcher."""
+    """The WSGI application: the connections API in front of moto's dispatcher, with the
+    record APIs in place of moto's (CreateDeployment gets AWS's ids and rules even without
+    local mode's engine)."""
+    from pipekit.emulator import records
+
     patches.apply()
+    records.install()
     return ConnectionsApp(DomainDispatcherApplication(create_backend_app))
 
 
