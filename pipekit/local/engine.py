@@ -138,6 +138,10 @@ class Engine:
                     return
         raise rec.ConflictException(f"Execution {execution_id} is not in progress")
 
+    def start_deployment(self, account_id: str, region: str, deployment_id: str) -> None:
+        """A deployment created through CodeDeploy's API runs like the pipeline's."""
+        self.deployer.start(account_id, region, deployment_id)
+
     # ------------------------------------------------------------ pushes and new pipelines
 
     def on_push(self, repo_id: str, updates: list[dict[str, str]]) -> list[str]:

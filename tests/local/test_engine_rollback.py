@@ -1,0 +1,113 @@
+"""Deployments and rollbacks through the engine and the emulated APIs (in-process runners, see
+tests/support/engine_world.py): CodeDeploy's own automatic rollback as a separate deployment,
+and deployments created through CodeDeploy's API."""
+
+from __future__ import annotations
+
+import io
+import re
+import zipfile
+
+from pipekit.e2e.waiting import wait_deployment
+from tests.support.engine_world import client
+from tests.support.shapes import check_output
+
+
+def test_codedeploy_rolls_back_with_a_deployment_of_its_own(world_factory):
+    w = world_factory("p-cdrollback", on_failure=False, auto_rollback=True)
+    good = w.push({"app.txt": "v1"}, "good")
+    w.wait_idle()
+    good_deployment = w.deployments()[0]
+    w.runner.deploy_s = 0.5  # a rollback takes a while, as on AWS
+    w.push({"BROKEN": "x"}, "broken")
+    summaries = w.wait_idle()
+    assert [s["status"] for s in summaries] == ["Failed", "Succeeded"]
+    assert all(s["executionType"] == "STANDARD" for s in summaries)  # no stage rollback
+    rollback, failed, _ = w.deployments()
+    assert failed["status"] == "Failed"
+    assert failed["errorInformation"]["code"] == "HEALTH_CONSTRAINTS"
+    # each end names the other, in AWS's words
+    assert failed["rollbackInfo"] == {
+        "rollbackDeploymentId": rollback["deploymentId"],
+        "rollbackMessage": f"Deployment {failed['deploymentId']} terminated. Automatic rollback "
+        f"is triggered with a DeploymentId {rollback['deploymentId']}.",
+    }
+    assert rollback["rollbackInfo"] == {
+        "rollbackTriggeringDeploymentId": failed["deploymentId"],
+        "rollbackMessage": f"Deployment {rollback['deploymentId']} is triggered to roll back "
+        f"deployment {failed['deploymentId']}.",
+    }
+    assert rollback["creator"] == "codeDeployRollback"
+    assert rollback["status"] == "Succeeded"
+    assert rollback["revision"] == good_deployment["revision"] == failed["previousRevision"]
+    assert re.fullmatch(r"d-[A-Z0-9]{9}", rollback["deploymentId"])
+    assert w.runner.serving[w.asg_instance] == good
+    # The Deploy action returned when its deployment failed, not when the rollback ended.
+    actions = w.cp().list_action_executions(
+        pipelineName=w.pipeline, filter={"pipelineExecutionId": summaries[0]["pipelineExecutionId"]}
+    )["actionExecutionDetails"]
+    deploy = next(a for a in actions if a["stageName"] == "Deploy")
+    assert deploy["status"] == "Failed"
+    assert deploy["output"]["executionResult"]["externalExecutionId"] == failed["deploymentId"]
+    assert deploy["lastUpdateTime"] < rollback["completeTime"]
+    assert rollback["createTime"] >= failed["completeTime"]
+    target = client(w.emu, "codedeploy").get_deployment_instance(
+        deploymentId=failed["deploymentId"], instanceId=w.asg_instance
+    )
+    failed_event = next(
+        e for e in target["instanceSummary"]["lifecycleEvents"] if e["status"] == "Failed"
+    )
+    assert failed_event["diagnostics"]["errorCode"] == "ScriptFailed"
+    for info in (failed, rollback):
+        check_output("codedeploy", "GetDeployment", {"deploymentInfo": info})
+
+
+def _bundle(commit: str) -> bytes:
+    data = io.BytesIO()
+    with zipfile.ZipFile(data, "w") as zf:
+        zf.writestr("COMMIT", commit)
+    return data.getvalue()
+
+
+def test_a_deployment_created_through_the_api_runs(world_factory):
+    w = world_factory("p-byhand", on_failure=False, auto_rollback=True)
+    s3, cd = client(w.emu, "s3"), client(w.emu, "codedeploy")
+    s3.put_object(Bucket=f"{w.pipeline}-artifacts", Key="by-hand.zip", Body=_bundle("c0ffee"))
+    names = {"applicationName": f"{w.pipeline}-app", "deploymentGroupName": f"{w.pipeline}-group"}
+    revision = {
+        "revisionType": "S3",
+        "s3Location": {
+            "bucket": f"{w.pipeline}-artifacts",
+            "key": "by-hand.zip",
+            "bundleType": "zip",
+        },
+    }
+    deployment_id = cd.create_deployment(
+        **names, revision=revision, ignoreApplicationStopFailures=True
+    )["deploymentId"]
+    assert re.fullmatch(r"d-[A-Z0-9]{9}", deployment_id)
+    info = wait_terminal(cd, deployment_id)
+    assert info["status"] == "Succeeded" and info["creator"] == "user"
+    assert info["startTime"] >= info["createTime"]
+    assert w.runner.serving[w.asg_instance] == "c0ffee"
+    assert w.runner.deploys[-1]["ignore_application_stop_failures"] is True
+    assert cd.list_deployments(**names)["deployments"] == [deployment_id]
+    # a revision that is not in S3 fails where the instance downloads it, as the agent reports
+    missing = dict(revision, s3Location={**revision["s3Location"], "key": "gone.zip"})
+    failed_id = cd.create_deployment(**names, revision=missing)["deploymentId"]
+    failed = wait_terminal(cd, failed_id)
+    assert failed["status"] == "Failed"
+    assert "rollbackDeploymentId" in failed["rollbackInfo"]  # to the revision that succeeded
+    event = cd.get_deployment_instance(deploymentId=failed_id, instanceId=w.asg_instance)[
+        "instanceSummary"
+    ]["lifecycleEvents"][0]
+    assert event["lifecycleEventName"] == "DownloadBundle"
+    assert event["diagnostics"]["errorCode"] == "UnknownError"
+    assert event["diagnostics"]["message"] == "The specified key does not exist."
+    rollback = wait_terminal(cd, failed["rollbackInfo"]["rollbackDeploymentId"])
+    assert rollback["status"] == "Succeeded"
+    assert rollback["revision"] == revision
+
+
+def wait_terminal(cd, deployment_id: str) -> dict:
+    return wait_deployment(cd, deployment_id, timeout=20, interval=0.05)["deploymentInfo"]
