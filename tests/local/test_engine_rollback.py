@@ -1,12 +1,15 @@
 """Deployments and rollbacks through the engine and the emulated APIs (in-process runners, see
 tests/support/engine_world.py): CodeDeploy's own automatic rollback as a separate deployment,
-and deployments created through CodeDeploy's API."""
+CodePipeline's stage rollback and its preconditions, and deployments created through
+CodeDeploy's API."""
 
 from __future__ import annotations
 
 import io
 import re
 import zipfile
+
+import pytest
 
 from pipekit.e2e.waiting import wait_deployment
 from tests.support.engine_world import client
@@ -60,6 +63,83 @@ def test_codedeploy_rolls_back_with_a_deployment_of_its_own(world_factory):
     assert failed_event["diagnostics"]["errorCode"] == "ScriptFailed"
     for info in (failed, rollback):
         check_output("codedeploy", "GetDeployment", {"deploymentInfo": info})
+
+
+def test_stage_rollback_reruns_only_the_stage(world_factory):
+    w = world_factory("p-stagerollback", on_failure=True, auto_rollback=False)
+    good = w.push({"app.txt": "v1"}, "good")
+    w.wait_idle()
+    w.push({"BROKEN": "x"}, "broken")
+    summaries = w.wait_idle()
+    rollback, failed, good_run = summaries
+    assert failed["status"] == "Failed"
+    assert rollback["executionType"] == "ROLLBACK"
+    assert rollback["trigger"]["triggerType"] == "AutomatedRollback"
+    target = rollback["rollbackMetadata"]["rollbackTargetPipelineExecutionId"]
+    assert target == good_run["pipelineExecutionId"]
+    assert rollback["status"] == "Succeeded"
+    assert rollback["sourceRevisions"][0]["revisionId"] == good
+    assert w.runner.serving[w.asg_instance] == good
+    actions = w.cp().list_action_executions(
+        pipelineName=w.pipeline, filter={"pipelineExecutionId": rollback["pipelineExecutionId"]}
+    )
+    assert [a["stageName"] for a in actions["actionExecutionDetails"]] == ["Deploy"]
+    assert "codeDeployRollback" not in [d["creator"] for d in w.deployments()]
+
+
+def test_no_stage_rollback_before_the_stage_has_once_succeeded(world_factory):
+    w = world_factory("p-firstfails", on_failure=True, auto_rollback=False)
+    w.push({"BROKEN": "x"}, "broken first")
+    summaries = w.wait_idle()
+    assert [(s["status"], s["executionType"]) for s in summaries] == [("Failed", "STANDARD")]
+    cp = w.cp()
+    with pytest.raises(cp.exceptions.UnableToRollbackStageException):
+        cp.rollback_stage(
+            pipelineName=w.pipeline,
+            stageName="Deploy",
+            targetPipelineExecutionId=summaries[0]["pipelineExecutionId"],
+        )
+
+
+def test_rollback_stage_refusals_name_the_error_codepipeline_lists(world_factory):
+    w = world_factory("p-refusals", on_failure=False, auto_rollback=False)
+    w.push({"app.txt": "v1"}, "one")
+    good = w.wait_idle()[0]["pipelineExecutionId"]
+    cp = w.cp()
+
+    def refused(stage: str, target: str) -> str:
+        with pytest.raises(cp.exceptions.ClientError) as err:
+            cp.rollback_stage(
+                pipelineName=w.pipeline, stageName=stage, targetPipelineExecutionId=target
+            )
+        return err.value.response["Error"]["Code"]
+
+    assert refused("Nope", good) == "StageNotFoundException"
+    assert refused("Deploy", "00000000-0000-0000-0000-000000000000") == (
+        "PipelineExecutionNotFoundException"
+    )
+    rollback_id = cp.rollback_stage(
+        pipelineName=w.pipeline, stageName="Deploy", targetPipelineExecutionId=good
+    )["pipelineExecutionId"]
+    w.wait_idle()
+    assert refused("Deploy", rollback_id) == "ValidationException"  # never to a rollback
+    # the pipeline structure changes: runs of the earlier version are no longer targets
+    cp.update_pipeline(pipeline=cp.get_pipeline(name=w.pipeline)["pipeline"])
+    assert refused("Deploy", good) == "UnableToRollbackStageException"
+
+
+def test_no_stage_rollback_in_parallel_mode(world_factory):
+    w = world_factory("p-parallel", on_failure=True, auto_rollback=False, mode="PARALLEL")
+    w.push({"app.txt": "v1"}, "good")
+    good = w.wait_idle()[0]["pipelineExecutionId"]
+    w.push({"BROKEN": "x"}, "broken")
+    summaries = w.wait_idle()
+    assert [s["executionType"] for s in summaries] == ["STANDARD", "STANDARD"]
+    cp = w.cp()
+    with pytest.raises(cp.exceptions.ValidationException):
+        cp.rollback_stage(
+            pipelineName=w.pipeline, stageName="Deploy", targetPipelineExecutionId=good
+        )
 
 
 def _bundle(commit: str) -> bytes:
