@@ -1,7 +1,7 @@
 """Deployments and rollbacks through the engine and the emulated APIs (in-process runners, see
-tests/support/engine_world.py): CodeDeploy's own automatic rollback as a separate deployment,
-CodePipeline's stage rollback and its preconditions, and deployments created through
-CodeDeploy's API."""
+test_engine): CodeDeploy's own automatic rollback as a separate deployment, CodePipeline's
+stage rollback and its preconditions, the two colliding on one deployment group, and
+deployments created through CodeDeploy's API."""
 
 from __future__ import annotations
 
@@ -85,6 +85,36 @@ def test_stage_rollback_reruns_only_the_stage(world_factory):
     )
     assert [a["stageName"] for a in actions["actionExecutionDetails"]] == ["Deploy"]
     assert "codeDeployRollback" not in [d["creator"] for d in w.deployments()]
+
+
+def test_both_rollback_layers_collide_on_the_deployment_group(world_factory):
+    """The group's automatic rollback and the stage's OnFailure ROLLBACK both answer one failed
+    deployment: CodeDeploy's rollback deployment is active when the pipeline's ROLLBACK
+    execution calls CreateDeployment on the same group, so that execution fails (one active
+    deployment per group). Why the templates keep only CodeDeploy's layer."""
+    w = world_factory("p-bothlayers", on_failure=True, auto_rollback=True)
+    good = w.push({"app.txt": "v1"}, "good")
+    w.wait_idle()
+    w.runner.deploy_s = 1.0
+    w.push({"BROKEN": "x"}, "broken")
+    summaries = w.wait_idle()
+    rollback_run, failed_run, _ = summaries
+    assert failed_run["status"] == "Failed"
+    assert rollback_run["executionType"] == "ROLLBACK"
+    assert rollback_run["status"] == "Failed"
+    actions = w.cp().list_action_executions(
+        pipelineName=w.pipeline,
+        filter={"pipelineExecutionId": rollback_run["pipelineExecutionId"]},
+    )["actionExecutionDetails"]
+    error = actions[0]["output"]["executionResult"]["errorDetails"]["message"]
+    cd_rollback = next(d for d in w.deployments() if d["creator"] == "codeDeployRollback")
+    assert error == (
+        f"The Deployment Group '{w.pipeline}-group' already has an active Deployment "
+        f"'{cd_rollback['deploymentId']}'"
+    )
+    # CodeDeploy's rollback is unaffected and restores the good revision
+    assert cd_rollback["status"] == "Succeeded"
+    assert w.runner.serving[w.asg_instance] == good
 
 
 def test_no_stage_rollback_before_the_stage_has_once_succeeded(world_factory):
