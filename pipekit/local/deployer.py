@@ -43,20 +43,17 @@ class Deployer:
     def __init__(self, runners: Any, work_dir: Path) -> None:
         self.runners = runners  # pipekit.local.actions.base.Runners: deploy and host_for
         self.work_dir = work_dir
-        self._threads: dict[str, threading.Thread] = {}
 
     # ------------------------------------------------------------ the service's side
 
     def start(self, account_id: str, region: str, deployment_id: str) -> None:
         """Run a Created deployment in the background (records.Controller.start_deployment)."""
-        thread = threading.Thread(
+        threading.Thread(
             target=self._run,
             args=(account_id, region, deployment_id),
             name=f"deployment-{deployment_id}",
             daemon=True,
-        )
-        self._threads[deployment_id] = thread
-        thread.start()
+        ).start()
 
     def wait(
         self,
@@ -86,7 +83,11 @@ class Deployer:
         except Exception as exc:  # a crash must still end the deployment
             log.exception("deployment %s crashed", deployment_id)
             error = {"code": "INTERNAL_ERROR", "message": str(exc)[:1000]}
-        rollback = deployments.finish(account_id, region, deployment_id, error)
+        try:
+            rollback = deployments.finish(account_id, region, deployment_id, error)
+        except KeyError:  # the records were reset (the emulator's reset) while it ran
+            log.info("deployment %s is gone from the records", deployment_id)
+            return
         if rollback is not None:
             log.info("%s failed: rolling back with %s", deployment_id, rollback["deploymentId"])
             self.start(account_id, region, rollback["deploymentId"])
