@@ -1,7 +1,9 @@
 """Edits the end-to-end test and the benchmark make to a checkout of this repository.
 
-Both edit the sample app only, keep its unit tests passing, and return the paths they changed
-(relative to repo_dir) so the caller can `git add` exactly those.
+Each edits the sample app only, keeps its unit tests passing, and returns the paths it changed
+(relative to repo_dir) so the caller can `git add` exactly those. The paths are the same in an
+unpacked build bundle (its root holds `appspec.yml`, `scripts/` and `app/sample_app/`), so
+they edit a bundle as well.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from pathlib import Path
 
 MARKER_PATH = Path("app/sample_app/marker.txt")
 WSGI_PATH = Path("app/sample_app/wsgi.py")
+STOP_PATH = Path("scripts/application_stop.sh")
 BREAK_LINE = (
     'raise RuntimeError("sample-app deliberately broken at runtime (pipekit.samplechanges)")'
 )
@@ -39,3 +42,13 @@ def break_at_runtime(repo_dir: Path) -> list[Path]:
 
 def is_broken(repo_dir: Path) -> bool:
     return BREAK_LINE in (repo_dir / WSGI_PATH).read_text()
+
+
+def break_application_stop(repo_dir: Path) -> list[Path]:
+    """Make the ApplicationStop hook fail (exit 1). The revision still deploys: CodeDeploy runs
+    a revision's ApplicationStop script only in the NEXT deployment, after this revision's
+    Install succeeded (the agent's last successful install)."""
+    path = repo_dir / STOP_PATH
+    lines = path.read_text().splitlines(keepends=True)
+    path.write_text(lines[0] + 'echo "ApplicationStop deliberately broken" >&2\nexit 1\n')
+    return [STOP_PATH]

@@ -77,21 +77,6 @@ def superseded_by(summaries: Iterable[Response], execution: Response) -> Respons
     return min(later, key=lambda s: s["startTime"]) if later else None
 
 
-def last_successful_execution(
-    summaries: Iterable[Response], *, before: datetime | None = None
-) -> Response | None:
-    """The newest standard run that succeeded (started before `before` if given): what an
-    automated stage rollback targets, since a rollback may not target another rollback."""
-    good = [
-        s
-        for s in summaries
-        if execution_type(s) != "ROLLBACK"
-        and s.get("status") == "Succeeded"
-        and (before is None or s["startTime"] < before)
-    ]
-    return max(good, key=lambda s: s["startTime"]) if good else None
-
-
 def stage_names(pipeline: Response) -> list[str]:
     """Stage names in order, from get_pipeline (never hard-coded)."""
     return [stage["name"] for stage in pipeline["pipeline"]["stages"]]
@@ -104,6 +89,19 @@ def rollback_stages(pipeline: Response) -> list[str]:
         for stage in pipeline["pipeline"]["stages"]
         if stage.get("onFailure", {}).get("result") == "ROLLBACK"
     ]
+
+
+def rollback_layer_problem(pipeline: Response, deploy_stage: str) -> str | None:
+    """The project rolls back with CodeDeploy only: a Deploy stage that also rolls back on
+    failure collides with it (None when it does not)."""
+    if deploy_stage not in rollback_stages(pipeline):
+        return None
+    return (
+        f"the {deploy_stage} stage has OnFailure: ROLLBACK besides the deployment group's "
+        "automatic rollback: its rollback execution's CreateDeployment meets CodeDeploy's own "
+        "rollback deployment on the same group and fails with DeploymentLimitExceededException "
+        "(one deployment at a time per group); deploy the current templates"
+    )
 
 
 def stage_of_action_category(pipeline: Response, category: str) -> str | None:
@@ -205,10 +203,6 @@ def stage_durations(details: Iterable[Response]) -> dict[str, float]:
     return {stage: (end - start).total_seconds() for stage, (start, end) in spans.items()}
 
 
-def stages_run(details: Iterable[Response]) -> set[str]:
-    return {d["stageName"] for d in details}
-
-
 @dataclass
 class Verdict:
     """A yes/no with the reasons it is not yes, so a report can say exactly what was missing."""
@@ -216,52 +210,6 @@ class Verdict:
     ok: bool
     problems: list[str] = field(default_factory=list)
     facts: dict[str, Any] = field(default_factory=dict)
-
-
-def pipeline_rollback_verdict(
-    summaries: Iterable[Response],
-    *,
-    failed_execution: Response,
-    last_good_execution_id: str,
-    rollback_details: Iterable[Response] | None,
-    upstream_stages: Iterable[str],
-) -> Verdict:
-    """Did the pipeline roll the failed stage back to the last good run, without re-running the
-    stages before it? Looks for a ROLLBACK execution started after the failed one, triggered by
-    AutomatedRollback, targeting `last_good_execution_id`; `rollback_details` are that
-    execution's action executions (None when not fetched yet)."""
-    problems: list[str] = []
-    candidates = [
-        s
-        for s in summaries
-        if execution_type(s) == "ROLLBACK" and s["startTime"] >= failed_execution["startTime"]
-    ]
-    if not candidates:
-        return Verdict(False, ["no ROLLBACK execution started after the failed execution"])
-    rollback = min(candidates, key=lambda s: s["startTime"])
-    facts: dict[str, Any] = {"rollback_execution_id": rollback["pipelineExecutionId"]}
-    target = rollback.get("rollbackMetadata", {}).get("rollbackTargetPipelineExecutionId")
-    facts["rollback_target"] = target
-    if target != last_good_execution_id:
-        problems.append(
-            f"rollback targets {target}, not the last successful execution {last_good_execution_id}"
-        )
-    trigger = rollback.get("trigger", {}).get("triggerType")
-    facts["trigger"] = trigger
-    if trigger != "AutomatedRollback":
-        problems.append(f"rollback trigger is {trigger}, not AutomatedRollback")
-    status = rollback.get("status")
-    facts["status"] = status
-    if status != "Succeeded":
-        problems.append(f"rollback execution is {status}, not Succeeded")
-    if rollback_details is None:
-        problems.append("rollback execution's actions were not inspected")
-    else:
-        rerun = sorted(stages_run(rollback_details) & set(upstream_stages))
-        facts["stages_run"] = sorted(stages_run(rollback_details))
-        if rerun:
-            problems.append(f"rollback re-ran {', '.join(rerun)}")
-    return Verdict(not problems, problems, facts)
 
 
 @dataclass(frozen=True)
@@ -302,16 +250,25 @@ def failed_lifecycle_events(targets: Iterable[Response]) -> list[FailedEvent]:
     return failed
 
 
+def revision_name(revision: Response | None) -> str:
+    """`s3://bucket/key` (with `?versionId=` when pinned) of a RevisionLocation."""
+    location = (revision or {}).get("s3Location") or {}
+    name = f"s3://{location.get('bucket')}/{location.get('key')}"
+    return name + (f"?versionId={location['version']}" if location.get("version") else "")
+
+
 def codedeploy_rollback_verdict(
     failed: Response,
     rollback: Response | None,
     targets: Iterable[Response],
     *,
+    last_good_revision: Response | None = None,
     failing_event: str = "ValidateService",
 ) -> Verdict:
-    """Did CodeDeploy fail the broken deployment in `failing_event` and roll back successfully?
-    `failed` and `rollback` are get_deployment responses; `targets` are the failed deployment's
-    get_deployment_target / get_deployment_instance responses."""
+    """Did CodeDeploy fail the broken deployment in `failing_event` and roll back successfully,
+    with a deployment of its own (creator codeDeployRollback) of `last_good_revision` when
+    given? `failed` and `rollback` are get_deployment responses; `targets` are the failed
+    deployment's get_deployment_target / get_deployment_instance responses."""
     info = failed["deploymentInfo"]
     problems: list[str] = []
     facts: dict[str, Any] = {
@@ -346,6 +303,16 @@ def codedeploy_rollback_verdict(
         trig = rb.get("rollbackInfo", {}).get("rollbackTriggeringDeploymentId")
         if trig is not None and trig != info["deploymentId"]:
             problems.append(f"rollback was triggered by {trig}, not {info['deploymentId']}")
+        facts["rollback_revision"] = rb.get("revision")
+        if last_good_revision is not None and revision_name(rb.get("revision")) != (
+            revision_name(last_good_revision)
+        ):
+            problems.append(
+                f"rollback deployed {revision_name(rb.get('revision'))}, not the last good "
+                f"revision {revision_name(last_good_revision)}"
+            )
+        if rb.get("createTime") and rb.get("completeTime"):
+            facts["rollback_seconds"] = (rb["completeTime"] - rb["createTime"]).total_seconds()
     return Verdict(not problems, problems, facts)
 
 

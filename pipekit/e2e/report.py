@@ -42,8 +42,13 @@ class Report:
     broken_push_to_restored_s: float | None = None
     restore_to_live_s: float | None = None
     probe: dict[str, Any] = field(default_factory=dict)
+    # The broken commit's run: execution_id, status (Failed), failed_stage (the Deploy stage),
+    # failed_action, deployment_id.
+    broken_execution: dict[str, Any] = field(default_factory=dict)
+    # CodeDeploy's rollback: the failed and the rollback deployment, creator, status, revision.
     codedeploy_rollback: dict[str, Any] = field(default_factory=dict)
-    pipeline_rollback: dict[str, Any] = field(default_factory=dict)
+    # The commit /version reported once CodeDeploy had rolled back (the good commit).
+    live_commit: str | None = None
     problems: list[str] = field(default_factory=list)
     # The failing action's own error per run ("broken" is the expected one).
     failure_details: dict[str, list[str]] = field(default_factory=dict)
@@ -84,7 +89,12 @@ def summary_table(report: Report) -> Table:
         for stage, seconds in stages.items():
             table.add_row(f"{run} run: {stage} stage", _secs(seconds))
     table.add_row("commit to live", _secs(report.commit_to_live_s))
+    if report.broken_execution:
+        b = report.broken_execution
+        table.add_row("broken commit's run", f"{b.get('status')} at {b.get('failed_stage')}")
     table.add_row("failure to restored (CodeDeploy rollback)", _secs(report.failure_to_restored_s))
+    if report.live_commit:
+        table.add_row("live commit after the rollback", report.live_commit[:12])
     table.add_row("broken push to good version served", _secs(report.broken_push_to_restored_s))
     table.add_row("restore commit to live", _secs(report.restore_to_live_s))
     if report.probe:

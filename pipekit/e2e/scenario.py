@@ -24,7 +24,6 @@ from pipekit.e2e.target import Target
 from pipekit.e2e.waiting import (
     Clients,
     E2EFailure,
-    action_executions,
     deployment_targets,
     explain_failure,
     find_commit_execution,
@@ -58,7 +57,7 @@ class _Pipeline:
     source: str | None
     build: str | None
     deploy: str | None
-    rolls_back: list[str] = field(default_factory=list)
+    definition: dict[str, Any] = field(default_factory=dict)  # get_pipeline's response
 
 
 def default_changes() -> SampleChanges:
@@ -86,6 +85,7 @@ class Scenario:
             env=target.env, pipeline=target.pipeline, app_url=target.app_url, branch=target.branch
         )
         self.pushed: list[str] = []
+        self.good_deployment: str | None = None  # the good commit's deployment id
 
     # -- helpers ---------------------------------------------------------------------------
 
@@ -99,7 +99,7 @@ class Scenario:
             source=decisions.stage_of_action_category(definition, "Source"),
             build=decisions.stage_of_action_category(definition, "Build"),
             deploy=decisions.stage_of_action_category(definition, "Deploy"),
-            rolls_back=decisions.rollback_stages(definition),
+            definition=definition,
         )
 
     def _push(self, checkout: Checkout, commit: str) -> float:
@@ -207,6 +207,8 @@ class Scenario:
         _, execution, details = self._run_commit("good", commit, pipeline)
         if execution["status"] != "Succeeded":
             raise self._fail_with_details("good", details)
+        if pipeline.deploy is not None:
+            self.good_deployment = decisions.external_execution_id(details, pipeline.deploy)
         self.report.step(
             "good commit pipeline", True, self.clock() - pushed_at, execution["pipelineExecutionId"]
         )
@@ -244,7 +246,7 @@ class Scenario:
 
     def _judge_broken(self, commit: str, good: str, pipeline: _Pipeline, pushed_at: float) -> None:
         r = self.report
-        summary, execution, details = self._run_commit("broken", commit, pipeline)
+        _, execution, details = self._run_commit("broken", commit, pipeline)
         r.step(
             "broken commit execution failed",
             execution["status"] == "Failed",
@@ -272,50 +274,24 @@ class Scenario:
         for line in lines[1:]:
             self.console.print(f"  [dim]{line}[/dim]")
 
-        # CodeDeploy's own rollback: a new deployment of the last good revision.
-        failed = wait_deployment(
-            self.c.codedeploy,
-            deployment_id,
-            timeout=self.o.deployment_timeout,
-            interval=self.o.poll_interval,
-        )
-        rollback_id = failed["deploymentInfo"].get("rollbackInfo", {}).get("rollbackDeploymentId")
-        rollback = None
-        if rollback_id:
-            self.say(f"CodeDeploy rolls back with deployment {rollback_id}")
-            rollback = wait_deployment(
-                self.c.codedeploy,
-                rollback_id,
-                timeout=self.o.deployment_timeout,
-                interval=self.o.poll_interval,
-            )
-        targets = deployment_targets(self.c.codedeploy, deployment_id)
-        verdict = decisions.codedeploy_rollback_verdict(failed, rollback, targets)
-        r.codedeploy_rollback = {"ok": verdict.ok, "problems": verdict.problems, **verdict.facts}
+        r.broken_execution = {
+            "execution_id": execution["pipelineExecutionId"],
+            "status": execution["status"],
+            "failed_stage": failure.stage,
+            "failed_action": failure.action,
+            "deployment_id": deployment_id,
+        }
+        self._judge_codedeploy_rollback(deployment_id)
+        # One rollback layer: CodeDeploy's. A stage rollback as well would collide with it.
+        layer_problem = decisions.rollback_layer_problem(pipeline.definition, pipeline.deploy)
         r.step(
-            "CodeDeploy failed in ValidateService and rolled back",
-            verdict.ok,
+            "one rollback layer (CodeDeploy's)",
+            layer_problem is None,
             None,
-            "; ".join(verdict.problems) or f"rollback {rollback_id} Succeeded",
+            layer_problem or f"{pipeline.deploy} has no OnFailure: ROLLBACK",
         )
-        failed_at = failed["deploymentInfo"].get("completeTime")
-        restored_at = (rollback or {}).get("deploymentInfo", {}).get("completeTime")
-        if failed_at and restored_at:
-            r.failure_to_restored_s = round((restored_at - failed_at).total_seconds(), 1)
-
-        # The pipeline's own stage rollback, where the definition asks for it.
-        if pipeline.deploy in pipeline.rolls_back:
-            self._judge_pipeline_rollback(summary, pipeline)
-        else:
-            r.pipeline_rollback = {"configured": False}
-            r.step(
-                "pipeline stage rollback",
-                True,
-                None,
-                f"not configured on {pipeline.deploy}: not asserted",
-            )
-
         data = self._wait_served(good)
+        r.live_commit = decisions.served_commit(data)
         r.broken_push_to_restored_s = round(self.clock() - pushed_at, 1)
         r.step(
             "previous good commit served again",
@@ -324,66 +300,47 @@ class Scenario:
             f"/version commit {data.get('commit')}",
         )
 
-    def _judge_pipeline_rollback(self, failed_summary: dict[str, Any], pipeline: _Pipeline) -> None:
-        cp, name = self.c.codepipeline, self.t.pipeline
-        before = list_executions(cp, name)
-        last_good = decisions.last_successful_execution(before, before=failed_summary["startTime"])
-        if last_good is None:
-            raise E2EFailure("no successful execution before the broken one to roll back to")
-
-        def rollback_started() -> dict[str, Any] | None:
-            for s in list_executions(cp, name):
-                if (
-                    decisions.execution_type(s) == "ROLLBACK"
-                    and s["startTime"] >= failed_summary["startTime"]
-                ):
-                    return s
-            return None
-
-        rb = poll(
-            rollback_started,
-            timeout=self.o.execution_start_timeout,
-            interval=self.o.poll_interval,
-            what="the pipeline's automated stage rollback",
+    def _judge_codedeploy_rollback(self, deployment_id: str) -> None:
+        """CodeDeploy's own rollback: a new deployment (creator codeDeployRollback) of the last
+        good revision, started when the broken one failed, that succeeds."""
+        r, cd = self.report, self.c.codedeploy
+        failed = wait_deployment(
+            cd, deployment_id, timeout=self.o.deployment_timeout, interval=self.o.poll_interval
         )
-        rb_id = rb["pipelineExecutionId"]
-        self.say(f"pipeline rolls {pipeline.deploy} back with execution {rb_id}")
-        wait_execution(
-            cp,
-            name,
-            rb["pipelineExecutionId"],
-            stages=pipeline.stages,
-            timeout=self.o.execution_timeout,
-            console=self.console,
-            label="rollback",
-            interval=self.o.poll_interval,
+        rollback_id = failed["deploymentInfo"].get("rollbackInfo", {}).get("rollbackDeploymentId")
+        rollback = None
+        if rollback_id:
+            self.say(f"CodeDeploy rolls back with deployment {rollback_id}")
+            rollback = wait_deployment(
+                cd, rollback_id, timeout=self.o.deployment_timeout, interval=self.o.poll_interval
+            )
+        good_revision = None
+        if self.good_deployment:
+            good_revision = cd.get_deployment(deploymentId=self.good_deployment)[
+                "deploymentInfo"
+            ].get("revision")
+        verdict = decisions.codedeploy_rollback_verdict(
+            failed,
+            rollback,
+            deployment_targets(cd, deployment_id),
+            last_good_revision=good_revision,
         )
-        details = action_executions(cp, name, rb["pipelineExecutionId"])
-        self.report.stage_seconds["rollback"] = {
-            k: round(v, 1) for k, v in decisions.stage_durations(details).items()
-        }
-        upstream = pipeline.stages[: pipeline.stages.index(pipeline.deploy)]
-        verdict = decisions.pipeline_rollback_verdict(
-            list_executions(cp, name),
-            failed_execution=failed_summary,
-            last_good_execution_id=last_good["pipelineExecutionId"],
-            rollback_details=details,
-            upstream_stages=upstream,
-        )
-        self.report.pipeline_rollback = {
-            "configured": True,
+        r.codedeploy_rollback = {
             "ok": verdict.ok,
             "problems": verdict.problems,
-            "last_good_execution": last_good["pipelineExecutionId"],
+            "last_good_deployment_id": self.good_deployment,
             **verdict.facts,
         }
-        self.report.step(
-            "pipeline rolled Deploy back to the last good run",
+        r.step(
+            "CodeDeploy failed in ValidateService and rolled back to the last good revision",
             verdict.ok,
             None,
-            "; ".join(verdict.problems)
-            or f"{rb['pipelineExecutionId']} -> {last_good['pipelineExecutionId']}",
+            "; ".join(verdict.problems) or f"rollback {rollback_id} Succeeded",
         )
+        failed_at = failed["deploymentInfo"].get("completeTime")
+        restored_at = (rollback or {}).get("deploymentInfo", {}).get("completeTime")
+        if failed_at and restored_at:
+            r.failure_to_restored_s = round((restored_at - failed_at).total_seconds(), 1)
 
     def _restore(self, checkout: Checkout, pipeline: _Pipeline, *, midway: bool) -> None:
         r = self.report

@@ -82,8 +82,12 @@ class _QuietHandler(MotoRequestHandler):
 
 def build_app() -> Any:
     """The WSGI application: the admin call (/_pipekit/clock), then the connections API, in
-    front of moto's dispatcher."""
+    front of moto's dispatcher, with the record APIs in place of moto's (CreateDeployment gets
+    AWS's ids and rules even without local mode's engine)."""
+    from pipekit.emulator import records
+
     patches.apply()
+    records.install()
     return AdminApp(ConnectionsApp(DomainDispatcherApplication(create_backend_app)))
 
 

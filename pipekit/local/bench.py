@@ -127,18 +127,38 @@ def measure_restore(stack: LocalStack, clone: Path, good_commit: str) -> Run:
     _wait(lambda: (version_data(stack.app_url, 1.0) or {}).get("commit") == good_commit)
     run.total_s = time.monotonic() - pushed
     run.stages = stage_seconds(cp, stack.pipeline_name, run.execution_id)
-    try:
-        rollback = _wait(lambda: _settled(cp, stack.pipeline_name, good_commit, "ROLLBACK"), 60)
-    except TimeoutError:  # the Deploy stage may not roll back (no OnFailure: ROLLBACK)
-        run.rollback = {"pipeline_rollback_execution": None}
-        return run
-    run.rollback = {
-        "pipeline_rollback_execution": rollback["pipelineExecutionId"],
-        "pipeline_rollback_status": rollback["status"],
-        "pipeline_rollback_done_s": time.monotonic() - pushed,
-        "stages": stage_seconds(cp, stack.pipeline_name, rollback["pipelineExecutionId"]),
-    }
+    run.rollback = codedeploy_rollback(stack, run.execution_id)
     return run
+
+
+def codedeploy_rollback(stack: LocalStack, execution_id: str) -> dict[str, Any]:
+    """CodeDeploy's rollback of the execution's failed deployment (a deployment of its own,
+    creator codeDeployRollback), once it has ended: its id, status and seconds."""
+    cp, cd = stack.client("codepipeline"), stack.client("codedeploy")
+    details = cp.list_action_executions(
+        pipelineName=stack.pipeline_name, filter={"pipelineExecutionId": execution_id}
+    )["actionExecutionDetails"]
+    deploy_stage = next((d["stageName"] for d in details if d["status"] == "Failed"), None)
+    failed_id = decisions.external_execution_id(details, deploy_stage) if deploy_stage else None
+    if not failed_id:
+        return {"codedeploy_rollback_deployment": None}
+    info = cd.get_deployment(deploymentId=failed_id)["deploymentInfo"]
+    rollback_id = info.get("rollbackInfo", {}).get("rollbackDeploymentId")
+    if not rollback_id:
+        return {"codedeploy_rollback_deployment": None}
+
+    def ended() -> dict | None:
+        found = cd.get_deployment(deploymentId=rollback_id)["deploymentInfo"]
+        return found if found["status"] in decisions.TERMINAL_DEPLOYMENT else None
+
+    rollback = _wait(ended, 120)
+    return {
+        "codedeploy_rollback_deployment": rollback_id,
+        "codedeploy_rollback_status": rollback["status"],
+        "codedeploy_rollback_s": (
+            rollback["completeTime"] - rollback["createTime"]
+        ).total_seconds(),
+    }
 
 
 def run_bench(stack: LocalStack, say: Any = print) -> dict[str, Any]:
@@ -195,8 +215,9 @@ def table(report: dict[str, Any]) -> str:
             lines.append(f"{'':<28}{'push->start':<12}{run['push_to_start_s']:>9.1f}")
         for stage, seconds in run["stages"].items():
             lines.append(f"{'':<28}{stage:<12}{seconds:>9.1f}")
-        for stage, seconds in (run.get("rollback") or {}).get("stages", {}).items():
-            lines.append(f"{'':<28}{'rb ' + stage:<12}{seconds:>9.1f}")
+        rollback = run.get("rollback") or {}
+        if rollback.get("codedeploy_rollback_s") is not None:
+            lines.append(f"{'':<28}{'CD rollback':<12}{rollback['codedeploy_rollback_s']:>9.1f}")
     t = report["targets"]
     lines.append(
         f"commit to live {report['commit_to_live_s']:.1f} s "

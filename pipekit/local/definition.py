@@ -125,8 +125,3 @@ def artifact_key(pipeline_name: str, artifact_name: str) -> str:
 
 def stage_rolls_back(stage: dict[str, Any]) -> bool:
     return (stage.get("onFailure") or {}).get("result") == "ROLLBACK"
-
-
-def auto_rollback_on_failure(group_config: dict[str, Any] | None) -> bool:
-    config = group_config or {}
-    return bool(config.get("enabled")) and "DEPLOYMENT_FAILURE" in (config.get("events") or [])

@@ -1,36 +1,173 @@
-"""CodeDeploy, EC2/on-premises, in place, run locally: one deployment of a revision to the
-instances a deployment group targets (one nspawn host per instance id), recorded as CodeDeploy
-records, then the group's automatic rollback when it is configured and the deployment failed."""
+"""CodeDeploy, EC2/on-premises, in place, run locally: what the service does with a deployment
+once it is created (by the API, the pipeline's CodeDeploy action or a rollback): Created ->
+InProgress, the revision to each instance the group targets (one nspawn host per instance id,
+one at a time; the instance's agent fetches the bundle from the emulated S3 itself), the
+records CodeDeploy keeps (`pipekit.emulator.records.deployments`), then Succeeded or Failed.
+A failed deployment that rolls back gets its rollback deployment as it is marked Failed
+(creator `codeDeployRollback`), which then runs on its own, like any other deployment.
+
+Each deployment runs in its own thread: `start()` returns at once, `wait()` polls to the end."""
 
 from __future__ import annotations
 
 import logging
-import secrets
-import string
-import tempfile
+import threading
+import time
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from moto.autoscaling.models import autoscaling_backends
 from moto.ec2.models import ec2_backends
-from moto.s3.models import s3_backends
 
 from pipekit.emulator import records as rec
-from pipekit.local import definition as defn
+from pipekit.emulator.records import deployments
+from pipekit.local.instance_s3 import instance_get_object
 
 log = logging.getLogger("pipekit.local.deployer")
 
-
-def _random_id(prefix: str, length: int) -> str:
-    alphabet = string.ascii_uppercase + string.digits
-    return prefix + "".join(secrets.choice(alphabet) for _ in range(length))
+HEALTH_CONSTRAINTS = (
+    "HEALTH_CONSTRAINTS",
+    "The overall deployment failed because too many individual instances failed deployment, "
+    "too few healthy instances are available for deployment, or some instances in your "
+    "deployment group are experiencing problems.",
+)
+NO_INSTANCES = (
+    "NO_INSTANCES",
+    "The deployment failed because no instances were found for your deployment group.",
+)
 
 
 class Deployer:
     def __init__(self, runners: Any, work_dir: Path) -> None:
         self.runners = runners  # pipekit.local.actions.base.Runners: deploy and host_for
         self.work_dir = work_dir
+
+    # ------------------------------------------------------------ the service's side
+
+    def start(self, account_id: str, region: str, deployment_id: str) -> None:
+        """Run a Created deployment in the background (records.Controller.start_deployment)."""
+        threading.Thread(
+            target=self._run,
+            args=(account_id, region, deployment_id),
+            name=f"deployment-{deployment_id}",
+            daemon=True,
+        ).start()
+
+    def wait(
+        self,
+        account_id: str,
+        region: str,
+        deployment_id: str,
+        *,
+        interval_s: float = 0.2,
+        timeout_s: float | None = None,
+    ) -> dict[str, Any]:
+        """Poll the deployment until it is terminal, as CodePipeline's CodeDeploy action polls
+        GetDeployment; returns a copy of its record."""
+        recs = rec.records_for(account_id, region)
+        deadline = None if timeout_s is None else time.monotonic() + timeout_s
+        while True:
+            with recs.lock:
+                record = recs.deployments[deployment_id]
+                if record["status"] in deployments.TERMINAL:
+                    return dict(record)
+            if deadline is not None and time.monotonic() > deadline:
+                raise TimeoutError(f"deployment {deployment_id} is still {record['status']}")
+            time.sleep(interval_s)
+
+    def _run(self, account_id: str, region: str, deployment_id: str) -> None:
+        try:
+            error = self._deploy(account_id, region, deployment_id)
+        except Exception as exc:  # a crash must still end the deployment
+            log.exception("deployment %s crashed", deployment_id)
+            error = {"code": "INTERNAL_ERROR", "message": str(exc)[:1000]}
+        try:
+            rollback = deployments.finish(account_id, region, deployment_id, error)
+        except KeyError:  # the records were reset (the emulator's reset) while it ran
+            log.info("deployment %s is gone from the records", deployment_id)
+            return
+        if rollback is not None:
+            log.info("%s failed: rolling back with %s", deployment_id, rollback["deploymentId"])
+            self.start(account_id, region, rollback["deploymentId"])
+
+    def _deploy(self, account_id: str, region: str, deployment_id: str) -> dict[str, str] | None:
+        """Deploy to every instance; None when all succeeded, else the ErrorInformation."""
+        recs = rec.records_for(account_id, region)
+        record = deployments.start(account_id, region, deployment_id)
+        group = deployments.group_of(
+            account_id, region, record["applicationName"], record["deploymentGroupName"]
+        )
+        instances = self.instances_of(account_id, region, group)
+        overview = record["deploymentOverview"]
+        targets: dict[str, dict] = {}
+        with recs.lock:
+            overview["Pending"] = len(instances)
+            for instance_id in instances:
+                targets[instance_id] = {
+                    "deploymentId": deployment_id,
+                    "targetId": instance_id,
+                    "targetArn": f"arn:aws:ec2:{region}:{account_id}:instance/{instance_id}",
+                    "status": "Pending",
+                    "lastUpdatedAt": rec.now(),
+                    "lifecycleEvents": [],
+                }
+            recs.targets[deployment_id] = targets
+        if not instances:
+            return dict(zip(("code", "message"), NO_INSTANCES, strict=True))
+        failed = False
+        for instance_id in instances:
+            target = targets[instance_id]
+            if failed:  # one at a time: the rest are skipped once one has failed
+                with recs.lock:
+                    target.update(status="Skipped", lastUpdatedAt=rec.now())
+                    overview["Pending"] -= 1
+                    overview["Skipped"] += 1
+                continue
+            with recs.lock:
+                target.update(status="InProgress", lastUpdatedAt=rec.now())
+                overview["Pending"] -= 1
+                overview["InProgress"] += 1
+            status, events = self._on_instance(account_id, region, record, group, instance_id)
+            with recs.lock:
+                target.update(status=status, lifecycleEvents=events, lastUpdatedAt=rec.now())
+                overview["InProgress"] -= 1
+                overview[status if status in overview else "Failed"] += 1
+            failed = status != "Succeeded"
+        return dict(zip(("code", "message"), HEALTH_CONSTRAINTS, strict=True)) if failed else None
+
+    def _on_instance(
+        self, account_id: str, region: str, record: dict, group: Any, instance_id: str
+    ) -> tuple[str, list[dict]]:
+        """What the instance's agent does with the deployment: (target status, events)."""
+        try:
+            outcome = self.runners.deploy(
+                self.runners.host_for(instance_id),
+                record["revision"],
+                get_object=partial(instance_get_object, account_id, region, instance_id),
+                deployment_id=record["deploymentId"],
+                application_name=record["applicationName"],
+                deployment_group_name=record["deploymentGroupName"],
+                deployment_group_id=group.deployment_group_id,
+                ignore_application_stop_failures=record["ignoreApplicationStopFailures"],
+                file_exists_behavior=record["fileExistsBehavior"],
+            )
+            return outcome.status, lifecycle_events(outcome)
+        except Exception as exc:
+            log.exception("deployment %s to %s crashed", record["deploymentId"], instance_id)
+            return "Failed", [
+                {
+                    "lifecycleEventName": "DownloadBundle",
+                    "status": "Failed",
+                    "diagnostics": {
+                        "errorCode": "UnknownError",
+                        "scriptName": "",
+                        "message": str(exc)[:1000],
+                        "logTail": "",
+                    },
+                }
+            ]
 
     def instances_of(self, account_id: str, region: str, group: Any) -> list[str]:
         """Instance ids the group targets: its Auto Scaling groups' in-service instances,
@@ -49,223 +186,36 @@ class Deployer:
                 for instance in reservation.instances:
                     if instance.state_name != "running" or instance.id in ids:
                         continue
-                    tags = instance.get_tags() if hasattr(instance, "get_tags") else {}
-                    tag_map = {t["key"]: t["value"] for t in tags} if isinstance(tags, list) else {}
-                    for f in filters:
-                        key, value = f.get("Key"), f.get("Value")
-                        kind = f.get("Type", "KEY_AND_VALUE")
-                        if (
-                            (kind == "KEY_ONLY" and key in tag_map)
-                            or (kind == "VALUE_ONLY" and value in tag_map.values())
-                            or (kind == "KEY_AND_VALUE" and tag_map.get(key) == value)
-                        ):
-                            ids.append(instance.id)
-                            break
+                    if any(_tag_matches(f, _tags(instance)) for f in filters):
+                        ids.append(instance.id)
         return ids
 
-    def last_good(self, account_id: str, region: str, group: Any) -> dict | None:
-        recs = rec.records_for(account_id, region)
-        with recs.lock:
-            done = [
-                d
-                for d in recs.deployments.values()
-                if d.get("_group") == group.deployment_group_id and d["status"] == "Succeeded"
-            ]
-        return max(done, key=lambda d: d["completeTime"]) if done else None
 
-    def deploy_revision(
-        self,
-        account_id: str,
-        region: str,
-        group: Any,
-        revision: dict,
-        creator: str,
-        triggering: dict | None = None,
-    ) -> dict:
-        """One CodeDeploy deployment of `revision` to the group's instances, then the group's
-        automatic rollback if it fails. Returns the deployment record."""
-        recs = rec.records_for(account_id, region)
-        app_name = group.application.application_name
-        previous = self.last_good(account_id, region, group)
-        config_name = str(group.deployment_config_name or "CodeDeployDefault.OneAtATime")
-        deployment_id = _random_id("d-", 9)
-        instances = self.instances_of(account_id, region, group)
-        created = rec.now()
-        record: dict[str, Any] = {
-            "applicationName": app_name,
-            "deploymentGroupName": group.deployment_group_name,
-            "deploymentConfigName": config_name,
-            "deploymentId": deployment_id,
-            "_group": group.deployment_group_id,
-            "revision": revision,
-            "status": "InProgress",
-            "createTime": created,
-            "startTime": created,
-            "deploymentOverview": {
-                "Pending": len(instances),
-                "InProgress": 0,
-                "Succeeded": 0,
-                "Failed": 0,
-                "Skipped": 0,
-                "Ready": 0,
-            },
-            "creator": creator,
-            "ignoreApplicationStopFailures": False,
-            "autoRollbackConfiguration": api_rollback_config(group.auto_rollback_configuration),
-            "updateOutdatedInstancesOnly": False,
-            "deploymentStyle": group.deployment_style
-            or {"deploymentType": "IN_PLACE", "deploymentOption": "WITHOUT_TRAFFIC_CONTROL"},
-            "instanceTerminationWaitTimeStarted": False,
-            "fileExistsBehavior": "DISALLOW",
-            "computePlatform": group.application.compute_platform or "Server",
-            "deploymentStatusMessages": [],
-        }
-        if previous is not None:
-            record["previousRevision"] = previous["revision"]
-        if triggering is not None:
-            record["rollbackInfo"] = {"rollbackTriggeringDeploymentId": triggering["deploymentId"]}
-        targets: dict[str, dict] = {}
-        for instance_id in instances:
-            targets[instance_id] = {
-                "deploymentId": deployment_id,
-                "targetId": instance_id,
-                "targetArn": f"arn:aws:ec2:{region}:{account_id}:instance/{instance_id}",
-                "status": "Pending",
-                "lastUpdatedAt": created,
-                "lifecycleEvents": [],
-            }
-        with recs.lock:
-            recs.deployments[deployment_id] = record
-            recs.targets[deployment_id] = targets
-        overview = record["deploymentOverview"]
-        failure: tuple[str, str] | None = None
-        if not instances:
-            failure = (
-                "NO_INSTANCES",
-                "The deployment failed because no instances were found for your deployment group.",
-            )
-        with tempfile.TemporaryDirectory(dir=self.work_dir) as tmp:
-            bundle = Path(tmp) / "bundle.zip"
-            if instances:
-                loc = revision["s3Location"]
-                s3 = s3_backends[account_id]["aws"]
-                obj = s3.get_object(loc["bucket"], loc["key"])
-                if obj is None:
-                    failure = (
-                        "REVISION_MISSING",
-                        f"Revision s3://{loc['bucket']}/{loc['key']} not found",
-                    )
-                else:
-                    bundle.write_bytes(obj.value)
-            for instance_id in instances:
-                target = targets[instance_id]
-                if failure is not None:
-                    with recs.lock:
-                        target.update(status="Skipped", lastUpdatedAt=rec.now())
-                        overview["Pending"] -= 1
-                        overview["Skipped"] += 1
-                    continue
-                with recs.lock:
-                    target.update(status="InProgress", lastUpdatedAt=rec.now())
-                    overview["Pending"] -= 1
-                    overview["InProgress"] += 1
-                try:
-                    host = self.runners.host_for(instance_id)
-                    outcome = self.runners.deploy(
-                        host,
-                        bundle,
-                        deployment_id=deployment_id,
-                        application_name=app_name,
-                        deployment_group_name=group.deployment_group_name,
-                        deployment_group_id=group.deployment_group_id,
-                    )
-                    status, events = outcome.status, _lifecycle_events(outcome)
-                except Exception as exc:
-                    log.exception("deployment %s to %s crashed", deployment_id, instance_id)
-                    status, events = (
-                        "Failed",
-                        [
-                            {
-                                "lifecycleEventName": "DownloadBundle",
-                                "status": "Failed",
-                                "diagnostics": {
-                                    "errorCode": "UnknownError",
-                                    "message": str(exc)[:1000],
-                                },
-                            }
-                        ],
-                    )
-                with recs.lock:
-                    target.update(status=status, lifecycleEvents=events, lastUpdatedAt=rec.now())
-                    overview["InProgress"] -= 1
-                    overview[status if status in overview else "Failed"] += 1
-                if status != "Succeeded":
-                    failure = (
-                        "HEALTH_CONSTRAINTS",
-                        "The overall deployment failed because too many individual instances "
-                        "failed deployment, too few healthy instances are available for "
-                        "deployment, or some instances in your deployment group are experiencing "
-                        "problems.",
-                    )
-        with recs.lock:
-            record["completeTime"] = rec.now()
-            if failure is None:
-                record["status"] = "Succeeded"
-            else:
-                record["status"] = "Failed"
-                record["errorInformation"] = {"code": failure[0], "message": failure[1]}
-        if (
-            failure is not None
-            and triggering is None
-            and defn.auto_rollback_on_failure(
-                api_rollback_config(group.auto_rollback_configuration)
-            )
-        ):
-            if previous is None:
-                with recs.lock:
-                    record["rollbackInfo"] = {
-                        "rollbackMessage": "Automatic rollback is not possible: "
-                        "no previous successful revision"
-                    }
-            else:
-                with recs.lock:
-                    record["rollbackInfo"] = {"rollbackMessage": "Rollback in progress"}
-                rollback = self.deploy_revision(
-                    account_id, region, group, previous["revision"], "codeDeployRollback", record
-                )
-                with recs.lock:
-                    record["rollbackInfo"] = {
-                        "rollbackDeploymentId": rollback["deploymentId"],
-                        "rollbackMessage": f"Deployment {rollback['deploymentId']} rolled back "
-                        f"to the last successful revision: {rollback['status']}",
-                    }
-        return record
+def _tags(instance: Any) -> dict[str, str]:
+    tags = instance.get_tags() if hasattr(instance, "get_tags") else {}
+    return {t["key"]: t["value"] for t in tags} if isinstance(tags, list) else {}
 
 
-def api_rollback_config(config: dict | None) -> dict:
-    """The group's auto-rollback settings in API shape whichever casing stored them."""
-    config = config or {}
-    enabled = config.get("enabled", config.get("Enabled", False))
-    events = config.get("events", config.get("Events")) or []
-    return {"enabled": str(enabled).lower() == "true", "events": list(events)}
+def _tag_matches(tag_filter: dict, tag_map: dict[str, str]) -> bool:
+    key, value = tag_filter.get("Key"), tag_filter.get("Value")
+    kind = tag_filter.get("Type", "KEY_AND_VALUE")
+    return (
+        (kind == "KEY_ONLY" and key in tag_map)
+        or (kind == "VALUE_ONLY" and value in tag_map.values())
+        or (kind == "KEY_AND_VALUE" and tag_map.get(key) == value)
+    )
 
 
-_LIFECYCLE_CODES = {
-    "SCRIPT_FAILED": "ScriptFailed",
-    "HOOK_EXECUTION_FAILURE": "ScriptFailed",
-    "SCRIPT_MISSING": "ScriptMissing",
-    "SCRIPT_NOT_EXECUTABLE": "ScriptNotExecutable",
-    "SCRIPT_TIMED_OUT": "ScriptTimedOut",
-    "TIMEOUT": "ScriptTimedOut",
-}
+_LIFECYCLE_STATUSES = ("Pending", "InProgress", "Succeeded", "Failed", "Skipped", "Unknown")
 
 
-def _lifecycle_events(outcome: Any) -> list[dict]:
-    """CodeDeploy LifecycleEvent records from a hookrunner outcome."""
+def lifecycle_events(outcome: Any) -> list[dict]:
+    """CodeDeploy LifecycleEvent records (botocore shape, `diagnostics` included) from the
+    agent's outcome."""
     events = []
     for event in outcome.events or []:
         status = str(getattr(event, "status", "Unknown"))
-        if status not in ("Pending", "InProgress", "Succeeded", "Failed", "Skipped", "Unknown"):
+        if status not in _LIFECYCLE_STATUSES:
             status = "Unknown"
         entry: dict[str, Any] = {"lifecycleEventName": event.name, "status": status}
         for attr, key in (("start", "startTime"), ("end", "endTime")):
@@ -274,21 +224,18 @@ def _lifecycle_events(outcome: Any) -> list[dict]:
                 entry[key] = _ts(value) if isinstance(value, int | float) else value
         tail = str(getattr(event, "log_tail", "") or "")[-4096:]
         if status in ("Succeeded", "Failed"):
-            code = getattr(event, "diagnostics_code", None)
-            if not code:
-                code = (
-                    "Success"
-                    if status == "Succeeded"
-                    else _LIFECYCLE_CODES.get(str(outcome.error_code or ""), "ScriptFailed")
-                )
+            code = getattr(event, "diagnostics_code", None) or (
+                "Success" if status == "Succeeded" else "UnknownError"
+            )
             message = getattr(event, "message", None) or (
                 "Succeeded" if status == "Succeeded" else (outcome.message or "")
             )
-            diagnostics = {"errorCode": code, "message": str(message)[:1000], "logTail": tail}
-            script = getattr(event, "script_name", None)
-            if script:
-                diagnostics["scriptName"] = script
-            entry["diagnostics"] = diagnostics
+            entry["diagnostics"] = {
+                "errorCode": code,
+                "scriptName": getattr(event, "script_name", None) or "",
+                "message": str(message)[:1000],
+                "logTail": tail,
+            }
         events.append(entry)
     return events
 

@@ -96,7 +96,9 @@ class Engine:
         recs = rec.records_for(account_id, region)
         with recs.lock:
             target = recs.executions.get(pipeline_name, {}).get(target_execution_id)
-        _check_rollback(definition, stage_name, target_execution_id, target)
+            stage_state = recs.stage_states.get(pipeline_name, {}).get(stage_name, {})
+            running = stage_state.get("latestExecution", {}).get("status") == "InProgress"
+        _check_rollback(definition, stage_name, target_execution_id, target, stage_running=running)
         record = wire.new_execution(
             definition,
             "AutomatedRollback" if automated else "ManualRollback",
@@ -137,6 +139,10 @@ class Engine:
                     wire.update(execution, status="Stopped", statusSummary=reason)
                     return
         raise rec.ConflictException(f"Execution {execution_id} is not in progress")
+
+    def start_deployment(self, account_id: str, region: str, deployment_id: str) -> None:
+        """A deployment created through CodeDeploy's API runs like the pipeline's."""
+        self.deployer.start(account_id, region, deployment_id)
 
     # ------------------------------------------------------------ pushes and new pipelines
 
@@ -364,7 +370,12 @@ class Engine:
     def _after_stage_failure(self, execution: Execution, stage: dict[str, Any]) -> None:
         if execution.record["executionType"] != "STANDARD" or not defn.stage_rolls_back(stage):
             return
-        target = self._last_success_in_stage(execution, stage["name"])
+        definition = self._definition(
+            execution.account_id, execution.region, execution.pipeline_name
+        )
+        if definition.get("executionMode") == "PARALLEL":
+            return  # no stage rollback in PARALLEL mode (CodePipeline user guide, execution-modes)
+        target = self._last_success_in_stage(execution, stage["name"], definition.get("version", 1))
         if target is None:
             log.info("stage %s failed but has never succeeded: nothing to roll back to", stage)
             return
@@ -378,15 +389,19 @@ class Engine:
             trigger_detail=execution.id,
         )
 
-    def _last_success_in_stage(self, execution: Execution, stage_name: str) -> dict | None:
+    def _last_success_in_stage(
+        self, execution: Execution, stage_name: str, version: int
+    ) -> dict | None:
+        """The most recent standard execution that succeeded in the stage and was started in
+        the current pipeline structure version: what an automatic stage rollback targets; none
+        until the stage has once succeeded (CodePipeline user guide, stage-rollback-auto)."""
         recs = execution.records
         with recs.lock:
             for record in reversed(list(recs.executions.get(execution.pipeline_name, {}).values())):
                 if (
                     record is not execution.record
-                    and record.get("pipelineVersion") == execution.record.get("pipelineVersion")
+                    and record.get("pipelineVersion") == version
                     and record.get("executionType") == "STANDARD"
-                    and record.get("status") == "Succeeded"
                     and stage_name in record.get("_succeededStages", ())
                 ):
                     return record
@@ -394,24 +409,42 @@ class Engine:
 
 
 def _check_rollback(
-    definition: dict[str, Any], stage_name: str, target_id: str, target: dict[str, Any] | None
+    definition: dict[str, Any],
+    stage_name: str,
+    target_id: str,
+    target: dict[str, Any] | None,
+    *,
+    stage_running: bool = False,
 ) -> None:
-    """CodePipeline's rules for rolling `stage_name` back to the execution `target_id`."""
-    stage_names = [s["name"] for s in definition["stages"]]
-    if stage_name not in stage_names:
-        raise rec.ValidationException(f"Stage {stage_name} does not exist in the pipeline")
-    if stage_name == stage_names[0] or any(
-        a["actionTypeId"]["category"] == "Source"
-        for a in definition["stages"][stage_names.index(stage_name)]["actions"]
+    """CodePipeline's rules for rolling `stage_name` back to the execution `target_id`
+    (CodePipeline user guide, stage-rollback "Considerations for rollbacks" and
+    execution-modes; the exceptions botocore lists for RollbackStage, named by their
+    descriptions there; the messages are local)."""
+    stages = {s["name"]: s for s in definition["stages"]}
+    if stage_name not in stages:
+        raise rec.StageNotFoundException(f"Stage {stage_name} does not exist in the pipeline")
+    if definition.get("executionMode") == "PARALLEL":
+        raise rec.ValidationException("Stage rollback is not available in PARALLEL mode")
+    if stage_name == definition["stages"][0]["name"] or any(
+        a["actionTypeId"]["category"] == "Source" for a in stages[stage_name]["actions"]
     ):
         raise rec.ValidationException("A Source stage cannot be rolled back")
-    if target is None or stage_name not in target.get("_succeededStages", ()):
-        raise rec.ValidationException(
-            f"Execution {target_id} did not succeed in stage {stage_name}"
-        )
-    if target.get("pipelineVersion") != definition.get("version", 1):
-        raise rec.ValidationException(
-            "The target execution ran an earlier version of the pipeline structure"
+    if target is None:
+        raise rec.PipelineExecutionNotFoundException(
+            f"Pipeline execution {target_id} does not exist in the pipeline"
         )
     if target.get("executionType") == "ROLLBACK":
         raise rec.ValidationException("The target execution cannot itself be a rollback")
+    # UnableToRollbackStageException: "the pipeline version has changed since the target
+    # pipeline execution was deployed, the stage is currently running, or an incorrect target
+    # pipeline execution ID was provided" (botocore).
+    if target.get("pipelineVersion") != definition.get("version", 1):
+        raise rec.UnableToRollbackStageException(
+            "The target execution ran an earlier version of the pipeline structure"
+        )
+    if stage_name not in target.get("_succeededStages", ()):
+        raise rec.UnableToRollbackStageException(
+            f"Execution {target_id} did not succeed in stage {stage_name}"
+        )
+    if stage_running:
+        raise rec.UnableToRollbackStageException(f"Stage {stage_name} is currently running")

@@ -10,9 +10,9 @@ import time
 from pathlib import Path
 
 from pipekit.local.runtime.buildrunner import run_build
-from pipekit.local.runtime.hookrunner import deploy_to_host
 from pipekit.local.runtime.host import boot_host
 from pipekit.local.runtime.rootfs import ensure_rootfs, rootfs_build_seconds
+from tests.support.bundles import deploy_zip
 
 ROOT = Path(__file__).resolve().parents[2]
 PORT = 21500
@@ -48,7 +48,7 @@ def main(port: int = PORT) -> int:
         try:
             for n, bundle in enumerate(builds, 1):
                 t0 = time.monotonic()
-                outcome = deploy_to_host(
+                outcome = deploy_zip(
                     host,
                     bundle,
                     deployment_id=f"d-BENCH{n}",

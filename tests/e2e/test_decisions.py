@@ -112,20 +112,6 @@ def test_execution_without_execution_type_counts_as_standard():
     assert decisions.find_commit_execution(legacy, A)["pipelineExecutionId"] == "old"
 
 
-def test_last_successful_execution_skips_rollbacks_and_later_runs(executions):
-    assert (
-        decisions.last_successful_execution(executions, before=at(40))["pipelineExecutionId"]
-        == "e4"
-    )
-    assert (
-        decisions.last_successful_execution(executions, before=at(15))["pipelineExecutionId"]
-        == "e1"
-    )
-    assert decisions.last_successful_execution(executions, before=at(0)) is None
-    # The newest success overall is e6, but it is a rollback: never a rollback target.
-    assert decisions.last_successful_execution(executions)["pipelineExecutionId"] == "e4"
-
-
 def action(eid, stage, status, minute, *, category=None, external=None, error=None, aid=None):
     category = category or stage
     provider = {"Source": "CodeStarSourceConnection", "Build": "CodeBuild", "Deploy": "CodeDeploy"}
@@ -252,60 +238,6 @@ def test_stage_names_come_from_the_definition():
     assert decisions.rollback_stages(pipeline_definition("RETRY")) == []
 
 
-def rollback_actions(*stages: str) -> list[dict[str, Any]]:
-    return action_details(*(action("e6", s, "Succeeded", 50 + i) for i, s in enumerate(stages)))
-
-
-def failed_run(executions):
-    return next(s for s in executions if s["pipelineExecutionId"] == "e5")
-
-
-def test_pipeline_rollback_to_last_good_without_source_or_build(executions):
-    verdict = decisions.pipeline_rollback_verdict(
-        executions,
-        failed_execution=failed_run(executions),
-        last_good_execution_id="e4",
-        rollback_details=rollback_actions("Deploy"),
-        upstream_stages=["Source", "Build"],
-    )
-    assert verdict.ok, verdict.problems
-    assert verdict.facts["rollback_execution_id"] == "e6"
-
-
-def test_pipeline_rollback_that_reran_build_or_targets_another_run_is_reported(executions):
-    verdict = decisions.pipeline_rollback_verdict(
-        executions,
-        failed_execution=failed_run(executions),
-        last_good_execution_id="e3",
-        rollback_details=rollback_actions("Build", "Deploy"),
-        upstream_stages=["Source", "Build"],
-    )
-    assert not verdict.ok
-    assert any("re-ran Build" in p for p in verdict.problems)
-    assert any("not the last successful execution e3" in p for p in verdict.problems)
-
-
-def test_manual_rollback_or_none_is_not_an_automated_rollback(executions):
-    manual = [dict(s) for s in executions]
-    manual[0]["trigger"] = {"triggerType": "ManualRollback"}
-    verdict = decisions.pipeline_rollback_verdict(
-        manual,
-        failed_execution=failed_run(executions),
-        last_good_execution_id="e4",
-        rollback_details=rollback_actions("Deploy"),
-        upstream_stages=["Source", "Build"],
-    )
-    assert verdict.problems == ["rollback trigger is ManualRollback, not AutomatedRollback"]
-    none = decisions.pipeline_rollback_verdict(
-        executions[1:],
-        failed_execution=failed_run(executions),
-        last_good_execution_id="e4",
-        rollback_details=None,
-        upstream_stages=["Source", "Build"],
-    )
-    assert not none.ok and "no ROLLBACK execution" in none.problems[0]
-
-
 def test_stage_progress_from_pipeline_state():
     state = shaped(
         "codepipeline",
@@ -346,7 +278,9 @@ def test_stage_progress_from_pipeline_state():
     assert decisions.stage_progress(state, "e6")[2].execution_type == "ROLLBACK"
 
 
-def deployment(did, status, *, creator="CodePipeline", error=None, rollback_id=None, trig=None):
+def deployment(
+    did, status, *, creator="CodePipeline", error=None, rollback_id=None, trig=None, key="k"
+):
     info: dict[str, Any] = {
         "applicationName": "sample-app",
         "deploymentGroupName": "dg",
@@ -357,7 +291,7 @@ def deployment(did, status, *, creator="CodePipeline", error=None, rollback_id=N
         "completeTime": at(46) if creator != "codeDeployRollback" else at(47.5),
         "revision": {
             "revisionType": "S3",
-            "s3Location": {"bucket": "b", "key": "k", "bundleType": "zip"},
+            "s3Location": {"bucket": "b", "key": key, "bundleType": "zip"},
         },
     }
     if error:
@@ -408,12 +342,40 @@ def target(did, failed_event="ValidateService"):
 
 
 def test_codedeploy_rollback_after_validate_service_failure():
-    failed = deployment("d-BROKEN", "Failed", error="hook failed", rollback_id="d-RB")
-    rollback = deployment("d-RB", "Succeeded", creator="codeDeployRollback", trig="d-BROKEN")
-    verdict = decisions.codedeploy_rollback_verdict(failed, rollback, [target("d-BROKEN")])
+    good = deployment("d-GOOD", "Succeeded", key="good")["deploymentInfo"]["revision"]
+    failed = deployment("d-BROKEN", "Failed", error="hook failed", rollback_id="d-RB", key="bad")
+    rollback = deployment(
+        "d-RB", "Succeeded", creator="codeDeployRollback", trig="d-BROKEN", key="good"
+    )
+    verdict = decisions.codedeploy_rollback_verdict(
+        failed, rollback, [target("d-BROKEN")], last_good_revision=good
+    )
     assert verdict.ok, verdict.problems
     assert verdict.facts["error_code"] == "HOOK_EXECUTION_FAILURE"
     assert verdict.facts["failed_events"] == ["ValidateService"]
+    assert verdict.facts["rollback_revision"] == good
+    assert verdict.facts["rollback_seconds"] == 210.0  # 44 min to 47.5 min
+
+
+def test_codedeploy_rollback_of_another_revision_is_reported():
+    good = deployment("d-GOOD", "Succeeded", key="good")["deploymentInfo"]["revision"]
+    failed = deployment("d-BROKEN", "Failed", error="hook failed", rollback_id="d-RB", key="bad")
+    rollback = deployment(
+        "d-RB", "Succeeded", creator="codeDeployRollback", trig="d-BROKEN", key="older"
+    )
+    verdict = decisions.codedeploy_rollback_verdict(
+        failed, rollback, [target("d-BROKEN")], last_good_revision=good
+    )
+    assert verdict.problems == [
+        "rollback deployed s3://b/older, not the last good revision s3://b/good"
+    ]
+
+
+def test_one_rollback_layer():
+    assert decisions.rollback_layer_problem(pipeline_definition(None), "Ship") is None
+    assert decisions.rollback_layer_problem(pipeline_definition("RETRY"), "Ship") is None
+    problem = decisions.rollback_layer_problem(pipeline_definition(), "Ship")
+    assert problem is not None and "DeploymentLimitExceededException" in problem
 
 
 def test_failed_events_from_batch_get_deployment_targets():

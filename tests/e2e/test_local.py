@@ -52,15 +52,19 @@ def test_full_scenario_on_local_mode(local_stack):
     broken_run = decisions.find_commit_execution(runs, report.broken_commit)
     assert broken_run["status"] == "Failed"
     assert decisions.find_commit_execution(runs, report.restore_commit)["status"] == "Succeeded"
-    rollbacks = [
-        s
-        for s in runs
-        if decisions.execution_type(s) == "ROLLBACK" and s["startTime"] >= broken_run["startTime"]
-    ]
-    assert rollbacks and rollbacks[-1]["trigger"]["triggerType"] == "AutomatedRollback"
+    assert report.broken_execution["failed_stage"] == "Deploy"
+    # One rollback layer: CodeDeploy's own deployment of the last good revision, no stage
+    # rollback execution.
+    assert all(decisions.execution_type(s) == "STANDARD" for s in runs)
     rollback_id = report.codedeploy_rollback["rollback_deployment_id"]
     info = cd.get_deployment(deploymentId=rollback_id)["deploymentInfo"]
     assert (info["creator"], info["status"]) == ("codeDeployRollback", "Succeeded")
+    good_deployment = report.codedeploy_rollback["last_good_deployment_id"]
+    good_info = cd.get_deployment(deploymentId=good_deployment)["deploymentInfo"]
+    assert info["revision"] == good_info["revision"]
+    failed = cd.get_deployment(deploymentId=report.broken_execution["deployment_id"])
+    assert failed["deploymentInfo"]["rollbackInfo"]["rollbackDeploymentId"] == rollback_id
+    assert decisions.same_commit(report.live_commit, report.good_commit)
     # What the URL serves now: the restore commit, still with the marker page.
     _, version = appclient.version(target.app_url)
     assert decisions.same_commit(decisions.served_commit(version), report.restore_commit)

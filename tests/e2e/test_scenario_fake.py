@@ -20,6 +20,7 @@ from botocore.stub import Stubber
 from rich.console import Console
 
 from pipekit.e2e.gitops import remote_head
+from pipekit.e2e.report import render
 from pipekit.e2e.scenario import Options, Scenario
 from pipekit.e2e.target import Target
 from pipekit.e2e.waiting import Clients
@@ -60,8 +61,8 @@ class Changes:
 
 
 class World:
-    """A pipeline Source -> Build -> Deploy (Deploy rolls back on failure) that advances one step
-    per service call or app request. Knobs change what it does wrong."""
+    """A pipeline Source -> Build -> Deploy whose deployment group rolls back on failure, that
+    advances one step per service call or app request. Knobs change what it does wrong."""
 
     def __init__(
         self,
@@ -69,14 +70,17 @@ class World:
         branch: str,
         *,
         fail_build_of_marker: bool = False,
-        rollback_reruns_build: bool = False,
+        rollback_to_the_start: bool = False,
+        stage_rollback_too: bool = False,
     ) -> None:
         self.remote, self.branch = remote, branch
         self.fail_build_of_marker = fail_build_of_marker
-        self.rollback_reruns_build = rollback_reruns_build
+        self.rollback_to_the_start = rollback_to_the_start
+        self.stage_rollback_too = stage_rollback_too
         self.lock = threading.RLock()
         self.clock = itertools.count()
         self.seen_head = remote_head(remote, branch)
+        self.start_commit = self.seen_head
         self.executions: list[dict[str, Any]] = []  # summaries, oldest first
         self.actions: dict[str, list[dict[str, Any]]] = {}
         self.deployments: dict[str, dict[str, Any]] = {}
@@ -112,7 +116,7 @@ class World:
     def summary(self, eid: str) -> dict[str, Any]:
         return next(s for s in self.executions if s["pipelineExecutionId"] == eid)
 
-    def start(self, commit: str, *, rollback_target: str | None = None) -> str:
+    def start(self, commit: str) -> str:
         eid = f"exec-{next(self.ids)}"
         s: dict[str, Any] = {
             "pipelineExecutionId": eid,
@@ -124,27 +128,20 @@ class World:
             "executionMode": "SUPERSEDED",
             "executionType": "STANDARD",
         }
-        if rollback_target:
-            s["executionType"] = "ROLLBACK"
-            s["trigger"] = {"triggerType": "AutomatedRollback"}
-            s["rollbackMetadata"] = {"rollbackTargetPipelineExecutionId": rollback_target}
         self.executions.append(s)
         self.actions[eid] = []
         broken = self.file_at(commit, "BROKEN") is not None
         build_fails = self.fail_build_of_marker and self.file_at(commit, "marker.txt") is not None
-        steps: list[Any] = []
-        if not rollback_target:
-            steps.append(lambda: self.act(eid, "Source", "Succeeded"))
-        if not rollback_target or self.rollback_reruns_build:
-            steps.append(
-                lambda: self.act(
-                    eid,
-                    "Build",
-                    "Failed" if build_fails else "Succeeded",
-                    external=f"proj:{eid}",
-                    error="Build failed: exit status 2" if build_fails else None,
-                )
-            )
+        steps: list[Any] = [
+            lambda: self.act(eid, "Source", "Succeeded"),
+            lambda: self.act(
+                eid,
+                "Build",
+                "Failed" if build_fails else "Succeeded",
+                external=f"proj:{eid}",
+                error="Build failed: exit status 2" if build_fails else None,
+            ),
+        ]
         if build_fails:
             steps.append(lambda: self.finish(eid, "Failed"))
         elif broken:
@@ -224,6 +221,7 @@ class World:
     def broken_deploy(self, eid: str, commit: str) -> list[Any]:
         did, rb = f"d-{eid}", f"d-{eid}-rollback"
         previous = self.live
+        revision = (self.start_commit if self.rollback_to_the_start else previous) or ""
 
         def serve_broken() -> None:
             self.deployment(did, commit, "InProgress")
@@ -244,7 +242,7 @@ class World:
                 rollbackInfo={"rollbackDeploymentId": rb, "rollbackMessage": "rolling back"},
             )
             self.deployment(
-                rb, previous or "", "InProgress", creator="codeDeployRollback", rollback_of=did
+                rb, revision, "InProgress", creator="codeDeployRollback", rollback_of=did
             )
             self.act(eid, "Deploy", "Failed", external=did, error="Deployment failed")
             self.plans[rb] = [rolled_back]
@@ -253,18 +251,7 @@ class World:
         def rolled_back() -> None:
             self.deployments[rb].update(status="Succeeded", completeTime=self.now())
             self.live = previous
-            good = max(
-                (
-                    s
-                    for s in self.executions
-                    if s["status"] == "Succeeded" and s["executionType"] == "STANDARD"
-                ),
-                key=lambda s: s["startTime"],
-            )
-            self.start(
-                good["sourceRevisions"][0]["revisionId"],
-                rollback_target=good["pipelineExecutionId"],
-            )
+            del self.plans[rb]
 
         return [serve_broken, crash, fail, rolled_back]
 
@@ -303,7 +290,14 @@ class World:
                 "stages": [
                     stage("Source", "Source", "CodeStarSourceConnection"),
                     stage("Build", "Build", "CodeBuild"),
-                    stage("Deploy", "Deploy", "CodeDeploy", onFailure={"result": "ROLLBACK"}),
+                    stage(
+                        "Deploy",
+                        "Deploy",
+                        "CodeDeploy",
+                        **(
+                            {"onFailure": {"result": "ROLLBACK"}} if self.stage_rollback_too else {}
+                        ),
+                    ),
                 ],
             }
         }
@@ -490,14 +484,27 @@ def test_full_scenario_passes_and_leaves_marker_without_breakage(remote, tmp_pat
     start = remote_head(remote, "main")
     world, report, output = run(remote, tmp_path)
     assert report.ok, (report.problems, output)
-    # Each commit's run is the one carrying it; the rollback targets the marker's run.
-    good_run = next(
-        s for s in world.executions if s["sourceRevisions"][0]["revisionId"] == report.good_commit
+    # Each commit's run is the one carrying it; CodeDeploy rolls back to the marker's revision.
+    broken_run = next(
+        s for s in world.executions if s["sourceRevisions"][0]["revisionId"] == report.broken_commit
     )
-    assert report.pipeline_rollback["rollback_target"] == good_run["pipelineExecutionId"]
-    assert report.pipeline_rollback["stages_run"] == ["Deploy"]
+    assert report.broken_execution == {
+        "execution_id": broken_run["pipelineExecutionId"],
+        "status": "Failed",
+        "failed_stage": "Deploy",
+        "failed_action": "Deploy",
+        "deployment_id": f"d-{broken_run['pipelineExecutionId']}",
+    }
     assert report.codedeploy_rollback["rollback_creator"] == "codeDeployRollback"
     assert report.codedeploy_rollback["failed_events"] == ["ValidateService"]
+    assert report.codedeploy_rollback["rollback_revision"]["s3Location"]["key"] == (
+        report.good_commit
+    )
+    assert report.live_commit == report.good_commit
+    assert all(s["executionType"] == "STANDARD" for s in world.executions)
+    table = Console(record=True, width=200)
+    render(report, table)
+    assert "Failed at Deploy" in table.export_text()
     assert set(report.stage_seconds["good"]) == {"Source", "Build", "Deploy"}
     assert (
         "i-0abc: ValidateService failed (ScriptFailed, scripts/validate_service.sh)"
@@ -516,12 +523,19 @@ def test_full_scenario_passes_and_leaves_marker_without_breakage(remote, tmp_pat
     assert data["commit_to_live_s"] == report.commit_to_live_s
 
 
-def test_rollback_that_reruns_build_is_reported_and_repo_still_restored(remote, tmp_path):
-    _, report, _ = run(remote, tmp_path, rollback_reruns_build=True)
+def test_rollback_to_another_revision_is_reported_and_repo_still_restored(remote, tmp_path):
+    _, report, _ = run(remote, tmp_path, rollback_to_the_start=True)
     assert not report.ok
-    assert any("re-ran Build" in p for p in report.problems), report.problems
+    assert any("not the last good revision" in p for p in report.problems), report.problems
     assert report.restored is True
     assert tree(remote, remote_head(remote, "main")) == tree(remote, report.good_commit)
+
+
+def test_a_stage_rollback_besides_codedeploys_is_a_problem(remote, tmp_path):
+    _, report, _ = run(remote, tmp_path, stage_rollback_too=True)
+    assert [p for p in report.problems if "one rollback layer" in p], report.problems
+    assert "DeploymentLimitExceededException" in report.problems[0]
+    assert report.restored is True
 
 
 def test_midway_failure_shows_build_log_and_restores_the_start(remote, tmp_path):

@@ -21,10 +21,11 @@ import yaml
 
 from pipekit.local.runtime.agent import AGENT_ROOT
 from pipekit.local.runtime.buildrunner import copy_source, run_build, write_zip
-from pipekit.local.runtime.hookrunner import DeploymentOutcome, deploy_to_host, parse_appspec
+from pipekit.local.runtime.hookrunner import DeploymentOutcome, parse_appspec
 from pipekit.local.runtime.host import Host, boot_host, cleanup_stale
 from pipekit.local.runtime.rootfs import ensure_rootfs
 from pipekit.samplechanges import break_at_runtime, set_marker
+from tests.support.bundles import deploy_zip
 
 REPO = Path(__file__).resolve().parents[2]
 BUILD_PATH = f"{Path(sys.executable).parent}:/usr/local/bin:/usr/bin:/bin"
@@ -152,7 +153,7 @@ def test_hook_environment_runas_files_and_permissions(host: Host, tmp_path: Path
             "hooks/whoami.sh": 'echo "user=$(id -un)"\n',
         },
     )
-    outcome = deploy_to_host(host, bundle, deployment_id="d-ENV1", **APP)
+    outcome = deploy_zip(host, bundle, deployment_id="d-ENV1", **APP)
     assert outcome.status == "Succeeded", outcome.message
     env_lines = outcome.event("BeforeInstall").log_tail.replace("[stdout]", "").splitlines()
     assert env_lines == [
@@ -201,7 +202,7 @@ def test_file_exists_behavior(host: Host, tmp_path: Path) -> None:
         bundle = make_bundle(work, spec.format(behavior=behavior), {})
         with zipfile.ZipFile(bundle, "a") as zf:
             zf.writestr("keep.txt", "from bundle\n")
-        outcome = deploy_to_host(host, bundle, deployment_id=f"d-FE-{work.name}", **APP)
+        outcome = deploy_zip(host, bundle, deployment_id=f"d-FE-{work.name}", **APP)
         assert outcome.status == status, (behavior, outcome.message)
         assert host.run(["cat", "/srv/pk2/keep.txt"]).stdout.strip() == content
         if status == "Failed":
@@ -233,7 +234,7 @@ def test_failing_and_timed_out_hooks(host: Host, tmp_path: Path) -> None:
         work.mkdir()
         bundle = make_bundle(work, appspec.format(script=script), {f"s/{script}": body})
         started = time.monotonic()
-        outcome = deploy_to_host(host, bundle, deployment_id=f"d-{script[:-3]}", **APP)
+        outcome = deploy_zip(host, bundle, deployment_id=f"d-{script[:-3]}", **APP)
         assert time.monotonic() - started < 15, "a timed-out hook must be cut off"
         assert outcome.status == "Failed"
         assert outcome.error_code == "HOOK_EXECUTION_FAILURE"
@@ -269,8 +270,11 @@ def test_script_not_executable_and_missing(host: Host, tmp_path: Path) -> None:
             if info.filename == "s/plain.sh":
                 info.external_attr = 0o100644 << 16
             zf.writestr(info, data)
-    outcome = deploy_to_host(host, bundle, deployment_id="d-NOX", **APP)
-    assert outcome.event("BeforeInstall").diagnostics_code == "ScriptNotExecutable"
+    outcome = deploy_zip(host, bundle, deployment_id="d-NOX", **APP)
+    # The agent makes a script without the run bit executable and runs it (hook_executor.rb).
+    assert outcome.event("BeforeInstall").status == "Succeeded"
+    assert "[stdout]hi" in outcome.event("BeforeInstall").log_tail
+    assert outcome.event("AfterInstall").diagnostics_code == "ScriptMissing"
 
     (tmp_path / "b2").mkdir()
     bundle2 = make_bundle(
@@ -278,8 +282,12 @@ def test_script_not_executable_and_missing(host: Host, tmp_path: Path) -> None:
         "version: 0.0\nos: linux\nhooks:\n  AfterInstall:\n    - location: s/absent.sh\n",
         {},
     )
-    outcome = deploy_to_host(host, bundle2, deployment_id="d-MISSING", **APP)
+    outcome = deploy_zip(host, bundle2, deployment_id="d-MISSING", **APP)
     assert outcome.event("AfterInstall").diagnostics_code == "ScriptMissing"
+    archive = AGENT_ROOT / APP["deployment_group_id"] / "d-MISSING" / "deployment-archive"
+    assert outcome.event("AfterInstall").message == (
+        f"Script does not exist at specified location: {archive}/s/absent.sh"
+    )
 
 
 @pytest.mark.host
@@ -300,18 +308,18 @@ def test_application_stop_runs_the_last_successful_revision(host: Host, tmp_path
             {"stop.sh": stop_body},
         )
 
-    first = deploy_to_host(host, bundle("one", "echo stop-from-one\n"), deployment_id="d-1", **APP)
+    first = deploy_zip(host, bundle("one", "echo stop-from-one\n"), deployment_id="d-1", **APP)
     assert first.status == "Succeeded"
     assert first.event("ApplicationStop").log_tail == ""  # first deployment: nothing to run
     # A revision with a broken stop script deploys fine (its stop script has not run yet)...
-    bad = deploy_to_host(host, bundle("two", "exit 1\n"), deployment_id="d-2", **APP)
+    bad = deploy_zip(host, bundle("two", "exit 1\n"), deployment_id="d-2", **APP)
     assert bad.status == "Succeeded"
     assert "[stdout]stop-from-one" in bad.event("ApplicationStop").log_tail
     # ...and then blocks the next deployment, exactly the trap the real agent has.
-    blocked = deploy_to_host(host, bundle("three", "echo three\n"), deployment_id="d-3", **APP)
+    blocked = deploy_zip(host, bundle("three", "echo three\n"), deployment_id="d-3", **APP)
     assert blocked.status == "Failed"
     assert blocked.event("ApplicationStop").diagnostics_code == "ScriptFailed"
-    ignored = deploy_to_host(
+    ignored = deploy_zip(
         host,
         bundle("four", "echo four\n"),
         deployment_id="d-4",
@@ -319,6 +327,7 @@ def test_application_stop_runs_the_last_successful_revision(host: Host, tmp_path
         **APP,
     )
     assert ignored.status == "Succeeded"
+    assert ignored.event("ApplicationStop").status == "Failed"  # as the agent reported it
 
 
 # --- the project's bundle on a host: the proof -----------------------------------------
@@ -374,7 +383,7 @@ def test_scenario_1_first_install_serves_the_bundle_commit(scenario: dict) -> No
     pre = h.run(["/root/pre/scripts/application_stop.sh"], check=False)
     assert pre.returncode == 0, pre.stderr
 
-    outcome = deploy_to_host(h, good.artifact, deployment_id="d-GOOD1", **APP)
+    outcome = deploy_zip(h, good.artifact, deployment_id="d-GOOD1", **APP)
     assert outcome.status == "Succeeded", outcome.log_tail
     assert list(statuses(outcome)) == ALL_EVENTS
     assert set(statuses(outcome).values()) == {"Succeeded"}
@@ -412,7 +421,7 @@ def test_scenario_2_upgrade_stops_the_old_and_serves_the_new(scenario: dict) -> 
     assert old_pids, "scenario 1 must have left the service running"
     good2 = build_revision(scenario["tmp"], "good2", "b" * 40, "release beta")
     scenario["good2"] = good2
-    outcome = deploy_to_host(h, good2.artifact, deployment_id="d-GOOD2", **APP)
+    outcome = deploy_zip(h, good2.artifact, deployment_id="d-GOOD2", **APP)
     assert outcome.status == "Succeeded", outcome.log_tail
     assert "stopping sample-app.service" in outcome.event("ApplicationStop").log_tail
     assert json.loads(get("/version")[1])["commit"] == "b" * 40
@@ -429,17 +438,18 @@ def test_scenario_3_broken_release_fails_validation_and_redeploy_restores(scenar
     broken = build_revision(scenario["tmp"], "broken", "c" * 40, "release broken", broken=True)
     # It passed its unit tests and built: only the deployment can catch it.
     assert broken.status == "SUCCEEDED"
-    outcome = deploy_to_host(h, broken.artifact, deployment_id="d-BROKEN", **APP)
+    outcome = deploy_zip(h, broken.artifact, deployment_id="d-BROKEN", **APP)
     assert outcome.status == "Failed"
     assert outcome.error_code == "HOOK_EXECUTION_FAILURE"
     assert statuses(outcome)["ValidateService"] == "Failed"
     assert outcome.event("ValidateService").diagnostics_code == "ScriptFailed"
     assert health_status() != 200
     # What CodeDeploy's rollback does: a new deployment of the last good revision.
-    restore = deploy_to_host(h, scenario["good2"].artifact, deployment_id="d-RESTORE", **APP)
+    restore = deploy_zip(h, scenario["good2"].artifact, deployment_id="d-RESTORE", **APP)
     assert restore.status == "Succeeded", restore.log_tail
     assert json.loads(get("/version")[1])["commit"] == "b" * 40
-    # ApplicationStop of the restore ran the last SUCCESSFUL revision's script (d-GOOD2).
+    # ApplicationStop of the restore ran the script of the last successful INSTALL: d-BROKEN,
+    # whose Install succeeded before its ValidateService failed (the agent's rule).
     last = h.run(
         [
             "cat",
@@ -448,7 +458,7 @@ def test_scenario_3_broken_release_fails_validation_and_redeploy_restores(scenar
         ]
     ).stdout.strip()
     assert last.endswith("/d-RESTORE")
-    assert "/d-GOOD2" in (restore.event("ApplicationStop").message or "")
+    assert "/d-BROKEN" in (restore.event("ApplicationStop").message or "")
     assert h.run(["readlink", "/opt/sample-app/current"]).stdout.strip().endswith("/d-RESTORE")
 
 
@@ -466,7 +476,7 @@ def test_scenario_4_deploy_after_the_service_was_killed(scenario: dict) -> None:
     h.run(["kill", "-9", main_pid.strip()])
     h.run(["pkill", "-9", "-u", "sample-app"], check=False)
     good3 = build_revision(scenario["tmp"], "good3", "d" * 40, "release delta")
-    outcome = deploy_to_host(h, good3.artifact, deployment_id="d-AFTERKILL", **APP)
+    outcome = deploy_zip(h, good3.artifact, deployment_id="d-AFTERKILL", **APP)
     assert outcome.event("ApplicationStop").status == "Succeeded"
     assert outcome.status == "Succeeded", outcome.log_tail
     assert json.loads(get("/version")[1])["commit"] == "d" * 40

@@ -9,6 +9,7 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
 
+from pipekit.emulator.records import deployments
 from pipekit.local import control, lifecycle
 from pipekit.local import definition as defn
 from pipekit.local.gitremote import ZERO, GitRemote
@@ -108,11 +109,21 @@ def test_rollback_decisions_read_the_definition():
     assert defn.stage_rolls_back({"onFailure": {"result": "ROLLBACK"}})
     assert not defn.stage_rolls_back({"onFailure": {"result": "FAIL"}})
     assert not defn.stage_rolls_back({})
-    assert defn.auto_rollback_on_failure({"enabled": True, "events": ["DEPLOYMENT_FAILURE"]})
-    assert not defn.auto_rollback_on_failure({"enabled": False, "events": ["DEPLOYMENT_FAILURE"]})
-    assert not defn.auto_rollback_on_failure(
-        {"enabled": True, "events": ["DEPLOYMENT_STOP_ON_ALARM"]}
+
+
+def test_codedeploy_rolls_back_a_failed_deployment_only_when_it_can():
+    on = {"enabled": True, "events": ["DEPLOYMENT_FAILURE"]}
+    failed = {"autoRollbackConfiguration": on, "creator": "user", "previousRevision": {"r": 1}}
+    assert deployments.rolls_back(failed)
+    assert not deployments.rolls_back(
+        {**failed, "autoRollbackConfiguration": {**on, "enabled": False}}
     )
+    alarm_only = {"enabled": True, "events": ["DEPLOYMENT_STOP_ON_ALARM"]}
+    assert not deployments.rolls_back({**failed, "autoRollbackConfiguration": alarm_only})
+    assert not deployments.rolls_back({**failed, "creator": "codeDeployRollback"})
+    assert not deployments.rolls_back({k: v for k, v in failed.items() if k != "previousRevision"})
+    # CloudFormation's casing of the group's setting reads the same
+    assert deployments.rollback_config({"Enabled": True, "Events": ["DEPLOYMENT_FAILURE"]}) == on
 
 
 def git(*args, cwd):

@@ -164,8 +164,9 @@ def test_pipeline_structure_and_rollback(mode: str, conn: str) -> None:
     assert [a["Name"] for a in build["InputArtifacts"]] == ["SourceOutput"]
     assert [a["Name"] for a in build["OutputArtifacts"]] == ["BuildOutput"]
     assert [a["Name"] for a in deploy["InputArtifacts"]] == ["BuildOutput"]
-    assert stages[2]["OnFailure"] == {"Result": "ROLLBACK"}
-    assert "OnFailure" not in stages[0]  # a Source stage cannot be rolled back
+    # One rollback layer, CodeDeploy's (test_deployment_group_rollback_wiring): a stage
+    # rollback would collide with it on the deployment group (one deployment at a time).
+    assert all("OnFailure" not in s for s in stages)
 
     env = json.loads(build["Configuration"]["EnvironmentVariables"])
     by_name = {v["name"]: v for v in env}

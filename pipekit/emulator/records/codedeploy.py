@@ -1,6 +1,8 @@
-"""CodeDeploy's deployment APIs answered from the engine's records: moto's deployments do nothing
-by themselves and it has no instances or targets. get_deployment_group gains the last attempted
-and last successful deployments, as on AWS.
+"""CodeDeploy's deployment APIs answered from the records (`deployments.py` keeps them): moto's
+deployments do nothing by themselves and it has no instances or targets. CreateDeployment
+records the deployment and hands it to the registered Controller (local mode's deployer), which
+runs it; get_deployment_group gains the last attempted and last successful deployments, as on
+AWS.
 """
 
 from __future__ import annotations
@@ -10,12 +12,29 @@ from typing import Any
 from moto.codedeploy.responses import CodeDeployResponse
 from moto.core.responses import ActionResult
 
+from pipekit.emulator.records import deployments
 from pipekit.emulator.records.exceptions import (
+    ApplicationNameRequiredException,
     DeploymentDoesNotExistException,
+    DeploymentGroupNameRequiredException,
     InstanceDoesNotExistException,
+    InvalidTimeRangeException,
 )
 from pipekit.emulator.records.overrides import context, original
-from pipekit.emulator.records.store import Record, Records, public
+from pipekit.emulator.records.store import Record, Records, controller, public
+
+# The CreateDeploymentInput members the records keep (botocore codedeploy).
+_CREATE_KEYS = (
+    "applicationName",
+    "deploymentGroupName",
+    "revision",
+    "deploymentConfigName",
+    "description",
+    "ignoreApplicationStopFailures",
+    "autoRollbackConfiguration",
+    "updateOutdatedInstancesOnly",
+    "fileExistsBehavior",
+)
 
 
 def _deployment(recs: Records, deployment_id: str) -> Record:
@@ -44,35 +63,58 @@ def batch_get_deployments(self: CodeDeployResponse) -> Any:
     return ActionResult({"deploymentsInfo": infos})
 
 
-def list_deployments(self: CodeDeployResponse) -> Any:
-    _, _, recs = context(self)
+def create_deployment(self: CodeDeployResponse) -> ActionResult:
+    account_id, region, _ = context(self)
+    request = {k: self._get_param(k) for k in _CREATE_KEYS if self._get_param(k) is not None}
+    record = deployments.create(account_id, region, request)
+    engine = controller()
+    if engine is not None:
+        engine.start_deployment(account_id, region, record["deploymentId"])
+    return ActionResult({"deploymentId": record["deploymentId"]})
+
+
+def list_deployments(self: CodeDeployResponse) -> ActionResult:
+    """Every recorded deployment of the account and region, newest first, with ListDeployments'
+    filters (applicationName and deploymentGroupName together, includeOnlyStatuses,
+    createTimeRange, externalId); the checks and their wording are moto's."""
+    account_id, region, recs = context(self)
     app = self._get_param("applicationName")
     group = self._get_param("deploymentGroupName")
+    if app and not group:
+        raise DeploymentGroupNameRequiredException(
+            "If applicationName is specified, then deploymentGroupName must be specified."
+        )
+    if group and not app:
+        raise ApplicationNameRequiredException(
+            "If deploymentGroupName is specified, applicationName must be specified."
+        )
+    if app:
+        deployments.group_of(account_id, region, app, group)
     statuses = self._get_param("includeOnlyStatuses")
+    external_id = self._get_param("externalId")
     time_range = self._get_param("createTimeRange") or {}
-    account_id, region = self.current_account, self.region
+    start, end = time_range.get("start"), time_range.get("end")
+    if start is not None and end is not None and float(start) > float(end):
+        raise InvalidTimeRangeException("The start time must be earlier than the end time.")
     with recs.lock:
         ours = sorted(recs.deployments.values(), key=lambda r: r["createTime"], reverse=True)
     ids = []
     for r in ours:
-        if app and r["applicationName"] != app:
-            continue
         if r.get("_group") != group_token(account_id, region, r):
             continue  # its group was deleted (or the emulator reset) since
-        if group and r["deploymentGroupName"] != group:
+        if app and (r["applicationName"], r["deploymentGroupName"]) != (app, group):
             continue
         if statuses and r["status"] not in statuses:
             continue
-        start, end = time_range.get("start"), time_range.get("end")
+        if external_id is not None and r.get("externalId") != external_id:
+            continue
         created = r["createTime"].timestamp()
         if start is not None and created < float(start):
             continue
         if end is not None and created > float(end):
             continue
         ids.append(r["deploymentId"])
-    moto_says = original("codedeploy.list_deployments")(self)
-    theirs = moto_says.result.get("deployments", []) if isinstance(moto_says, ActionResult) else []
-    return ActionResult({"deployments": ids + [i for i in theirs if i not in ids]})
+    return ActionResult({"deployments": ids})
 
 
 def list_deployment_instances(self: CodeDeployResponse) -> ActionResult:
@@ -184,6 +226,7 @@ def _last_info(record: Record) -> Record:
 
 
 OVERRIDES = {
+    "create_deployment": create_deployment,
     "get_deployment": get_deployment,
     "get_deployment_group": get_deployment_group,
     "batch_get_deployments": batch_get_deployments,

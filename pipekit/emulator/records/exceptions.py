@@ -1,5 +1,5 @@
-"""The errors the record APIs answer with, as the services name them (moto has them for
-CodePipeline only)."""
+"""The errors the record APIs answer with, as the services name them (botocore's error shapes
+of the operations that raise them)."""
 
 from __future__ import annotations
 
@@ -30,4 +30,40 @@ class DeploymentDoesNotExistException(_NamedError):
 
 
 class InstanceDoesNotExistException(_NamedError):
+    pass
+
+
+class StageNotFoundException(_NamedError):
+    pass
+
+
+class UnableToRollbackStageException(_NamedError):
+    pass
+
+
+class ApplicationNameRequiredException(_NamedError):
+    pass
+
+
+class ApplicationDoesNotExistException(_NamedError):
+    pass
+
+
+class DeploymentGroupNameRequiredException(_NamedError):
+    pass
+
+
+class DeploymentGroupDoesNotExistException(_NamedError):
+    pass
+
+
+class DeploymentLimitExceededException(_NamedError):
+    pass
+
+
+class RevisionRequiredException(_NamedError):
+    pass
+
+
+class InvalidTimeRangeException(_NamedError):
     pass

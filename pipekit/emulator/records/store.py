@@ -145,6 +145,10 @@ class Controller(Protocol):
         reason: str | None,
     ) -> None: ...
 
+    def start_deployment(self, account_id: str, region: str, deployment_id: str) -> None:
+        """Run a CodeDeploy deployment CreateDeployment recorded (status Created)."""
+        ...
+
 
 _controller: Controller | None = None
 

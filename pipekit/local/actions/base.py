@@ -22,8 +22,10 @@ class Runners:
 
     # run_build(source_dir, work_dir, env, buildspec) -> BuildResult
     build: Callable[..., Any]
-    # deploy_to_host(host, bundle_zip, deployment_id=, application_name=,
-    #                deployment_group_name=, deployment_group_id=) -> DeploymentOutcome
+    # deploy_to_host(host, revision, get_object=, deployment_id=, application_name=,
+    #                deployment_group_name=, deployment_group_id=,
+    #                ignore_application_stop_failures=, file_exists_behavior=)
+    #   -> DeploymentOutcome (the instance's agent; it reads the bundle with get_object)
     deploy: Callable[..., Any]
     # instance id -> a booted Host for it
     host_for: Callable[[str], Any]

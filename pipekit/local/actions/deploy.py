@@ -1,39 +1,43 @@
-"""`CodeDeploy`: one deployment of the input artifact to the deployment group's instances (and
-the group's automatic rollback), by `pipekit.local.deployer`."""
+"""`CodeDeploy`: what CodePipeline's CodeDeploy action does: CreateDeployment of the input
+artifact to the configured deployment group, then GetDeployment until the deployment is terminal.
+The action's result is that deployment's: a rollback CodeDeploy starts after it failed is
+CodeDeploy's own business and runs on while the pipeline moves on (`pipekit.local.deployer`)."""
 
 from __future__ import annotations
 
-from moto.codedeploy.models import codedeploy_backends
+from moto.core.exceptions import JsonRESTError
 
+from pipekit.emulator.records import deployments
 from pipekit.local.actions.base import ActionContext
 from pipekit.local.wire import ActionFailed, ActionResult
 
 
 def run(ctx: ActionContext) -> ActionResult:
     execution = ctx.execution
-    app_name = ctx.config.get("ApplicationName", "")
-    group_name = ctx.config.get("DeploymentGroupName", "")
-    backend = codedeploy_backends[execution.account_id][execution.region]
-    try:
-        group = backend.get_deployment_group(app_name, group_name)
-    except Exception as exc:
-        raise ActionFailed("JobFailed", str(exc)) from exc
     inputs = ctx.action.get("inputArtifacts", [])
     if not inputs:
         raise ActionFailed("JobFailed", "The deploy action has no input artifact")
     location = execution.record["_artifacts"][inputs[0]["name"]]
-    revision = {
-        "revisionType": "S3",
-        "s3Location": {
-            "bucket": location["bucket"],
-            "key": location["key"],
-            "bundleType": "zip",
+    request = {
+        "applicationName": ctx.config.get("ApplicationName", ""),
+        "deploymentGroupName": ctx.config.get("DeploymentGroupName", ""),
+        "revision": {
+            "revisionType": "S3",
+            "s3Location": {
+                "bucket": location["bucket"],
+                "key": location["key"],
+                "bundleType": "zip",
+            },
         },
     }
-    deployment = ctx.deployer.deploy_revision(
-        execution.account_id, execution.region, group, revision, "user"
-    )
-    deployment_id = deployment["deploymentId"]
+    account_id, region = execution.account_id, execution.region
+    try:
+        created = deployments.create(account_id, region, request)
+    except JsonRESTError as exc:  # DeploymentLimitExceededException and the like
+        raise ActionFailed("JobFailed", exc.message) from exc
+    deployment_id = created["deploymentId"]
+    ctx.deployer.start(account_id, region, deployment_id)
+    deployment = ctx.deployer.wait(account_id, region, deployment_id)
     if deployment["status"] != "Succeeded":
         error = deployment.get("errorInformation", {})
         raise ActionFailed(

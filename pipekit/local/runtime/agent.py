@@ -5,12 +5,15 @@
   /opt/codedeploy-agent/deployment-root/deployment-instructions/<dg-id>_last_successful_install
   /opt/codedeploy-agent/deployment-root/deployment-instructions/<dg-id>_most_recent_install
   /opt/codedeploy-agent/deployment-root/deployment-instructions/<dg-id>-cleanup
-and what the agent's lifecycle events share: the host they act on, and how one of them fails.
+and what the agent's lifecycle events share: the host they act on, how one of them fails, and
+how the instance reads its bundle from S3 (`GetObject`; local mode passes
+`pipekit.local.instance_s3.instance_get_object`).
 """
 
 from __future__ import annotations
 
 import subprocess
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Protocol
 
@@ -30,6 +33,30 @@ class HostLike(Protocol):
     ) -> subprocess.CompletedProcess[str]: ...
 
     def root(self) -> Path: ...
+
+
+@dataclass(frozen=True)
+class S3Object:
+    """What S3 GetObject returned to the instance: the body and its ETag."""
+
+    body: bytes
+    etag: str
+    version_id: str | None = None
+
+
+class S3Error(Exception):
+    """S3 refused the read: S3's error code (NoSuchKey, NoSuchBucket, AccessDenied, ...) and
+    message ("The specified key does not exist."), which the agent reports as they are."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code, self.message = code, message
+
+
+class GetObject(Protocol):
+    """S3 GetObject as the instance calls it (with its instance role): bucket, key, version."""
+
+    def __call__(self, bucket: str, key: str, version_id: str | None) -> S3Object: ...
 
 
 class EventFailure(Exception):

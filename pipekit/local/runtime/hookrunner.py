@@ -1,23 +1,25 @@
 """Do what the CodeDeploy agent does for one in-place deployment on one instance (a Host).
 
 The agent's on-disk layout (`pipekit.local.runtime.agent`) is reproduced inside the host.
-Behaviour kept from the agent: ApplicationStop runs the appspec and scripts of the last
-SUCCESSFUL revision and is skipped on the first deployment; Install removes what the previous
-install copied (the cleanup file), then copies the `files` section honouring
-`file_exists_behavior` and applies `permissions` (`pipekit.local.runtime.install`); each hook
-runs with its `timeout` (default 3600 s) as its `runas` user with the agent's environment
-variables; the agent waits until the script's stdout/stderr close, so a background process
-holding them runs the hook into its timeout; the first failing event fails the deployment and
-the later events are skipped.
+Behaviour kept from aws-codedeploy-agent (`lib/instance_agent/plugins/codedeploy/`):
+ApplicationStop runs the appspec and scripts of the LAST SUCCESSFUL install and is skipped on the
+first deployment (hook_executor.rb); DownloadBundle reads the revision from S3 by its location
+(`pipekit.local.runtime.download`); Install removes what the previous install copied, copies
+the `files` honouring `file_exists_behavior` and applies `permissions`
+(`pipekit.local.runtime.install`), then records this deployment as the last successful install
+at once, whatever the later events do (command_executor.rb, update_last_successful_install);
+each hook runs with its `timeout` (default 3600 s) as its `runas` user with the agent's
+environment variables; the agent waits until the script's stdout/stderr close, so a background
+process holding them runs the hook into its timeout; the first failing event fails the
+deployment and the later events are skipped, except a failing ApplicationStop under
+`ignoreApplicationStopFailures` (recorded Failed, the deployment goes on).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import os
-import shutil
 import subprocess
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -27,28 +29,19 @@ import yaml
 from pipekit.local.runtime.agent import (
     AGENT_ROOT,
     EventFailure,
+    GetObject,
     HostLike,
     host_file,
     read_instruction,
     write_instruction,
 )
+from pipekit.local.runtime.appspec import DEFAULT_TIMEOUT_S, EVENTS, find_appspec, parse_appspec
+from pipekit.local.runtime.download import download_bundle
 from pipekit.local.runtime.install import install
 
-EVENTS = (
-    "ApplicationStop",
-    "DownloadBundle",
-    "BeforeInstall",
-    "Install",
-    "AfterInstall",
-    "ApplicationStart",
-    "ValidateService",
-)
-AGENT_EVENTS = ("DownloadBundle", "Install")
-DEFAULT_TIMEOUT_S = 3600
+__all__ = ["EVENTS", "DeploymentOutcome", "LifecycleEventResult", "deploy_to_host", "parse_appspec"]
+
 LOG_TAIL_BYTES = 4096
-# The agent keeps this many deployment archives per group (max_revisions in its config).
-MAX_REVISIONS = 5
-FILE_EXISTS_BEHAVIORS = ("DISALLOW", "OVERWRITE", "RETAIN")
 
 
 @dataclass
@@ -89,48 +82,6 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-def parse_appspec(text: str) -> dict[str, Any]:
-    """The parts of an EC2/on-premises appspec the agent acts on, validated."""
-    spec = yaml.safe_load(text)
-    if not isinstance(spec, dict):
-        raise ValueError("appspec.yml is not a mapping")
-    if str(spec.get("version")) != "0.0":
-        raise ValueError(f"appspec version must be 0.0, got {spec.get('version')!r}")
-    if spec.get("os") != "linux":
-        raise ValueError(f"appspec os must be linux, got {spec.get('os')!r}")
-    behavior = str(spec.get("file_exists_behavior", "DISALLOW")).upper()
-    if behavior not in FILE_EXISTS_BEHAVIORS:
-        raise ValueError(f"file_exists_behavior must be one of {FILE_EXISTS_BEHAVIORS}")
-    spec["file_exists_behavior"] = behavior
-    hooks = spec.get("hooks") or {}
-    for event, entries in hooks.items():
-        if event in AGENT_EVENTS or event not in EVENTS:
-            raise ValueError(f"hooks: {event} is not a lifecycle event scripts can use")
-        for entry in entries or []:
-            if "location" not in entry:
-                raise ValueError(f"hooks: {event} entry without location")
-            if int(entry.get("timeout", DEFAULT_TIMEOUT_S)) > DEFAULT_TIMEOUT_S:
-                raise ValueError(f"hooks: {event} timeout above {DEFAULT_TIMEOUT_S} s")
-    return spec
-
-
-def _unpack(bundle_zip: Path, dest: Path) -> None:
-    shutil.rmtree(dest, ignore_errors=True)
-    dest.mkdir(parents=True)
-    with zipfile.ZipFile(bundle_zip) as zf:
-        for info in zf.infolist():
-            target = dest / info.filename
-            if not target.resolve().is_relative_to(dest.resolve()):
-                raise ValueError(f"bundle entry escapes the archive: {info.filename}")
-            if info.is_dir():
-                target.mkdir(parents=True, exist_ok=True)
-                continue
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(zf.read(info))
-            mode = (info.external_attr >> 16) & 0o7777
-            target.chmod(mode or 0o644)
-
-
 def _run_hooks(
     host: HostLike,
     event: str,
@@ -139,14 +90,16 @@ def _run_hooks(
     env: dict[str, str],
     log_file: Path,
 ) -> str:
-    """Run every script of one event; return its combined output or raise EventFailure."""
+    """Run every script of one event; return its combined output or raise EventFailure, with
+    the agent's codes and wording (hook_executor.rb, execute and execute_script)."""
     output: list[str] = []
     for entry in (spec.get("hooks") or {}).get(event) or []:
-        location = str(entry["location"]).lstrip("/")
-        script = archive / location
+        location = str(entry["location"]).strip()
+        script = archive / location.lstrip("/")
         on_disk = host_file(host, script)
-        timeout = float(entry.get("timeout", DEFAULT_TIMEOUT_S))
+        timeout = int(entry.get("timeout") or DEFAULT_TIMEOUT_S)
         runas = entry.get("runas")
+        runas = str(runas).strip() if runas is not None else None
         if not on_disk.is_file():
             raise EventFailure(
                 "HOOK_EXECUTION_FAILURE",
@@ -155,16 +108,20 @@ def _run_hooks(
                 script=location,
             )
         if not os.access(on_disk, os.X_OK):
-            raise EventFailure(
-                "HOOK_EXECUTION_FAILURE",
-                "ScriptNotExecutable",
-                f"Script at specified location: {location} is not executable",
-                script=location,
-            )
+            # The agent makes it executable and runs it; it fails only if that is refused.
+            try:
+                on_disk.chmod(on_disk.stat().st_mode | 0o111)
+            except OSError:
+                raise EventFailure(
+                    "HOOK_EXECUTION_FAILURE",
+                    "ScriptNotExecutable",
+                    f"Unable to set script at specified location: {location} as executable",
+                    script=location,
+                ) from None
         argv = [str(script)]
         if runas and runas != "root":
             # The agent uses `sudo su <user> -c`; runuser does the same without a PAM prompt.
-            argv = ["runuser", "-u", str(runas), "--", str(script)]
+            argv = ["runuser", "-u", runas, "--", str(script)]
         try:
             proc = host.run(argv, env=env, timeout=timeout, check=False)
         except subprocess.TimeoutExpired as exc:
@@ -173,8 +130,7 @@ def _run_hooks(
             raise EventFailure(
                 "HOOK_EXECUTION_FAILURE",
                 "ScriptTimedOut",
-                f"Script at specified location: {location} failed to complete in "
-                f"{timeout:.0f} seconds",
+                f"Script at specified location: {location} failed to complete in {timeout} seconds",
                 script=location,
                 log="\n".join([*output, text]),
             ) from None
@@ -182,11 +138,13 @@ def _run_hooks(
         _append_log(log_file, event, location, text)
         output.append(text)
         if proc.returncode != 0:
+            prefix = f"Script at specified location: {location}"
+            if runas is not None:
+                prefix += f" run as user {runas}"
             raise EventFailure(
                 "HOOK_EXECUTION_FAILURE",
                 "ScriptFailed",
-                f"Script at specified location: {location} run as user {runas or 'root'} "
-                f"failed with exit code {proc.returncode}",
+                f"{prefix} failed with exit code {proc.returncode}",
                 script=location,
                 log="\n".join(output),
             )
@@ -214,25 +172,20 @@ def _append_log(log_file: Path, event: str, location: str, text: str) -> None:
             fh.write(text + "\n")
 
 
-def _prune_archives(host: HostLike, dg_id: str, keep: set[str]) -> None:
-    group_dir = host_file(host, AGENT_ROOT / dg_id)
-    dirs = sorted((d for d in group_dir.iterdir() if d.is_dir()), key=lambda d: d.stat().st_mtime)
-    for old in dirs[:-MAX_REVISIONS]:
-        if str(AGENT_ROOT / dg_id / old.name) not in keep:
-            shutil.rmtree(old, ignore_errors=True)
-
-
 def deploy_to_host(
     host: HostLike,
-    bundle_zip: Path,
+    revision: dict[str, Any],
     *,
+    get_object: GetObject,
     deployment_id: str,
     application_name: str,
     deployment_group_name: str,
     deployment_group_id: str,
     ignore_application_stop_failures: bool = False,
+    file_exists_behavior: str = "DISALLOW",
 ) -> DeploymentOutcome:
-    """Run one in-place deployment of bundle_zip on host, event by event, like the agent."""
+    """Run one in-place deployment of `revision` (RevisionLocation-shaped) on host, event by
+    event, like the agent; the bundle is read with `get_object` in DownloadBundle."""
     dg_id = deployment_group_id
     deployment_dir = AGENT_ROOT / dg_id / deployment_id
     archive = deployment_dir / "deployment-archive"
@@ -256,28 +209,38 @@ def deploy_to_host(
         env = {**base_env, "LIFECYCLE_EVENT": name}
         try:
             if name == "ApplicationStop":
-                result.message, output = _application_stop(
-                    host, last_successful, env, log_file, ignore_application_stop_failures
-                )
+                result.message, output = _application_stop(host, last_successful, env, log_file)
                 result.log_tail = output[-LOG_TAIL_BYTES:]
             elif name == "DownloadBundle":
-                _download(host, bundle_zip, archive)
-                spec = _load_spec(host, archive)
+                download_bundle(
+                    host,
+                    revision,
+                    get_object,
+                    deployment_group_id=dg_id,
+                    deployment_dir=deployment_dir,
+                )
             elif name == "Install":
-                write_instruction(host, f"{dg_id}_most_recent_install", str(deployment_dir))
                 installed = install(host, archive, spec, dg_id)
+                # The agent records the last successful install when Install succeeds.
+                write_instruction(host, f"{dg_id}_last_successful_install", str(deployment_dir))
                 result.message = f"{len(installed)} paths installed"
             else:
+                if name == "BeforeInstall":
+                    spec = _load_spec(host, archive, file_exists_behavior)
                 result.log_tail = _run_hooks(host, name, archive, spec, env, log_file)[
                     -LOG_TAIL_BYTES:
                 ]
         except EventFailure as exc:
-            failure = exc
             result.status = "Failed"
             result.diagnostics_code = exc.diagnostics_code
             result.script_name = exc.script
             result.message = exc.message
             result.log_tail = exc.log[-LOG_TAIL_BYTES:]
+            # ignoreApplicationStopFailures: CodeDeploy goes on with DownloadBundle (botocore
+            # CreateDeploymentInput.ignoreApplicationStopFailures); the event stays as failed
+            # as the agent reported it.
+            if not (name == "ApplicationStop" and ignore_application_stop_failures):
+                failure = exc
         result.end = _now()
         events.append(result)
 
@@ -285,52 +248,30 @@ def deploy_to_host(
         return DeploymentOutcome(
             "Failed", failure.error_code, failure.message, events, str(deployment_dir)
         )
-    write_instruction(host, f"{dg_id}_last_successful_install", str(deployment_dir))
-    _prune_archives(host, dg_id, {str(deployment_dir), last_successful or ""})
     return DeploymentOutcome("Succeeded", None, None, events, str(deployment_dir))
 
 
-def _download(host: HostLike, bundle_zip: Path, archive: PurePosixPath) -> None:
+def _load_spec(host: HostLike, archive: PurePosixPath, file_exists_behavior: str) -> dict[str, Any]:
     try:
-        _unpack(bundle_zip, host_file(host, archive))
-    except (OSError, ValueError, zipfile.BadZipFile) as exc:
-        raise EventFailure("INVALID_REVISION", "UnknownError", f"bad bundle: {exc}") from None
-
-
-def _load_spec(host: HostLike, archive: PurePosixPath) -> dict[str, Any]:
-    appspec = host_file(host, archive / "appspec.yml")
-    if not appspec.is_file():
-        raise EventFailure(
-            "INVALID_REVISION",
-            "UnknownError",
-            "The CodeDeploy agent did not find an AppSpec file within the unpacked revision "
-            "directory at revision-relative path appspec.yml",
-        )
-    try:
-        return parse_appspec(appspec.read_text())
+        spec = parse_appspec(find_appspec(host_file(host, archive)).read_text())
     except (ValueError, yaml.YAMLError) as exc:
-        raise EventFailure("INVALID_REVISION", "UnknownError", f"appspec.yml: {exc}") from None
+        raise EventFailure("INVALID_REVISION", "UnknownError", str(exc)) from None
+    # The appspec's file_exists_behavior wins over the deployment's (installer.rb).
+    spec["file_exists_behavior"] = spec.get("file_exists_behavior") or file_exists_behavior
+    return spec
 
 
 def _application_stop(
-    host: HostLike,
-    last_successful: str | None,
-    env: dict[str, str],
-    log_file: Path,
-    ignore_failures: bool,
+    host: HostLike, last_successful: str | None, env: dict[str, str], log_file: Path
 ) -> tuple[str, str]:
-    """Run the LAST SUCCESSFUL revision's ApplicationStop scripts; (message, output)."""
+    """Run the LAST SUCCESSFUL install's ApplicationStop scripts; (message, output)."""
     if not last_successful:
         return "no previous successful revision: nothing to run", ""
     previous_archive = PurePosixPath(last_successful) / "deployment-archive"
-    appspec = host_file(host, previous_archive / "appspec.yml")
-    if not appspec.is_file():
-        return f"previous revision {last_successful} is gone: nothing to run", ""
     try:
-        spec = parse_appspec(appspec.read_text())
-        output = _run_hooks(host, "ApplicationStop", previous_archive, spec, env, log_file)
-    except EventFailure as exc:
-        if ignore_failures:
-            return "failed and ignored (ignoreApplicationStopFailures)", exc.log
-        raise
+        # A last successful install without its archive fails here, as with the agent.
+        spec = parse_appspec(find_appspec(host_file(host, previous_archive)).read_text())
+    except (ValueError, yaml.YAMLError) as exc:
+        raise EventFailure("INVALID_REVISION", "UnknownError", str(exc)) from None
+    output = _run_hooks(host, "ApplicationStop", previous_archive, spec, env, log_file)
     return f"ran the scripts of {last_successful}", output
