@@ -17,6 +17,7 @@ from moto.ec2.models import ec2_backends
 from moto.s3.models import s3_backends
 
 from pipekit.emulator import records as rec
+from pipekit.local import authz
 from pipekit.local import definition as defn
 
 log = logging.getLogger("pipekit.local.deployer")
@@ -89,7 +90,9 @@ class Deployer:
         previous = self.last_good(account_id, region, group)
         config_name = str(group.deployment_config_name or "CodeDeployDefault.OneAtATime")
         deployment_id = _random_id("d-", 9)
-        instances = self.instances_of(account_id, region, group)
+        # CodeDeploy finds the instances with the group's service role (pipekit.local.authz)
+        refused = authz.deployment_refusal(account_id, region, group)
+        instances = [] if refused else self.instances_of(account_id, region, group)
         created = rec.now()
         record: dict[str, Any] = {
             "applicationName": app_name,
@@ -138,8 +141,8 @@ class Deployer:
             recs.deployments[deployment_id] = record
             recs.targets[deployment_id] = targets
         overview = record["deploymentOverview"]
-        failure: tuple[str, str] | None = None
-        if not instances:
+        failure: tuple[str, str] | None = refused
+        if failure is None and not instances:
             failure = (
                 "NO_INSTANCES",
                 "The deployment failed because no instances were found for your deployment group.",
@@ -170,6 +173,10 @@ class Deployer:
                     overview["Pending"] -= 1
                     overview["InProgress"] += 1
                 try:
+                    # the agent downloads the bundle with the instance profile's role
+                    denied = authz.bundle_refusal(account_id, region, instance_id, loc)
+                    if denied is not None:
+                        raise BundleRefused(*denied)
                     host = self.runners.host_for(instance_id)
                     outcome = self.runners.deploy(
                         host,
@@ -180,21 +187,11 @@ class Deployer:
                         deployment_group_id=group.deployment_group_id,
                     )
                     status, events = outcome.status, _lifecycle_events(outcome)
+                except BundleRefused as exc:
+                    status, events = "Failed", [_download_failed(exc.code, exc.message)]
                 except Exception as exc:
                     log.exception("deployment %s to %s crashed", deployment_id, instance_id)
-                    status, events = (
-                        "Failed",
-                        [
-                            {
-                                "lifecycleEventName": "DownloadBundle",
-                                "status": "Failed",
-                                "diagnostics": {
-                                    "errorCode": "UnknownError",
-                                    "message": str(exc)[:1000],
-                                },
-                            }
-                        ],
-                    )
+                    status, events = "Failed", [_download_failed("UnknownError", str(exc))]
                 with recs.lock:
                     target.update(status=status, lifecycleEvents=events, lastUpdatedAt=rec.now())
                     overview["InProgress"] -= 1
@@ -240,6 +237,22 @@ class Deployer:
                         f"to the last successful revision: {rollback['status']}",
                     }
         return record
+
+
+class BundleRefused(Exception):
+    """S3 refused the instance's agent the revision (DownloadBundle fails)."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code, self.message = code, message
+
+
+def _download_failed(code: str, message: str) -> dict[str, Any]:
+    return {
+        "lifecycleEventName": "DownloadBundle",
+        "status": "Failed",
+        "diagnostics": {"errorCode": code, "message": message[:1000]},
+    }
 
 
 def api_rollback_config(config: dict | None) -> dict:

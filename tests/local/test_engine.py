@@ -19,6 +19,7 @@ from pipekit.emulator import records
 from pipekit.local.actions.base import Runners
 from pipekit.local.engine import Engine
 from pipekit.local.gitremote import GitRemote
+from tests.support.iam import service_role
 from tests.support.shapes import check_output
 
 REGION = "us-east-1"
@@ -205,19 +206,8 @@ def make_world(
     mode: str = "QUEUED",
 ) -> World:
     iam, s3 = client(emu, "iam"), client(emu, "s3")
-    trust = {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Effect": "Allow",
-                "Principal": {"Service": "codepipeline.amazonaws.com"},
-                "Action": "sts:AssumeRole",
-            }
-        ],
-    }
-    role = iam.create_role(RoleName=f"{name}-role", AssumeRolePolicyDocument=json.dumps(trust))[
-        "Role"
-    ]["Arn"]
+    # one role for the pipeline, the project and the group, which local mode authorizes
+    role = service_role(iam, f"{name}-role")
     bucket = f"{name}-artifacts"
     s3.create_bucket(Bucket=bucket)
     client(emu, "codebuild").create_project(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from moto.codedeploy.models import codedeploy_backends
 
+from pipekit.iam import failures
 from pipekit.local.actions.base import ActionContext
 from pipekit.local.wire import ActionFailed, ActionResult
 
@@ -30,10 +31,17 @@ def run(ctx: ActionContext) -> ActionResult:
             "bundleType": "zip",
         },
     }
+    fields = {
+        "application": app_name,
+        "group": group_name,
+        "config": str(group.deployment_config_name or "CodeDeployDefault.OneAtATime"),
+    }
+    ctx.authorize("deploy.start", fields, failures.deploy_action)
     deployment = ctx.deployer.deploy_revision(
         execution.account_id, execution.region, group, revision, "user"
     )
     deployment_id = deployment["deploymentId"]
+    ctx.authorize("deploy.poll", fields, failures.deploy_action)
     if deployment["status"] != "Succeeded":
         error = deployment.get("errorInformation", {})
         raise ActionFailed(
