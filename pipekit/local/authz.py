@@ -233,9 +233,23 @@ def check_trust(step: str, principal: Principal, region: str) -> None:
         raise Denied(step, principal, "sts:AssumeRole", principal.role_arn, decision, trust=True)
 
 
-def resolved(call: calls.Call, fields: dict[str, str]) -> tuple[str, str]:
-    """The row's action and resource ARN for these fields."""
-    return calls.resolve_action(call, fields), call.arn(fields)
+def request(
+    call: calls.Call, principal: Principal, region: str, fields: dict[str, str]
+) -> tuple[str, str, dict[str, Any]]:
+    """The row's action, resource ARN and request context for this principal and fields."""
+    values = {"partition": principal.role_arn.split(":")[1], "region": region}
+    values |= {"account": principal.account_id, **fields}
+    context: dict[str, Any] = {
+        "aws:SecureTransport": "true",  # services call AWS over TLS
+        "aws:PrincipalAccount": principal.account_id,
+        "aws:PrincipalArn": principal.role_arn,
+        **call.request_context(values),
+    }
+    return calls.resolve_action(call, values), call.arn(values), context
+
+
+def rows(step: str, kind: str, conditions: frozenset[str] | set[str]) -> list[calls.Call]:
+    return [c for c in calls.calls_for(step, conditions) if c.principal == kind]
 
 
 def authorize(
@@ -248,26 +262,18 @@ def authorize(
     trust: bool = True,
 ) -> None:
     """Authorize the step's calls for the principal, in the table's order; raises `Denied`."""
-    rows = [c for c in calls.calls_for(step, conditions) if c.principal == principal.kind]
-    if not rows:
+    made = rows(step, principal.kind, conditions)
+    if not made:
         return
     if trust and principal.kind != "instance":
         check_trust(step, principal, region)
     role = role_by_arn(principal.role_arn)
     policies = [doc for _, doc in effective_policies(role)] if role is not None else []
-    values = {"partition": principal.role_arn.split(":")[1], "region": region}
-    values |= {"account": principal.account_id, **fields}
-    for call in rows:
-        action, resource = resolved(call, values)
-        context: dict[str, Any] = {
-            "aws:SecureTransport": "true",  # services call AWS over TLS
-            "aws:PrincipalAccount": principal.account_id,
-            "aws:PrincipalArn": principal.role_arn,
-            **call.request_context(values),
-        }
+    for call in made:
+        action, resource, context = request(call, principal, region, fields)
         resource_policy = None
-        if action.lower().startswith("s3:") and values.get("bucket"):
-            resource_policy = bucket_policy(principal.account_id, values["bucket"])
+        if action.lower().startswith("s3:") and fields.get("bucket"):
+            resource_policy = bucket_policy(principal.account_id, fields["bucket"])
         decision = evaluate(
             policies,
             action,
@@ -278,20 +284,6 @@ def authorize(
         )
         if not decision.allowed:
             raise Denied(step, principal, action, resource, decision)
-
-
-__all__ = [
-    "SERVICES",
-    "Denied",
-    "Principal",
-    "authorize",
-    "bucket_policy",
-    "check_trust",
-    "effective_policies",
-    "managed_document",
-    "role_by_arn",
-    "session_arn",
-]
 
 
 # --- CodeDeploy's side (pipekit.local.deployer) -------------------------------------------------

@@ -75,6 +75,7 @@ class ActionContext:
         fields: dict[str, str],
         describe: Callable[[authz.Denied], str],
         conditions: frozenset[str] = frozenset(),
+        external_id: str | None = None,
     ) -> None:
         """Authorize the calls CodePipeline makes with the pipeline's role at `step`; a refusal
         fails the action with the message `describe` gives it (`pipekit.iam.failures`)."""
@@ -83,7 +84,7 @@ class ActionContext:
                 step, self.pipeline_principal(), self.execution.region, fields, conditions
             )
         except authz.Denied as denied:
-            raise ActionFailed("JobFailed", describe(denied)) from None
+            raise ActionFailed("JobFailed", describe(denied), external_id) from None
 
     def get_artifact(self, location: dict, dest: Path) -> Path:
         return artifacts.get(self.execution, location, dest)

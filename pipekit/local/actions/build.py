@@ -255,7 +255,9 @@ def run(ctx: ActionContext) -> ActionResult:
     refused = _refused_before_build(principal, region, record, group, stream, location)
     if refused is not None:
         _finish(ctx, record, "FAILED", _refused_phases(start, *refused), {}, {})
-        ctx.authorize("build.poll", {"project": project_name}, failures.build_action)
+        ctx.authorize(
+            "build.poll", {"project": project_name}, failures.build_action, external_id=build_id
+        )
         raise ActionFailed(
             "JobFailed",
             f"Build terminated with state: FAILED. Phase: {refused[0]}",
@@ -280,7 +282,9 @@ def run(ctx: ActionContext) -> ActionResult:
     exported = dict(result.exported_variables or {})
     logs.put_log(execution.account_id, region, group, stream, result.log or "")
     _finish(ctx, record, result.status, phases, exported, outputs, end)
-    ctx.authorize("build.poll", {"project": project_name}, failures.build_action)
+    ctx.authorize(
+        "build.poll", {"project": project_name}, failures.build_action, external_id=build_id
+    )
     if result.status != "SUCCEEDED":
         failed = [p.name for p in result.phases if p.status != "SUCCEEDED"]
         failed += ["UPLOAD_ARTIFACTS"] if failed_upload and "UPLOAD_ARTIFACTS" not in failed else []

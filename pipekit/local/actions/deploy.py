@@ -41,7 +41,7 @@ def run(ctx: ActionContext) -> ActionResult:
         execution.account_id, execution.region, group, revision, "user"
     )
     deployment_id = deployment["deploymentId"]
-    ctx.authorize("deploy.poll", fields, failures.deploy_action)
+    ctx.authorize("deploy.poll", fields, failures.deploy_action, external_id=deployment_id)
     if deployment["status"] != "Succeeded":
         error = deployment.get("errorInformation", {})
         raise ActionFailed(
