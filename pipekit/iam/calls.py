@@ -299,3 +299,25 @@ def calls_for(step: str, conditions: frozenset[str] | set[str] = frozenset()) ->
 def resolve_action(call: Call, fields: Mapping[str, str]) -> str:
     """The row's action with any placeholder (the connection's service prefix) filled in."""
     return call.action.format(**fields)
+
+
+ROLES = {
+    "pipeline": "CodePipelineRole",
+    "build": "CodeBuildRole",
+    "deploy": "CodeDeployRole",
+    "instance": "InstanceRole",
+}
+
+
+def markdown_table() -> str:
+    """The table as the emulator README shows it (a test keeps the two equal)."""
+    lines = [
+        "| step | role | action | resource | when | source |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for c in CALLS:
+        cells = (c.step, ROLES[c.principal], c.action, c.resource, c.when or "always", c.source)
+        lines.append(
+            "| " + " | ".join(f"`{x}`" if i < 4 else x for i, x in enumerate(cells)) + " |"
+        )
+    return "\n".join(lines)

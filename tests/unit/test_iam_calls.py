@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import string
+from pathlib import Path
 from types import SimpleNamespace
 
 from pipekit.iam import calls, failures
@@ -149,4 +150,12 @@ def test_refusals_are_worded_as_aws_words_them():
     )
     assert failures.boot(denial("instance.boot", "cloudformation:SignalResource", "instance")) == (
         "Failed to receive 1 resource signal(s) within the specified duration"
+    )
+
+
+def test_the_emulator_readme_shows_the_table_as_it_is():
+    readme = (Path(__file__).resolve().parents[2] / "pipekit/emulator/README.md").read_text()
+    assert calls.markdown_table() in readme, (
+        "regenerate it: python -c 'from pipekit.iam.calls \
+import markdown_table; print(markdown_table())'"
     )
