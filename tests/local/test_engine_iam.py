@@ -11,6 +11,7 @@ import pytest
 
 from pipekit.emulator import records
 from tests.local.test_engine import CONNECTION, client, make_world
+from tests.support.iam import trust_policy
 
 
 @pytest.fixture
@@ -106,19 +107,9 @@ def test_refused_calls_fail_the_run_where_aws_fails_it(world):
     )
 
     refuse(w)
-    trust = {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Effect": "Allow",
-                "Principal": {"Service": f"{s}.amazonaws.com"},
-                "Action": "sts:AssumeRole",
-            }
-            for s in ("codepipeline", "codebuild")
-        ],
-    }
     client(w.emu, "iam").update_assume_role_policy(
-        RoleName=f"{w.pipeline}-role", PolicyDocument=json.dumps(trust)
+        RoleName=f"{w.pipeline}-role",
+        PolicyDocument=json.dumps(trust_policy(("codepipeline", "codebuild"))),
     )
     run(w, "trust")
     assert last_deployment(w)["errorInformation"] == {

@@ -11,16 +11,10 @@ SERVICES = ("codepipeline", "codebuild", "codedeploy")
 ALLOW_ALL = {"Effect": "Allow", "Action": "*", "Resource": "*"}
 
 
-def service_role(
-    iam: Any,
-    name: str,
-    services: tuple[str, ...] = SERVICES,
-    statements: list[dict[str, Any]] | None = None,
-) -> str:
-    """Create a role the services may assume, with one inline policy of `statements` (default:
-    everything allowed); returns its ARN."""
-    # a statement per service: moto's CreatePipeline looks for a lone Service string
-    trust = {
+def trust_policy(services: tuple[str, ...] = SERVICES) -> dict[str, Any]:
+    """A trust policy letting each service assume the role (a statement per service: moto's
+    CreatePipeline looks for a lone Service string)."""
+    return {
         "Version": "2012-10-17",
         "Statement": [
             {
@@ -31,6 +25,17 @@ def service_role(
             for service in services
         ],
     }
+
+
+def service_role(
+    iam: Any,
+    name: str,
+    services: tuple[str, ...] = SERVICES,
+    statements: list[dict[str, Any]] | None = None,
+) -> str:
+    """Create a role the services may assume, with one inline policy of `statements` (default:
+    everything allowed); returns its ARN."""
+    trust = trust_policy(services)
     arn = iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
     policy = {"Version": "2012-10-17", "Statement": statements or [ALLOW_ALL]}
     iam.put_role_policy(RoleName=name, PolicyName="test", PolicyDocument=json.dumps(policy))

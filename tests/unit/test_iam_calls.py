@@ -94,6 +94,12 @@ def denial(step, action, kind="pipeline", trust=False):
     )
 
 
+def phase(step, action, **known):
+    """(phase, status code, message) of a build whose project role was refused `action`."""
+    known = {"build_arn": "", "source_version": "", **known}
+    return failures.build_phase(denial(step, action, "build"), **known)
+
+
 def test_refusals_are_worded_as_aws_words_them():
     assert failures.source(denial("source.upload", "s3:PutObjectAcl"), "arn:c") == (
         "[GitHub] Upload to S3 failed with the following error: Access Denied"
@@ -112,33 +118,25 @@ def test_refusals_are_worded_as_aws_words_them():
         r"Error Code: AccessDeniedException; Request ID: [0-9a-f-]{36}; Proxy: null\)",
         start,
     )
-    phase, code, message = failures.build_phase(
-        denial("build.logs", "logs:CreateLogStream", "build"),
-        build_arn="arn:aws:codebuild:us-east-1:123456789012:build/p:1",
-        source_version="",
-    )
-    assert (phase, code) == ("QUEUED", "ACCESS_DENIED")
+    build = "arn:aws:codebuild:us-east-1:123456789012:build/p:1"
+    where, code, message = phase("build.logs", "logs:CreateLogStream", build_arn=build)
+    assert (where, code) == ("QUEUED", "ACCESS_DENIED")
     assert message.startswith(
         "Service role arn:aws:iam::123456789012:role/r does not allow AWS CodeBuild to create "
         "Amazon CloudWatch Logs log streams for build arn:aws:codebuild:us-east-1:123456789012:"
         "build/p:1. Error message: User: "
     )
-    phase, code, message = failures.build_phase(
-        denial("build.source", "s3:GetObject", "build"), build_arn="", source_version="arn:s3"
-    )
-    assert (phase, code) == ("DOWNLOAD_SOURCE", "CLIENT_ERROR")
+    where, code, message = phase("build.source", "s3:GetObject", source_version="arn:s3")
+    assert (where, code) == ("DOWNLOAD_SOURCE", "CLIENT_ERROR")
     assert re.fullmatch(
         r"AccessDenied: Access Denied\n\tstatus code: 403, request id: [0-9A-F]{16}, host id: "
         r"\S+ for primary source and source version arn:s3",
         message,
     )
-    phase, _, message = failures.build_phase(
-        denial("build.reports", "codebuild:CreateReportGroup", "build"),
-        build_arn="",
-        source_version="",
-        report_group="unit-tests",
+    where, _, message = phase(
+        "build.reports", "codebuild:CreateReportGroup", report_group="unit-tests"
     )
-    assert phase == "UPLOAD_ARTIFACTS"
+    assert where == "UPLOAD_ARTIFACTS"
     assert message.startswith(
         "Error in UPLOAD_ARTIFACTS phase: [unit-tests: [error creating report group: "
         "AccessDeniedException: User: "
