@@ -55,8 +55,14 @@ class Principal:
     source_arn: str = ""
 
     @property
+    def partition(self) -> str:
+        parts = self.role_arn.split(":")
+        return parts[1] if len(parts) > 5 else "aws"
+
+    @property
     def account_id(self) -> str:
-        return self.role_arn.split(":")[4]
+        parts = self.role_arn.split(":")
+        return parts[4] if len(parts) > 5 else ""
 
     @property
     def caller(self) -> str:
@@ -85,6 +91,8 @@ class Denied(Exception):
 def session_arn(role_arn: str, session: str) -> str:
     """The assumed-role session ARN of `role_arn` (its path is not part of it)."""
     parts = role_arn.split(":", 5)
+    if len(parts) < 6:
+        return role_arn  # not a role ARN: nothing to assume, named as given
     name = parts[5].rsplit("/", 1)[-1]
     return f"arn:{parts[1]}:sts::{parts[4]}:assumed-role/{name}/{session}"
 
@@ -95,9 +103,11 @@ def session_arn(role_arn: str, session: str) -> str:
 def role_by_arn(role_arn: str) -> Any | None:
     from moto.iam.models import iam_backends
 
-    account_id, partition = role_arn.split(":")[4], role_arn.split(":")[1]
+    parts = role_arn.split(":")
+    if len(parts) < 6:
+        return None
     try:
-        return iam_backends[account_id][partition].get_role_by_arn(role_arn)
+        return iam_backends[parts[4]][parts[1]].get_role_by_arn(role_arn)
     except Exception:
         return None
 
@@ -209,6 +219,11 @@ def _nothing_allows() -> Decision:
     return evaluate([], "", "")
 
 
+def role_arn(account_id: str, role: str) -> str:
+    """A service role as an ARN (CodeBuild takes a project's role by name or by ARN)."""
+    return role if role.startswith("arn:") else f"arn:aws:iam::{account_id}:role/{role}"
+
+
 def check_trust(step: str, principal: Principal, region: str) -> None:
     """The service may assume the role: its trust policy allows sts:AssumeRole by the service
     principal with aws:SourceAccount and aws:SourceArn as the service sends them."""
@@ -237,7 +252,7 @@ def request(
     call: calls.Call, principal: Principal, region: str, fields: dict[str, str]
 ) -> tuple[str, str, dict[str, Any]]:
     """The row's action, resource ARN and request context for this principal and fields."""
-    values = {"partition": principal.role_arn.split(":")[1], "region": region}
+    values = {"partition": principal.partition, "region": region}
     values |= {"account": principal.account_id, **fields}
     context: dict[str, Any] = {
         "aws:SecureTransport": "true",  # services call AWS over TLS

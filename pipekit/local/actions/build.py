@@ -211,7 +211,7 @@ def run(ctx: ActionContext) -> ActionResult:
     arn = f"arn:aws:codebuild:{region}:{account}:build/{build_id}"
     principal = authz.Principal(
         "build",
-        str(meta.get("serviceRole") or ""),
+        authz.role_arn(account, str(meta.get("serviceRole") or "")),
         f"AWSCodeBuild-{build_uuid}",
         f"arn:aws:codebuild:{region}:{account}:project/{project_name}",
     )
