@@ -18,8 +18,8 @@ ARGS ?=
 pip_install = set -o pipefail; $(1)/bin/pip install --quiet --disable-pip-version-check -r $(2) 2>&1 \
 	| { grep -v 'is ignored: it is neither a file nor a directory' || true; }
 
-.PHONY: help setup host-deps lint test test-fast local local-down publish deploy status destroy \
-        test-e2e test-taskcat bench clean
+.PHONY: help setup host-deps lint test test-fast test-iam-mutations local local-down publish deploy \
+        status destroy test-e2e test-taskcat bench clean
 
 help: ## List the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -60,6 +60,9 @@ test: setup lint ## Everything CI runs: lint, then all tests (local systemd host
 
 test-fast: $(VENV)/.stamp ## Tests that need no systemd host
 	$(PY) -m pytest -m "not host"
+
+test-iam-mutations: $(VENV)/.stamp ## Take each IAM permission away in turn: the step needing it must fail
+	$(PY) -m tests.bench.iam_mutations $(ARGS)
 
 local: setup ## Run the whole pipeline on this machine, no AWS account needed
 	$(PIPEKIT) local up $(ARGS)

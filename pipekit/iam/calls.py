@@ -12,6 +12,13 @@ only when the step says it holds.
 Sources are the services' own documentation and AWS CDK's grants for the same actions
 (aws/aws-cdk, packages/aws-cdk-lib/aws-codepipeline-actions/lib), which encode what each
 action has been seen to need.
+
+Steps are the points where a run fails in its own way when a call is refused
+(`pipekit.iam.failures` words each one as AWS does): `source.connection`, `source.upload`,
+`build.start`, `build.logs`, `build.source`, `build.reports`, `build.upload`, `build.poll`,
+`deploy.start`, `deploy`, `deploy.poll`, `instance.bundle`, `instance.boot`. Rows of one step
+are in the order the service makes the calls; the first refused one is the one reported.
+A row's `context` adds request context keys (templates filled like `resource`).
 """
 
 from __future__ import annotations
@@ -45,9 +52,13 @@ class Call:
     resource: str
     source: str
     when: str = ""
+    context: tuple[tuple[str, str], ...] = ()
 
     def arn(self, fields: Mapping[str, str]) -> str:
         return self.resource.format(**fields)
+
+    def request_context(self, fields: Mapping[str, str]) -> dict[str, str]:
+        return {key: value.format(**fields) for key, value in self.context}
 
 
 ARTIFACT = "arn:{partition}:s3:::{bucket}/{key}"
@@ -61,7 +72,7 @@ REPORT_GROUP = "arn:{partition}:codebuild:{region}:{account}:report-group/{repor
 CALLS: tuple[Call, ...] = (
     # --- Source: the GitHub (CodeConnections) action, as the pipeline's role ----------------
     Call(
-        "source",
+        "source.connection",
         "pipeline",
         "{connection_service}:UseConnection",
         "{connection_arn}",
@@ -71,7 +82,7 @@ CALLS: tuple[Call, ...] = (
         "codestar-connections)",
     ),
     Call(
-        "source",
+        "source.upload",
         "pipeline",
         "s3:PutObject",
         ARTIFACT,
@@ -79,13 +90,13 @@ CALLS: tuple[Call, ...] = (
         "uploads the source zip to the artifact bucket",
     ),
     Call(
-        "source",
+        "source.upload",
         "pipeline",
         "s3:PutObjectAcl",
         ARTIFACT,
-        CDK + "codestar-connections/source-action.ts (bucket.grantPutAcl); without it the "
-        "action fails '[GitHub] Upload to S3 failed with the following error: Access Denied' "
-        "(aws/aws-cdk#13557)",
+        CDK + "codestar-connections/source-action.ts (bucket.grantPutAcl): the upload sets an "
+        "ACL; without it the action fails '[GitHub] Upload to S3 failed with the following "
+        "error: Access Denied' (aws/aws-cdk#13557, fixed by aws/aws-cdk#13637)",
     ),
     # --- Build: the CodeBuild action (pipeline's role), then CodeBuild itself (project's role)
     Call(
@@ -96,51 +107,61 @@ CALLS: tuple[Call, ...] = (
         CDK + "codebuild/build-action.ts (StartBuild, BatchGetBuilds, StopBuild on the project)",
     ),
     Call(
-        "build.start",
-        "pipeline",
-        "codebuild:BatchGetBuilds",
-        PROJECT,
-        CDK + "codebuild/build-action.ts: the action polls the build it started",
-    ),
-    Call(
-        "build",
-        "build",
-        "s3:GetObject",
-        "arn:{partition}:s3:::{bucket}/{input_key}",
-        CODEBUILD_ROLE + ": CodeBuild downloads the input artifact",
-    ),
-    Call(
-        "build",
+        "build.logs",
         "build",
         "logs:CreateLogStream",
         LOG_STREAM,
-        CODEBUILD_ROLE + ": a stream per build in the project's log group",
+        CODEBUILD_ROLE + ": a stream per build in the project's log group (the error when "
+        "refused: juspay/hyperswitch-cdk#37, aws/aws-cdk#12179)",
     ),
     Call(
-        "build",
+        "build.logs",
         "build",
         "logs:PutLogEvents",
         LOG_STREAM,
         CODEBUILD_ROLE,
     ),
     Call(
+        "build.source",
         "build",
+        "s3:GetObject",
+        "arn:{partition}:s3:::{bucket}/{input_key}",
+        CODEBUILD_ROLE + ": CodeBuild downloads the input artifact (DOWNLOAD_SOURCE; refused: "
+        "awslabs/aws-refarch-cross-account-pipeline#5)",
+    ),
+    Call(
+        "build.reports",
         "build",
         "codebuild:CreateReportGroup",
         REPORT_GROUP,
         "CodeBuild user guide, 'Test report permissions' (CreateReportGroup, CreateReport, "
-        "UpdateReport, BatchPutTestCases): a buildspec report group is created on first use",
+        "UpdateReport, BatchPutTestCases): a buildspec report group is created on first use "
+        "(refused: aws/aws-cdk#7367, 'error creating report group')",
+        when="new-report-group",
+    ),
+    Call("build.reports", "build", "codebuild:CreateReport", REPORT_GROUP, "ditto", when="reports"),
+    Call("build.reports", "build", "codebuild:UpdateReport", REPORT_GROUP, "ditto", when="reports"),
+    Call(
+        "build.reports",
+        "build",
+        "codebuild:BatchPutTestCases",
+        REPORT_GROUP,
+        "ditto",
         when="reports",
     ),
-    Call("build", "build", "codebuild:CreateReport", REPORT_GROUP, "ditto", when="reports"),
-    Call("build", "build", "codebuild:UpdateReport", REPORT_GROUP, "ditto", when="reports"),
-    Call("build", "build", "codebuild:BatchPutTestCases", REPORT_GROUP, "ditto", when="reports"),
     Call(
-        "build",
+        "build.upload",
         "build",
         "s3:PutObject",
         "arn:{partition}:s3:::{bucket}/{output_key}",
-        CODEBUILD_ROLE + ": CodeBuild uploads the output artifact",
+        CODEBUILD_ROLE + ": CodeBuild uploads the output artifact (UPLOAD_ARTIFACTS)",
+    ),
+    Call(
+        "build.poll",
+        "pipeline",
+        "codebuild:BatchGetBuilds",
+        PROJECT,
+        CDK + "codebuild/build-action.ts: the action polls the build it started",
     ),
     # --- Deploy: the CodeDeploy action (pipeline's role) ---------------------------------------
     Call(
@@ -171,13 +192,6 @@ CALLS: tuple[Call, ...] = (
         "codedeploy:CreateDeployment",
         GROUP,
         CDK + "codedeploy/server-deploy-action.ts (CreateDeployment, GetDeployment on the group)",
-    ),
-    Call(
-        "deploy.start",
-        "pipeline",
-        "codedeploy:GetDeployment",
-        GROUP,
-        CDK + "codedeploy/server-deploy-action.ts: the action polls the deployment",
     ),
     # --- Deploy: CodeDeploy itself (the group's service role) ----------------------------------
     Call(
@@ -225,7 +239,8 @@ CALLS: tuple[Call, ...] = (
         "instance",
         "s3:GetObject",
         "arn:{partition}:s3:::{bucket}/{bundle_key}",
-        INSTANCE_PROFILE,
+        INSTANCE_PROFILE + " (refused: the agent reports 'Access Denied' for DownloadBundle, "
+        "poanetwork/blockscout-terraform#24)",
     ),
     Call(
         "instance.bundle",
@@ -234,6 +249,44 @@ CALLS: tuple[Call, ...] = (
         "arn:{partition}:s3:::{bucket}/{bundle_key}",
         INSTANCE_PROFILE + "; a revision pinned to an S3 version is fetched by version",
         when="versioned",
+    ),
+    Call(
+        "deploy.poll",
+        "pipeline",
+        "codedeploy:GetDeployment",
+        GROUP,
+        CDK + "codedeploy/server-deploy-action.ts: the action polls the deployment",
+    ),
+    # --- The instance's boot (templates/ec2.yaml user data), under the instance profile ---------
+    Call(
+        "instance.boot",
+        "instance",
+        "cloudformation:SignalResource",
+        "{stack_id}",
+        "templates/ec2.yaml user data: /opt/aws/bin/cfn-signal --stack ... --resource "
+        "AutoScalingGroup signals the creation policy; cfn-signal calls SignalResource "
+        "(CloudFormation API reference, SignalResource; the resource is the stack's ARN)",
+    ),
+    Call(
+        "instance.boot",
+        "instance",
+        "ec2:AssociateAddress",
+        "arn:{partition}:ec2:{region}:{account}:elastic-ip/{allocation_id}",
+        "templates/ec2.yaml user data, step claim-elastic-ip: aws ec2 associate-address "
+        "--allocation-id ... --instance-id ...; AssociateAddress is authorized on the Elastic "
+        "IP and on the instance (Service Authorization Reference, Amazon EC2, AssociateAddress: "
+        "resource types elastic-ip, instance, network-interface)",
+        when="single",
+    ),
+    Call(
+        "instance.boot",
+        "instance",
+        "ec2:AssociateAddress",
+        "arn:{partition}:ec2:{region}:{account}:instance/{instance_id}",
+        "ditto; aws:ResourceTag/<key> is the instance's own tag (IAM user guide, global "
+        "condition keys, aws:ResourceTag)",
+        when="single",
+        context=(("aws:ResourceTag/pipekit:stack", "{instance_stack_tag}"),),
     ),
 )
 
@@ -246,3 +299,25 @@ def calls_for(step: str, conditions: frozenset[str] | set[str] = frozenset()) ->
 def resolve_action(call: Call, fields: Mapping[str, str]) -> str:
     """The row's action with any placeholder (the connection's service prefix) filled in."""
     return call.action.format(**fields)
+
+
+ROLES = {
+    "pipeline": "CodePipelineRole",
+    "build": "CodeBuildRole",
+    "deploy": "CodeDeployRole",
+    "instance": "InstanceRole",
+}
+
+
+def markdown_table() -> str:
+    """The table as the emulator README shows it (a test keeps the two equal)."""
+    lines = [
+        "| step | role | action | resource | when | source |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for c in CALLS:
+        cells = (c.step, ROLES[c.principal], c.action, c.resource, c.when or "always", c.source)
+        lines.append(
+            "| " + " | ".join(f"`{x}`" if i < 4 else x for i, x in enumerate(cells)) + " |"
+        )
+    return "\n".join(lines)

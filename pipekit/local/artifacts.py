@@ -14,12 +14,21 @@ from pipekit.local import definition as defn
 from pipekit.local.wire import ActionFailed, Execution
 
 
-def put(execution: Execution, store: dict, name: str, path: Path) -> dict[str, str]:
-    """Upload `path` as the output artifact `name`; returns its location."""
+def location(execution: Execution, store: dict, name: str) -> dict[str, str]:
+    """Where the output artifact `name` of this execution goes: the store's bucket, a new key."""
     bucket = store.get("location")
     if not bucket:
         raise ActionFailed("JobFailed", "The pipeline has no S3 artifact store")
-    key = defn.artifact_key(execution.pipeline_name, name)
+    return {"bucket": bucket, "key": defn.artifact_key(execution.pipeline_name, name)}
+
+
+def put(
+    execution: Execution, store: dict, name: str, path: Path, key: str | None = None
+) -> dict[str, str]:
+    """Upload `path` as the output artifact `name` (under `key`, else a new one); returns its
+    location."""
+    where = location(execution, store, name)
+    bucket, key = where["bucket"], key or where["key"]
     s3 = s3_backends[execution.account_id]["aws"]
     s3.put_object(bucket, key, path.read_bytes())
     return {"bucket": bucket, "key": key}

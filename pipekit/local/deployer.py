@@ -23,6 +23,7 @@ from moto.ec2.models import ec2_backends
 
 from pipekit.emulator import records as rec
 from pipekit.emulator.records import deployments
+from pipekit.local import authz
 from pipekit.local.instance_s3 import instance_get_object
 
 log = logging.getLogger("pipekit.local.deployer")
@@ -99,6 +100,10 @@ class Deployer:
         group = deployments.group_of(
             account_id, region, record["applicationName"], record["deploymentGroupName"]
         )
+        # CodeDeploy finds and reaches the instances with the group's service role
+        refused = authz.deployment_refusal(account_id, region, group)
+        if refused is not None:
+            return dict(zip(("code", "message"), refused, strict=True))
         instances = self.instances_of(account_id, region, group)
         overview = record["deploymentOverview"]
         targets: dict[str, dict] = {}

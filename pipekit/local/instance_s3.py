@@ -15,10 +15,16 @@ def instance_get_object(
     account_id: str, region: str, instance_id: str, bucket: str, key: str, version_id: str | None
 ) -> S3Object:
     """S3 GetObject made by the instance `instance_id` with its instance role: the one place
-    local mode's instances read S3 (the IAM check of the instance role belongs here).
+    local mode's instances read S3 (the IAM check of the instance role is made here).
     Errors are S3's own codes and messages (moto's: "The specified key does not exist.")."""
     from moto.s3.exceptions import MissingBucket
 
+    from pipekit.local import authz
+
+    location = {"bucket": bucket, "key": key, **({"version": version_id} if version_id else {})}
+    refused = authz.bundle_refusal(account_id, region, instance_id, location)
+    if refused is not None:  # S3 answers a refused read with AccessDenied, "Access Denied"
+        raise S3Error("AccessDenied", refused[1])
     backend = s3_backends[account_id]["aws"]
     try:
         found = backend.get_object(bucket, key, version_id=version_id)

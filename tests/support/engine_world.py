@@ -25,6 +25,7 @@ from pipekit.local.actions.base import Runners
 from pipekit.local.engine import Engine
 from pipekit.local.gitremote import GitRemote
 from pipekit.local.runtime.agent import S3Error
+from tests.support.iam import service_role
 
 REGION = "us-east-1"
 CREDS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
@@ -257,19 +258,8 @@ def make_world(
     mode: str = "QUEUED",
 ) -> World:
     iam, s3 = client(emu, "iam"), client(emu, "s3")
-    trust = {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Effect": "Allow",
-                "Principal": {"Service": "codepipeline.amazonaws.com"},
-                "Action": "sts:AssumeRole",
-            }
-        ],
-    }
-    role = iam.create_role(RoleName=f"{name}-role", AssumeRolePolicyDocument=json.dumps(trust))[
-        "Role"
-    ]["Arn"]
+    # one role for the pipeline, the project and the group, which local mode authorizes
+    role = service_role(iam, f"{name}-role")
     bucket = f"{name}-artifacts"
     s3.create_bucket(Bucket=bucket)
     client(emu, "codebuild").create_project(

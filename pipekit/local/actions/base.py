@@ -5,15 +5,16 @@ to fail the action; the engine records either outcome (`pipekit.local.wire`)."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pipekit.local import artifacts
+from pipekit.local import artifacts, authz
 from pipekit.local.deployer import Deployer
 from pipekit.local.gitremote import GitRemote
-from pipekit.local.wire import ActionResult, Execution
+from pipekit.local.wire import ActionFailed, ActionResult, Execution
 
 
 @dataclass
@@ -52,8 +53,40 @@ class ActionContext:
     def scratch(self, name: str) -> Path:
         return artifacts.scratch(self.work_dir, self.execution, name)
 
-    def put_artifact(self, name: str, path: Path) -> dict[str, str]:
-        return artifacts.put(self.execution, self.store, name, path)
+    def artifact_location(self, name: str) -> dict[str, str]:
+        return artifacts.location(self.execution, self.store, name)
+
+    def put_artifact(self, name: str, path: Path, key: str | None = None) -> dict[str, str]:
+        return artifacts.put(self.execution, self.store, name, path, key=key)
+
+    def pipeline_principal(self) -> authz.Principal:
+        """The pipeline's service role, as CodePipeline assumes it for this action (a session
+        per call, named with the time in milliseconds: see `pipekit.local.authz`)."""
+        execution = self.execution
+        return authz.Principal(
+            "pipeline",
+            str(self.definition.get("roleArn", "")),
+            str(int(time.time() * 1000)),
+            f"arn:aws:codepipeline:{execution.region}:{execution.account_id}:"
+            f"{execution.pipeline_name}",
+        )
+
+    def authorize(
+        self,
+        step: str,
+        fields: dict[str, str],
+        describe: Callable[[authz.Denied], str],
+        conditions: frozenset[str] = frozenset(),
+        external_id: str | None = None,
+    ) -> None:
+        """Authorize the calls CodePipeline makes with the pipeline's role at `step`; a refusal
+        fails the action with the message `describe` gives it (`pipekit.iam.failures`)."""
+        try:
+            authz.authorize(
+                step, self.pipeline_principal(), self.execution.region, fields, conditions
+            )
+        except authz.Denied as denied:
+            raise ActionFailed("JobFailed", describe(denied), external_id) from None
 
     def get_artifact(self, location: dict, dest: Path) -> Path:
         return artifacts.get(self.execution, location, dest)

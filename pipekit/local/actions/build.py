@@ -14,12 +14,15 @@ from typing import Any
 from moto.codebuild.models import codebuild_backends
 
 from pipekit.emulator import records as rec
-from pipekit.local import artifacts, logs
+from pipekit.iam import failures
+from pipekit.local import artifacts, authz, logs
 from pipekit.local.actions.base import ActionContext
 from pipekit.local.wire import ActionFailed, ActionResult, Execution
 
 DEFAULT_TIMEOUT_MINUTES = 60
 CONTEXT_MESSAGE_LIMIT = 1000
+# CodeBuild's phases before the buildspec's own (BuildPhaseType, in order)
+EARLY_PHASES = ("SUBMITTED", "QUEUED", "PROVISIONING", "DOWNLOAD_SOURCE")
 
 
 def _buildspec(text: str, scratch: Path, src_dir: Path) -> Path | None:
@@ -104,6 +107,92 @@ def _phases(result: Any, start: datetime, end: datetime) -> list[dict[str, Any]]
     return phases
 
 
+def _log_target(meta: dict, project_name: str) -> str:
+    """The project's CloudWatch Logs group (its logsConfig, else CodeBuild's default)."""
+    configured = ((meta.get("logsConfig") or {}).get("cloudWatchLogs") or {}).get("groupName")
+    return configured or f"/aws/codebuild/{project_name}"
+
+
+def _refused_phases(start: datetime, phase: str, code: str, message: str) -> list[dict]:
+    """The phases of a build CodeBuild failed before running the buildspec: those before
+    `phase` succeeded, `phase` failed with the context CodeBuild gives it."""
+    phases: list[dict[str, Any]] = [
+        {
+            "phaseType": name,
+            "phaseStatus": "SUCCEEDED",
+            "startTime": start,
+            "endTime": start,
+            "durationInSeconds": 0,
+        }
+        for name in EARLY_PHASES[: EARLY_PHASES.index(phase) + 1]
+    ]
+    phases[-1].update(
+        phaseStatus="FAILED",
+        contexts=[{"statusCode": code, "message": message[:CONTEXT_MESSAGE_LIMIT]}],
+    )
+    return [*phases, {"phaseType": "COMPLETED", "startTime": start}]
+
+
+def _fail_upload(phases: list[dict], end: datetime, code: str, message: str) -> None:
+    """Mark UPLOAD_ARTIFACTS failed (adding it before COMPLETED when the runner had none)."""
+    upload = next((p for p in phases if p["phaseType"] == "UPLOAD_ARTIFACTS"), None)
+    if upload is None:
+        upload = {"phaseType": "UPLOAD_ARTIFACTS", "startTime": end, "endTime": end}
+        upload["durationInSeconds"] = 0
+        phases.insert(len(phases) - 1, upload)
+    upload.update(
+        phaseStatus="FAILED",
+        contexts=[{"statusCode": code, "message": message[:CONTEXT_MESSAGE_LIMIT]}],
+    )
+
+
+def _report_groups_made(execution: Execution, project_name: str) -> set[str]:
+    """Report groups CodeBuild auto-created for the project's earlier builds."""
+    recs = execution.records
+    with recs.lock:
+        return {
+            group
+            for b in recs.builds.values()
+            if b["projectName"] == project_name
+            for group in b.get("_reportGroups", ())
+        }
+
+
+def _upload(
+    ctx: ActionContext, principal: authz.Principal, record: dict, result: Any, project: str
+) -> tuple[dict[str, dict[str, str]], tuple[str, str, str] | None]:
+    """UPLOAD_ARTIFACTS as CodeBuild does it with the project's role: the buildspec's reports
+    (each report group `<project>-<name>`, created on first use), then the output artifact.
+    Returns the outputs and, when a call was refused, the failed phase's (phase, code,
+    message)."""
+    execution = ctx.execution
+    region, made = execution.region, _report_groups_made(execution, project)
+    created: list[str] = []
+    for name, files in sorted((result.reports or {}).items()):
+        group = f"{project}-{name}"
+        conditions = {"reports"} | (set() if group in made else {"new-report-group"})
+        if not files:
+            continue
+        try:
+            authz.authorize("build.reports", principal, region, {"report_group": group}, conditions)
+        except authz.Denied as denied:
+            return {}, failures.build_phase(
+                denied, build_arn=record["arn"], source_version="", report_group=name
+            )
+        created.append(group)
+    record["_reportGroups"] = created
+    outputs: dict[str, dict[str, str]] = {}
+    for name in [a["name"] for a in ctx.action.get("outputArtifacts", [])][:1]:
+        where = ctx.artifact_location(name)
+        fields = {"bucket": where["bucket"], "output_key": where["key"]}
+        try:
+            authz.authorize("build.upload", principal, region, fields)
+        except authz.Denied as denied:
+            return {}, failures.build_phase(denied, build_arn=record["arn"], source_version="")
+        outputs[name] = ctx.put_artifact(name, Path(result.artifact), where["key"])
+    return outputs, None
+
+
 def run(ctx: ActionContext) -> ActionResult:
     execution, action = ctx.execution, ctx.action
     project_name = ctx.config.get("ProjectName", "")
@@ -114,20 +203,30 @@ def run(ctx: ActionContext) -> ActionResult:
     meta = project.project_metadata
     if not action.get("inputArtifacts", []):
         raise ActionFailed("JobFailed", "The build action has no input artifact")
+    region, account = execution.region, execution.account_id
+    ctx.authorize("build.start", {"project": project_name}, failures.build_action)
     primary = _primary(ctx)
+    build_uuid = str(uuid.uuid4())
+    build_id = f"{project_name}:{build_uuid}"
+    arn = f"arn:aws:codebuild:{region}:{account}:build/{build_id}"
+    principal = authz.Principal(
+        "build",
+        authz.role_arn(account, str(meta.get("serviceRole") or "")),
+        f"AWSCodeBuild-{build_uuid}",
+        f"arn:aws:codebuild:{region}:{account}:project/{project_name}",
+    )
+    try:  # StartBuild itself refuses a role CodeBuild cannot assume
+        authz.check_trust("build.start", principal, region)
+    except authz.Denied as denied:
+        raise ActionFailed("JobFailed", failures.build_action(denied)) from None
     scratch = ctx.scratch(f"build-{action['name']}")
     src_dir = scratch / "src"
     src_dir.mkdir()
-    zip_in = ctx.get_artifact(execution.record["_artifacts"][primary], scratch / "input.zip")
-    artifacts.extract_zip(zip_in, src_dir)
     buildspec_text = (meta.get("source") or {}).get("buildspec") or ""
     buildspec = _buildspec(buildspec_text, scratch, src_dir)
-    build_uuid = str(uuid.uuid4())
-    build_id = f"{project_name}:{build_uuid}"
-    arn = f"arn:aws:codebuild:{execution.region}:{execution.account_id}:build/{build_id}"
     env = _environment(ctx, meta, project_name, build_id, arn, src_dir)
     start = rec.now()
-    group, stream = f"/aws/codebuild/{project_name}", build_uuid
+    group, stream = _log_target(meta, project_name), build_uuid
     record: dict[str, Any] = {
         "id": build_id,
         "arn": arn,
@@ -152,23 +251,84 @@ def run(ctx: ActionContext) -> ActionResult:
     recs = execution.records
     with recs.lock:
         recs.builds[build_id] = record
+    location = execution.record["_artifacts"][primary]
+    refused = _refused_before_build(principal, region, record, group, stream, location)
+    if refused is not None:
+        _finish(ctx, record, "FAILED", _refused_phases(start, *refused), {}, {})
+        ctx.authorize(
+            "build.poll", {"project": project_name}, failures.build_action, external_id=build_id
+        )
+        raise ActionFailed(
+            "JobFailed", failure_summary("FAILED", record["phases"]), external_id=build_id
+        )
+    zip_in = ctx.get_artifact(location, scratch / "input.zip")
+    artifacts.extract_zip(zip_in, src_dir)
     result = ctx.runners.build(src_dir, scratch / "work", env, buildspec)
     end = rec.now()
     phases = _phases(result, start, end)
-    outputs = {}
+    outputs: dict[str, dict[str, str]] = {}
+    failed_upload = None
     if result.status == "SUCCEEDED":
         out_names = [a["name"] for a in action.get("outputArtifacts", [])]
         if out_names and result.artifact is None:
             result.status = "FAILED"
-        for name in out_names[:1]:
-            outputs[name] = ctx.put_artifact(name, Path(result.artifact))
+        else:
+            outputs, failed_upload = _upload(ctx, principal, record, result, project_name)
+            if failed_upload is not None:
+                result.status = "FAILED"
+                _fail_upload(phases, end, failed_upload[1], failed_upload[2])
     exported = dict(result.exported_variables or {})
-    logs.put_log(execution.account_id, execution.region, group, stream, result.log or "")
-    with recs.lock:
+    logs.put_log(execution.account_id, region, group, stream, result.log or "")
+    _finish(ctx, record, result.status, phases, exported, outputs, end)
+    ctx.authorize(
+        "build.poll", {"project": project_name}, failures.build_action, external_id=build_id
+    )
+    if result.status != "SUCCEEDED":
+        raise ActionFailed(
+            "JobFailed", failure_summary(result.status, phases), external_id=build_id
+        )
+    return ActionResult(outputs, exported, build_id, f"Build {build_id} succeeded")
+
+
+def _refused_before_build(
+    principal: authz.Principal,
+    region: str,
+    record: dict,
+    group: str,
+    stream: str,
+    location: dict[str, str],
+) -> tuple[str, str, str] | None:
+    """What CodeBuild does with the project's role before the buildspec runs: a log stream
+    (QUEUED), the input artifact (DOWNLOAD_SOURCE). The failed phase, if a call was refused."""
+    checks = (
+        ("build.logs", {"log_group": group, "stream": stream}),
+        ("build.source", {"bucket": location["bucket"], "input_key": location["key"]}),
+    )
+    for step, fields in checks:
+        try:
+            authz.authorize(step, principal, region, fields, trust=False)
+        except authz.Denied as denied:
+            return failures.build_phase(
+                denied, build_arn=record["arn"], source_version=record["sourceVersion"]
+            )
+    return None
+
+
+def _finish(
+    ctx: ActionContext,
+    record: dict,
+    status: str,
+    phases: list[dict],
+    exported: dict[str, str],
+    outputs: dict[str, dict[str, str]],
+    end: datetime | None = None,
+) -> None:
+    execution, primary = ctx.execution, _primary(ctx)
+    with execution.records.lock:
         record.update(
-            endTime=end,
+            endTime=end or record["startTime"],
             currentPhase="COMPLETED",
-            buildStatus=result.status,
+            buildStatus=status,
             phases=phases,
             buildComplete=True,
             exportedEnvironmentVariables=[{"name": k, "value": v} for k, v in exported.items()],
@@ -184,19 +344,16 @@ def run(ctx: ActionContext) -> ActionResult:
         if outputs:
             first = next(iter(outputs.values()))
             record["artifacts"] = {"location": f"arn:aws:s3:::{first['bucket']}/{first['key']}"}
-    if result.status != "SUCCEEDED":
-        raise ActionFailed("JobFailed", failure_summary(result, phases), external_id=build_id)
-    return ActionResult(outputs, exported, build_id, f"Build {build_id} succeeded")
 
 
-def failure_summary(result: Any, phases: list[dict[str, Any]]) -> str:
+def failure_summary(status: str, phases: list[dict[str, Any]]) -> str:
     """CodePipeline's summary of a failed CodeBuild action: the state, then the first FAILED
     phase with its context's code and message (which names the failing command), as the
     console shows it ("Build terminated with state: FAILED. Phase: BUILD, Code:
     COMMAND_EXECUTION_ERROR, Message: Error while executing command: ... Reason: exit status
     1"). Skipped phases after it have no status in CodeBuild's records and are not named."""
     failed = next((p for p in phases if p.get("phaseStatus") == "FAILED"), None)
-    summary = f"Build terminated with state: {result.status}."
+    summary = f"Build terminated with state: {status}."
     if failed is None:
         return summary
     summary += f" Phase: {failed['phaseType']}"

@@ -8,6 +8,7 @@ from __future__ import annotations
 from moto.core.exceptions import JsonRESTError
 
 from pipekit.emulator.records import deployments
+from pipekit.iam import failures
 from pipekit.local.actions.base import ActionContext
 from pipekit.local.wire import ActionFailed, ActionResult
 
@@ -32,12 +33,26 @@ def run(ctx: ActionContext) -> ActionResult:
     }
     account_id, region = execution.account_id, execution.region
     try:
+        group = deployments.group_of(
+            account_id, region, request["applicationName"], request["deploymentGroupName"]
+        )
+    except JsonRESTError as exc:  # the group or application does not exist
+        raise ActionFailed("JobFailed", exc.message) from exc
+    fields = {
+        "application": request["applicationName"],
+        "group": request["deploymentGroupName"],
+        "config": str(group.deployment_config_name or "CodeDeployDefault.OneAtATime"),
+    }
+    # the action's calls with the pipeline's role (pipekit.iam.calls: deploy.start)
+    ctx.authorize("deploy.start", fields, failures.deploy_action)
+    try:
         created = deployments.create(account_id, region, request)
     except JsonRESTError as exc:  # DeploymentLimitExceededException and the like
         raise ActionFailed("JobFailed", exc.message) from exc
     deployment_id = created["deploymentId"]
     ctx.deployer.start(account_id, region, deployment_id)
     deployment = ctx.deployer.wait(account_id, region, deployment_id)
+    ctx.authorize("deploy.poll", fields, failures.deploy_action, external_id=deployment_id)
     if deployment["status"] != "Succeeded":
         error = deployment.get("errorInformation", {})
         raise ActionFailed(

@@ -7,6 +7,7 @@ import json
 import time
 
 from pipekit.gitcmd import GitError
+from pipekit.iam import failures
 from pipekit.local import wire
 from pipekit.local.actions.base import ActionContext
 from pipekit.local.wire import ActionFailed, ActionResult
@@ -37,6 +38,13 @@ def run(ctx: ActionContext) -> ActionResult:
     branch = config.get("BranchName", "")
     arn = config.get("ConnectionArn", "")
     _wait_for_connection(ctx, arn)
+    # CodePipeline fetches the commit through the connection, with the pipeline's role
+    service = arn.split(":")[2] if arn.count(":") >= 5 else "codeconnections"
+    ctx.authorize(
+        "source.connection",
+        {"connection_arn": arn, "connection_service": service},
+        lambda denied: failures.source(denied, arn),
+    )
     if not ctx.git.path(repo_id).exists():
         raise ActionFailed("JobFailed", f"Repository {repo_id} not found")
     revision = execution.source_revisions.get(action["name"]) or f"refs/heads/{branch}"
@@ -48,10 +56,11 @@ def run(ctx: ActionContext) -> ActionResult:
     zip_path = ctx.git.archive_zip(
         repo_id, commit, ctx.scratch(f"source-{action['name']}") / "source.zip"
     )
-    outputs = {
-        artifact["name"]: ctx.put_artifact(artifact["name"], zip_path)
-        for artifact in action.get("outputArtifacts", [])
-    }
+    outputs = {}
+    for artifact in action.get("outputArtifacts", []):
+        where = ctx.artifact_location(artifact["name"])
+        ctx.authorize("source.upload", where, lambda denied: failures.source(denied, arn))
+        outputs[artifact["name"]] = ctx.put_artifact(artifact["name"], zip_path, where["key"])
     variables = {
         "CommitId": commit,
         "BranchName": branch,

@@ -1,0 +1,352 @@
+"""IAM in local mode: every call a service makes on a role's behalf is authorized against that
+role's policies before local mode does what the call would do, as AWS does.
+
+`authorize(step, Principal, fields)` evaluates the rows of `pipekit.iam.calls` for the step with
+`pipekit.iam.policy.evaluate` against the role's effective policies (this module's reader) and
+the resource's own policy (an S3 bucket's), after checking that the role trusts the service
+(sts:AssumeRole by `<service>.amazonaws.com` with the context the service sends). The first
+refusal raises `Denied`; `pipekit.iam.failures` words it as the service reports it.
+
+The reader looks at moto's backend objects directly (the engine lives in the emulator's
+process): a role's inline policies (`AWS::IAM::Policy` attachments included, which moto stores
+as the role's inline policies) and its managed ones. An AWS-managed policy is evaluated with
+AWS's own document, from the copy moto ships (`moto/iam/aws_managed_policies.py`), whether or
+not moto has loaded it into the account.
+
+Session names (the caller in AWS's messages is `arn:aws:sts::<account>:assumed-role/<role
+name>/<session>`): CodePipeline names its sessions with a millisecond timestamp
+(awslabs/cdk-eks-blueprints#483: `.../assumed-role/<role>/1660759156951`), CodeBuild
+`AWSCodeBuild-<build uuid>` (juspay/hyperswitch-cdk#37), an instance profile's session is the
+instance id; CodeDeploy's session name appears in none of its messages, so `CodeDeploy` stands
+in for it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+from pipekit.iam import calls
+from pipekit.iam.policy import Decision, access_denied_message, evaluate, load_document
+
+log = logging.getLogger("pipekit.local.authz")
+
+SERVICES = {
+    "pipeline": "codepipeline.amazonaws.com",
+    "build": "codebuild.amazonaws.com",
+    "deploy": "codedeploy.amazonaws.com",
+    "instance": "ec2.amazonaws.com",
+}
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Whose role a service uses: the table's principal kind, the role, the session name and
+    the ARN the service names as aws:SourceArn when it assumes the role (confused-deputy
+    context: CodePipeline's pipeline, CodeBuild's project, CodeDeploy's deployment group, per
+    each user guide's 'Cross-service confused deputy prevention')."""
+
+    kind: str
+    role_arn: str
+    session: str
+    source_arn: str = ""
+
+    @property
+    def partition(self) -> str:
+        parts = self.role_arn.split(":")
+        return parts[1] if len(parts) > 5 else "aws"
+
+    @property
+    def account_id(self) -> str:
+        parts = self.role_arn.split(":")
+        return parts[4] if len(parts) > 5 else ""
+
+    @property
+    def caller(self) -> str:
+        return session_arn(self.role_arn, self.session)
+
+
+class Denied(Exception):
+    """A call the role may not make (or a role the service may not assume: `trust`)."""
+
+    def __init__(
+        self,
+        step: str,
+        principal: Principal,
+        action: str,
+        resource: str,
+        decision: Decision,
+        *,
+        trust: bool = False,
+    ) -> None:
+        self.step, self.principal, self.action, self.resource = step, principal, action, resource
+        self.decision, self.trust = decision, trust
+        self.message = access_denied_message(principal.caller, action, resource, decision)
+        super().__init__(self.message)
+
+
+def session_arn(role_arn: str, session: str) -> str:
+    """The assumed-role session ARN of `role_arn` (its path is not part of it)."""
+    parts = role_arn.split(":", 5)
+    if len(parts) < 6:
+        return role_arn  # not a role ARN: nothing to assume, named as given
+    name = parts[5].rsplit("/", 1)[-1]
+    return f"arn:{parts[1]}:sts::{parts[4]}:assumed-role/{name}/{session}"
+
+
+# --- the reader -------------------------------------------------------------------------------
+
+
+def role_by_arn(role_arn: str) -> Any | None:
+    from moto.iam.models import iam_backends
+
+    parts = role_arn.split(":")
+    if len(parts) < 6:
+        return None
+    try:
+        return iam_backends[parts[4]][parts[1]].get_role_by_arn(role_arn)
+    except Exception:
+        return None
+
+
+@cache
+def _aws_managed() -> dict[str, dict[str, Any]]:
+    from moto.iam.aws_managed_policies import aws_managed_policies_data
+
+    return json.loads(aws_managed_policies_data)
+
+
+def managed_document(policy_arn: str, policy: Any = None) -> dict[str, Any] | None:
+    """A managed policy's default version: AWS's own document for an AWS-managed ARN
+    (`arn:<partition>:iam::aws:policy/<path><name>`), else the account's policy object's."""
+    head, _, path = policy_arn.partition(":policy/")
+    if head.endswith(":iam::aws"):
+        data = _aws_managed().get(path.rsplit("/", 1)[-1])
+        if data is not None and f"/{path}".startswith(data.get("Path", "/")):
+            return data["Document"]
+        return None
+    if policy is None:
+        return None
+    for version in getattr(policy, "versions", []):
+        if version.is_default:
+            return load_document(version.document)
+    return load_document(policy.document) if getattr(policy, "document", None) else None
+
+
+def _stack_managed_arns(role: Any) -> list[str]:
+    """ManagedPolicyArns of the stack resource that created the role. moto 5.2.5 ignores that
+    property of AWS::IAM::Role, so its role lists none; the emulator's IAM read-API work
+    attaches them, after which this only finds what the role already lists."""
+    from moto.cloudformation.models import cloudformation_backends
+    from moto.cloudformation.parsing import clean_json
+
+    found: list[str] = []
+    for backend in cloudformation_backends[role.account_id].values():
+        for stack in list(backend.stacks.values()):
+            resources = (stack.template_dict or {}).get("Resources", {})
+            for logical_id, resource in resources.items():
+                if resource.get("Type") != "AWS::IAM::Role":
+                    continue
+                arns = resource.get("Properties", {}).get("ManagedPolicyArns")
+                if not arns or stack.resource_map._parsed_resources.get(logical_id) is not role:
+                    continue
+                try:
+                    found += [str(a) for a in clean_json(arns, stack.resource_map)]
+                except Exception:
+                    log.warning("could not resolve ManagedPolicyArns of %s", logical_id)
+    return found
+
+
+def effective_policies(role: Any) -> list[tuple[str, dict[str, Any]]]:
+    """(name, document) of every identity-based policy of the role: inline, then managed."""
+    found = [(name, load_document(doc)) for name, doc in role.policies.items()]
+    managed = dict(role.managed_policies)
+    for arn in _stack_managed_arns(role):
+        managed.setdefault(arn, None)
+    for arn, policy in managed.items():
+        document = managed_document(arn, policy)
+        if document is None:
+            log.warning("managed policy %s of %s has no document to evaluate", arn, role.name)
+            continue
+        found.append((arn, document))
+    return found
+
+
+def instance_role_arn(account_id: str, region: str, instance_id: str) -> str | None:
+    """The role of the instance's profile: its profile association, else the profile in the
+    launch template it was launched from (how Auto Scaling's instances get theirs)."""
+    from moto.ec2.models import ec2_backends
+    from moto.iam.models import iam_backends
+
+    ec2 = ec2_backends[account_id][region]
+    ref: dict[str, str] = {}
+    association = ec2.iam_instance_profile_associations.get(instance_id)
+    if association is not None:
+        ref = {"Arn": association.iam_instance_profile.arn}
+    else:
+        try:
+            tags = {t["key"]: t["value"] for t in ec2.get_instance(instance_id).get_tags()}
+            template = ec2.get_launch_template(tags["aws:ec2launchtemplate:id"])
+            version = template.get_version(tags["aws:ec2launchtemplate:version"])
+            ref = dict(version.data.get("IamInstanceProfile") or {})
+        except Exception:
+            log.debug("no launch template profile for %s", instance_id, exc_info=True)
+    if not ref:
+        return None
+    for profile in iam_backends[account_id]["aws"].instance_profiles.values():
+        if ref.get("Arn") in (profile.arn, None) and ref.get("Name") in (profile.name, None):
+            return profile.roles[0].arn if profile.roles else None
+    return None
+
+
+def bucket_policy(account_id: str, bucket: str) -> dict[str, Any] | None:
+    from moto.s3.models import s3_backends
+
+    try:
+        policy = s3_backends[account_id]["aws"].get_bucket(bucket).policy
+    except Exception:
+        return None
+    return json.loads(policy) if policy else None
+
+
+# --- the decision -----------------------------------------------------------------------------
+
+
+def _nothing_allows() -> Decision:
+    return evaluate([], "", "")
+
+
+def role_arn(account_id: str, role: str) -> str:
+    """A service role as an ARN (CodeBuild takes a project's role by name or by ARN)."""
+    return role if role.startswith("arn:") else f"arn:aws:iam::{account_id}:role/{role}"
+
+
+def check_trust(step: str, principal: Principal, region: str) -> None:
+    """The service may assume the role: its trust policy allows sts:AssumeRole by the service
+    principal with aws:SourceAccount and aws:SourceArn as the service sends them."""
+    role = role_by_arn(principal.role_arn)
+    service = SERVICES[principal.kind]
+    if role is None:
+        raise Denied(
+            step, principal, "sts:AssumeRole", principal.role_arn, _nothing_allows(), trust=True
+        )
+    context = {"aws:SourceAccount": principal.account_id}
+    if principal.source_arn:
+        context["aws:SourceArn"] = principal.source_arn
+    decision = evaluate(
+        [],
+        "sts:AssumeRole",
+        principal.role_arn,
+        context,
+        resource_policy=load_document(role.assume_role_policy_document),
+        caller=service,
+    )
+    if not decision.allowed:
+        raise Denied(step, principal, "sts:AssumeRole", principal.role_arn, decision, trust=True)
+
+
+def request(
+    call: calls.Call, principal: Principal, region: str, fields: dict[str, str]
+) -> tuple[str, str, dict[str, Any]]:
+    """The row's action, resource ARN and request context for this principal and fields."""
+    values = {"partition": principal.partition, "region": region}
+    values |= {"account": principal.account_id, **fields}
+    context: dict[str, Any] = {
+        "aws:SecureTransport": "true",  # services call AWS over TLS
+        "aws:PrincipalAccount": principal.account_id,
+        "aws:PrincipalArn": principal.role_arn,
+        **call.request_context(values),
+    }
+    return calls.resolve_action(call, values), call.arn(values), context
+
+
+def rows(step: str, kind: str, conditions: frozenset[str] | set[str]) -> list[calls.Call]:
+    return [c for c in calls.calls_for(step, conditions) if c.principal == kind]
+
+
+def authorize(
+    step: str,
+    principal: Principal,
+    region: str,
+    fields: dict[str, str],
+    conditions: frozenset[str] | set[str] = frozenset(),
+    *,
+    trust: bool = True,
+) -> None:
+    """Authorize the step's calls for the principal, in the table's order; raises `Denied`."""
+    made = rows(step, principal.kind, conditions)
+    if not made:
+        return
+    if trust and principal.kind != "instance":
+        check_trust(step, principal, region)
+    role = role_by_arn(principal.role_arn)
+    policies = [doc for _, doc in effective_policies(role)] if role is not None else []
+    for call in made:
+        action, resource, context = request(call, principal, region, fields)
+        resource_policy = None
+        if action.lower().startswith("s3:") and fields.get("bucket"):
+            resource_policy = bucket_policy(principal.account_id, fields["bucket"])
+        decision = evaluate(
+            policies,
+            action,
+            resource,
+            context,
+            resource_policy=resource_policy,
+            caller=principal.role_arn,
+        )
+        if not decision.allowed:
+            raise Denied(step, principal, action, resource, decision)
+
+
+# --- CodeDeploy's side (pipekit.local.deployer) -------------------------------------------------
+
+
+def deployment_refusal(account_id: str, region: str, group: Any) -> tuple[str, str] | None:
+    """(error code, message) failing a deployment when CodeDeploy's calls with the group's
+    service role are refused, else None."""
+    from pipekit.iam import failures
+
+    app = group.application.application_name
+    principal = Principal(
+        "deploy",
+        str(group.service_role_arn or ""),
+        "CodeDeploy",
+        f"arn:aws:codedeploy:{region}:{account_id}:deploymentgroup:{app}/"
+        f"{group.deployment_group_name}",
+    )
+    conditions = set()
+    if group.auto_scaling_groups:
+        conditions.add("asg")
+    alarms = group.alarm_configuration or {}
+    if str(alarms.get("enabled", alarms.get("Enabled", False))).lower() == "true":
+        conditions.add("alarms")
+    try:
+        authorize("deploy", principal, region, {}, conditions)
+    except Denied as denied:
+        return failures.deployment(denied)
+    return None
+
+
+def bundle_refusal(
+    account_id: str, region: str, instance_id: str, s3_location: dict[str, str]
+) -> tuple[str, str] | None:
+    """(diagnostics code, message) failing the instance's DownloadBundle when S3 refuses its
+    instance profile the revision, else None. An instance without a profile is not checked:
+    on AWS its agent gets no credentials at all and never polls for the deployment."""
+    from pipekit.iam import failures
+
+    role_arn = instance_role_arn(account_id, region, instance_id)
+    if role_arn is None:
+        log.info("instance %s has no instance profile: its download is not authorized", instance_id)
+        return None
+    principal = Principal("instance", role_arn, instance_id)
+    fields = {"bucket": s3_location["bucket"], "bundle_key": s3_location["key"]}
+    conditions = {"versioned"} if s3_location.get("version") else set()
+    try:
+        authorize("instance.bundle", principal, region, fields, conditions)
+    except Denied as denied:
+        return failures.bundle(denied)
+    return None

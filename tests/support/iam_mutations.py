@@ -1,0 +1,375 @@
+"""The IAM mutation test: for each row of pipekit.iam.calls, the templates without the permission
+that grants it must fail the run at that row's step, with AWS's error.
+
+How: deploy the real templates into the emulator and run the pipeline once through the real
+engine, its build and deploy runners replaced by instant fakes (no nspawn host, no buildspec:
+every call a service makes still goes through pipekit.local.authz), recording every
+authorization. From that trace, each row's grant is found by evaluating the role's policies one
+by one: the statement (policy name and Sid) that allows it, or the AWS-managed policy. Each
+mutation removes the action from that statement in a copy of the templates (or detaches the
+managed policy), deploys the copy and runs again, which stops at the first refusal. The instance's
+boot (cfn-signal, the Elastic IP) is not run by local mode: its calls are evaluated against the
+deployed instance role with the fields the stack gives them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+from pipekit.emulator import records
+from pipekit.iam import calls, failures
+from pipekit.iam.policy import evaluate
+from pipekit.local import authz
+from pipekit.local.actions.base import Runners
+from pipekit.local.engine import Engine
+from pipekit.local.gitremote import GitRemote
+from tests.support.emulator_fixtures import local_parameters, publish_templates
+from tests.support.template_mutation import Grant, mutated_copy, template_of
+
+ROOT = Path(__file__).resolve().parents[2]
+TEMPLATES = ROOT / "templates"
+BUCKET, STACK = "pipekit-iam-templates", "pipekit-iam"
+ACCOUNT, REGION = "123456789012", "us-east-1"
+# steps whose error carries IAM's own "User: ... is not authorized to perform" sentence
+IAM_WORDED = {
+    "build.start",
+    "build.poll",
+    "build.logs",
+    "build.reports",
+    "deploy.start",
+    "deploy.poll",
+}
+
+
+@dataclass(frozen=True)
+class Check:
+    """One authorization a run made."""
+
+    step: str
+    principal: authz.Principal
+    fields: dict[str, str]
+    conditions: frozenset[str]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """Where a run failed (the step it reads from what AWS's APIs show) and the error."""
+
+    step: str | None
+    error: str
+    where: str
+
+
+@dataclass
+class Mutation:
+    """A permission taken away and the traced calls that need it, in run order."""
+
+    kind: str
+    action: str
+    grants: frozenset[Grant]
+    needs: list[tuple[calls.Call, Check]] = field(default_factory=list)
+
+    @property
+    def label(self) -> str:
+        what = self.action if self.action != "*" else "everything"
+        return f"{self.kind} role: {what} ({'; '.join(sorted(map(str, self.grants)))})"
+
+    def expected(self, trace: list[Check]) -> tuple[str, str]:
+        """(step, text the error must contain) of the first call that needs the permission,
+        with the values the mutated run gave it (its own keys, streams, role names)."""
+        call = self.needs[0][0]
+        checks = [c for c in trace if c.step == call.step and c.principal.kind == call.principal]
+        if not checks:
+            return call.step, f"(the run never reached {call.step})"
+        check = checks[-1]
+        action, resource, _ = authz.request(call, check.principal, REGION, check.fields)
+        if call.step in IAM_WORDED:
+            return call.step, (
+                f"User: {check.principal.caller} is not authorized to perform: {action} on "
+                f"resource: {resource} because no identity-based policy allows the {action} action"
+            )
+        denied = authz.Denied(call.step, check.principal, action, resource, evaluate([], "", ""))
+        texts = {
+            "source.connection": failures.source(denied, check.fields.get("connection_arn", "")),
+            "source.upload": failures.source(denied, ""),
+            "deploy": failures.deployment(denied)[1],
+            "instance.bundle": failures.bundle(denied)[1],
+            "instance.boot": failures.boot(denied),
+        }
+        return call.step, texts.get(call.step, "AccessDenied: Access Denied")
+
+
+class FakeRunners:
+    """Builds zip the source and report the buildspec's report groups; deployments succeed."""
+
+    def build(self, src: Path, work: Path, env: dict, buildspec: Path | None) -> Any:
+        import yaml
+
+        work.mkdir(parents=True, exist_ok=True)
+        out = work / "bundle.zip"
+        with zipfile.ZipFile(out, "w") as zf:
+            zf.writestr("appspec.yml", "version: 0.0\nos: linux\n")
+        spec = yaml.safe_load((buildspec or src / "buildspec.yml").read_text()) or {}
+        report = work / "report.xml"
+        report.write_text("<testsuite tests='0'/>")
+        phase = SimpleNamespace(name="BUILD", status="SUCCEEDED", duration_s=0.0)
+        return SimpleNamespace(
+            status="SUCCEEDED",
+            phases=[phase],
+            artifact=out,
+            exported_variables={},
+            reports={name: [report] for name in spec.get("reports") or {}},
+            log="built",
+        )
+
+    def deploy(self, host: Any, bundle: Path, **kwargs: Any) -> Any:
+        event = SimpleNamespace(name="ApplicationStart", status="Succeeded", log_tail="")
+        return SimpleNamespace(status="Succeeded", error_code=None, message=None, events=[event])
+
+
+@contextlib.contextmanager
+def recording() -> Iterator[list[Check]]:
+    """Every authz.authorize call made meanwhile (the call sites use the module's function)."""
+    trace: list[Check] = []
+    real = authz.authorize
+
+    def record(step, principal, region, fields, conditions=frozenset(), **kwargs):
+        trace.append(Check(step, principal, dict(fields), frozenset(conditions)))
+        return real(step, principal, region, fields, conditions, **kwargs)
+
+    authz.authorize = record
+    try:
+        yield trace
+    finally:
+        authz.authorize = real
+
+
+class Harness:
+    def __init__(self, emulator: Any, work: Path) -> None:
+        self.em, self.work = emulator, work
+        self.outputs: dict[str, str] = {}
+
+    def deploy(self, templates: Path) -> None:
+        """A fresh emulator with the templates deployed as publish + deploy would."""
+        self.em.reset()
+        s3, cfn = self.em.client("s3"), self.em.client("cloudformation")
+        s3.create_bucket(Bucket=BUCKET)
+        url = publish_templates(s3, BUCKET, "v1/", templates)
+        cfn.create_stack(
+            StackName=STACK,
+            TemplateURL=url,
+            Parameters=local_parameters(self.em.client("ssm"), BUCKET, "v1/"),
+            Capabilities=["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM", "CAPABILITY_AUTO_EXPAND"],
+        )
+        stack = cfn.describe_stacks(StackName=STACK)["Stacks"][0]
+        if stack["StackStatus"] != "CREATE_COMPLETE":
+            raise RuntimeError(
+                f"{STACK} is {stack['StackStatus']}: {stack.get('StackStatusReason')}"
+            )
+        self.outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
+
+    def boot(self) -> tuple[Check, Outcome | None]:
+        """The instance's boot calls (templates/ec2.yaml user data), evaluated."""
+        cfn, ec2 = self.em.client("cloudformation"), self.em.client("ec2")
+        ec2_stack = cfn.describe_stack_resource(StackName=STACK, LogicalResourceId="Ec2Stack")
+        stack_id = ec2_stack["StackResourceDetail"]["PhysicalResourceId"]
+        eip = cfn.describe_stack_resource(StackName=stack_id, LogicalResourceId="ElasticIp")
+        address = eip["StackResourceDetail"]["PhysicalResourceId"]
+        allocation = next(
+            a["AllocationId"]
+            for a in ec2.describe_addresses()["Addresses"]
+            if address in (a["PublicIp"], a["AllocationId"])
+        )
+        groups = self.em.client("autoscaling").describe_auto_scaling_groups()
+        instance_id = groups["AutoScalingGroups"][0]["Instances"][0]["InstanceId"]
+        tags = ec2.describe_instances(InstanceIds=[instance_id])["Reservations"][0]
+        tag = {t["Key"]: t["Value"] for t in tags["Instances"][0].get("Tags", [])}
+        role = authz.instance_role_arn(ACCOUNT, REGION, instance_id) or ""
+        fields = {"stack_id": stack_id, "allocation_id": allocation, "instance_id": instance_id}
+        fields["instance_stack_tag"] = tag.get("pipekit:stack", "")
+        check = Check(
+            "instance.boot",
+            authz.Principal("instance", role, instance_id),
+            fields,
+            frozenset({"single"}),
+        )
+        try:
+            authz.authorize(check.step, check.principal, REGION, fields, check.conditions)
+        except authz.Denied as denied:
+            return check, Outcome("instance.boot", failures.boot(denied), "the Auto Scaling group")
+        return check, None
+
+    def run(self) -> Outcome:
+        """One run of the deployed pipeline to its end (or its first failure)."""
+        remote = GitRemote(self.work / "git")
+        repo = "local/sample-app"
+        shutil.rmtree(remote.path(repo), ignore_errors=True)
+        remote.create(repo, "http://127.0.0.1:1/unused")
+        remote.seed(repo, ROOT, "main")
+        fake = FakeRunners()
+        engine = Engine(Runners(fake.build, fake.deploy, lambda i: i), remote, self.work / "run")
+        records.install()
+        records.set_controller(engine)
+        try:
+            name = self.outputs["PipelineName"]
+            execution = engine.start_execution(
+                ACCOUNT,
+                REGION,
+                name,
+                trigger_type="StartPipelineExecution",
+                trigger_detail="",
+                source_revisions=None,
+                variables=None,
+            )
+            while engine.events.get(timeout=120)[0] != execution:
+                pass
+            return self.outcome(name, execution)
+        finally:
+            records.set_controller(None)
+            engine.close()
+
+    def outcome(self, pipeline: str, execution: str) -> Outcome:
+        details = self.em.client("codepipeline").list_action_executions(
+            pipelineName=pipeline, filter={"pipelineExecutionId": execution}
+        )["actionExecutionDetails"]
+        failed = [d for d in details if d["status"] == "Failed"]
+        if not failed:
+            return Outcome(None, "", "the run succeeded")
+        detail = failed[0]
+        result = detail["output"]["executionResult"]
+        message, provider = (
+            result["errorDetails"]["message"],
+            detail["input"]["actionTypeId"]["provider"],
+        )
+        where = f"{detail['stageName']} action"
+        if provider == "CodeBuild":
+            return self._build_outcome(result.get("externalExecutionId"), message, where)
+        if provider == "CodeDeploy":
+            return self._deploy_outcome(detail["input"]["configuration"], message, where)
+        step = (
+            "source.connection"
+            if message.startswith("Unable to use Connection")
+            else "source.upload"
+        )
+        return Outcome(step, message, where)
+
+    def _build_outcome(self, build_id: str | None, message: str, where: str) -> Outcome:
+        if not build_id:
+            return Outcome("build.start", message, where)
+        build = self.em.client("codebuild").batch_get_builds(ids=[build_id])["builds"][0]
+        phase = next((p for p in build["phases"] if p.get("phaseStatus") == "FAILED"), None)
+        if phase is None:
+            return Outcome("build.poll", message, where)
+        context = phase["contexts"][0]["message"]
+        step = {"QUEUED": "build.logs", "DOWNLOAD_SOURCE": "build.source"}.get(phase["phaseType"])
+        if step is None:
+            reports = context.startswith("Error in UPLOAD_ARTIFACTS phase: [")
+            step = "build.reports" if reports else "build.upload"
+        return Outcome(step, context, f"build phase {phase['phaseType']}")
+
+    def _deploy_outcome(self, config: dict, message: str, where: str) -> Outcome:
+        cd = self.em.client("codedeploy")
+        ids = cd.list_deployments(
+            applicationName=config["ApplicationName"],
+            deploymentGroupName=config["DeploymentGroupName"],
+        )["deployments"]
+        if not ids:
+            return Outcome("deploy.start", message, where)
+        info = cd.get_deployment(deploymentId=ids[0])["deploymentInfo"]
+        if info["status"] == "Succeeded":
+            return Outcome("deploy.poll", message, where)
+        error = info.get("errorInformation", {})
+        if error.get("code") == "IAM_ROLE_PERMISSIONS":
+            return Outcome("deploy", error["message"], f"deployment {error['code']}")
+        targets = cd.list_deployment_targets(deploymentId=ids[0])["targetIds"]
+        found = cd.batch_get_deployment_targets(deploymentId=ids[0], targetIds=targets)
+        for target in found["deploymentTargets"]:
+            for event in target["instanceTarget"]["lifecycleEvents"]:
+                if event["lifecycleEventName"] == "DownloadBundle" and event["status"] == "Failed":
+                    where = f"{target['instanceTarget']['targetId']} DownloadBundle"
+                    return Outcome("instance.bundle", event["diagnostics"]["message"], where)
+        return Outcome(None, error.get("message", message), where)
+
+
+def grants_of(check: Check, call: calls.Call) -> frozenset[Grant]:
+    """The statements (or AWS-managed policies) of the role that allow the call."""
+    action, resource, context = authz.request(call, check.principal, REGION, check.fields)
+    role = authz.role_by_arn(check.principal.role_arn)
+    found = set()
+    for name, document in authz.effective_policies(role):
+        decision = evaluate([document], action, resource, context)
+        if not decision.allowed:
+            continue
+        if name.startswith("arn:"):
+            policy = name.rsplit("/", 1)[-1]
+            found.add(Grant(template_of(TEMPLATES, policy, managed=True), policy))
+            continue
+        for label in decision.matched:
+            sid = label.split(":", 1)[1]
+            found.add(Grant(template_of(TEMPLATES, name, managed=False), name, sid))
+    return frozenset(found)
+
+
+def mutations(trace: list[Check]) -> tuple[list[Mutation], list[calls.Call]]:
+    """The mutations a baseline trace calls for, and the table's rows it never exercised."""
+    found: dict[tuple[str, str, frozenset[Grant]], Mutation] = {}
+    seen: set[calls.Call] = set()
+    for check in trace:
+        for call in authz.rows(check.step, check.principal.kind, check.conditions):
+            if call in seen:
+                continue
+            seen.add(call)
+            action = authz.request(call, check.principal, REGION, check.fields)[0]
+            grants = grants_of(check, call)
+            key_action = action if any(g.sid for g in grants) else "*"
+            key = (check.principal.kind, key_action, grants)
+            found.setdefault(key, Mutation(check.principal.kind, key_action, grants)).needs.append(
+                (call, check)
+            )
+    return list(found.values()), [c for c in calls.CALLS if c not in seen]
+
+
+@dataclass
+class Result:
+    mutation: Mutation
+    outcome: Outcome
+    trace: list[Check]
+
+    @property
+    def caught(self) -> bool:
+        step, text = self.mutation.expected(self.trace)
+        return self.outcome.step == step and text in self.outcome.error
+
+    def row(self) -> str:
+        first = self.outcome.error.splitlines()[0] if self.outcome.error else "-"
+        expected = self.mutation.expected(self.trace)[0]
+        verdict = "ok" if self.caught else f"MISSED (expected {expected})"
+        failing = f"{self.outcome.step or 'none'} ({self.outcome.where})"
+        return f"{self.mutation.label} | {failing} | {first} | {verdict}"
+
+
+def baseline(harness: Harness) -> tuple[list[Check], Outcome]:
+    """Deploy the templates as they are and run once, recording every authorization."""
+    with recording() as trace:
+        harness.deploy(TEMPLATES)
+        _, refused = harness.boot()
+        outcome = refused or harness.run()
+    return trace, outcome
+
+
+def run_mutation(harness: Harness, mutation: Mutation) -> Result:
+    dest = harness.work / "mutated"
+    shutil.rmtree(dest, ignore_errors=True)
+    mutated_copy(TEMPLATES, dest, mutation.grants, mutation.action)
+    with recording() as trace:
+        harness.deploy(dest)
+        _, refused = harness.boot()
+        outcome = refused or harness.run()
+    return Result(mutation, outcome, trace)
