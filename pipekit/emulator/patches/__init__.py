@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import threading
 
-from pipekit.emulator.patches import codedeploy, ec2, elbv2, s3
+from pipekit.emulator.patches import autoscaling, codedeploy, ec2, elbv2, s3
 from pipekit.emulator.patches.cloudformation import (
     capabilities,
     changes,
@@ -39,6 +39,7 @@ PATCHES = (
     ec2,
     elbv2,
     capabilities,
+    autoscaling,
 )
 
 
