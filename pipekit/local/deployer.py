@@ -81,15 +81,24 @@ class Deployer:
         revision: dict,
         creator: str,
         triggering: dict | None = None,
+        instance_ids: list[str] | None = None,
     ) -> dict:
         """One CodeDeploy deployment of `revision` to the group's instances, then the group's
-        automatic rollback if it fails. Returns the deployment record."""
+        automatic rollback if it fails. Returns the deployment record.
+
+        `instance_ids`: only these instances, and no rollback: an Auto Scaling launch deployment
+        (creator `autoscaling`), whose failure CodeDeploy answers with ABANDON instead
+        (pipekit.local.autoscaling)."""
         recs = rec.records_for(account_id, region)
         app_name = group.application.application_name
         previous = self.last_good(account_id, region, group)
         config_name = str(group.deployment_config_name or "CodeDeployDefault.OneAtATime")
         deployment_id = _random_id("d-", 9)
-        instances = self.instances_of(account_id, region, group)
+        instances = (
+            instance_ids
+            if instance_ids is not None
+            else self.instances_of(account_id, region, group)
+        )
         created = rec.now()
         record: dict[str, Any] = {
             "applicationName": app_name,
@@ -217,6 +226,7 @@ class Deployer:
         if (
             failure is not None
             and triggering is None
+            and instance_ids is None
             and defn.auto_rollback_on_failure(
                 api_rollback_config(group.auto_rollback_configuration)
             )

@@ -73,6 +73,16 @@ def state(account_id: str, region: str) -> RegionState:
         return _STATES.setdefault((account_id, region), RegionState())
 
 
+def where(instance_id: str) -> tuple[str, str] | None:
+    """(account, region) of a group's instance launched here."""
+    with _LOCK:
+        states = list(_STATES.items())
+    for key, region_state in states:
+        if instance_id in region_state.launched_from:
+            return key
+    return None
+
+
 def reset() -> None:
     with _LOCK:
         _STATES.clear()
