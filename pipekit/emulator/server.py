@@ -18,6 +18,7 @@ from pipekit.emulator.admin import AdminApp
 from pipekit.emulator.connections import store as connections
 from pipekit.emulator.connections.app import ConnectionsApp
 from pipekit.emulator.models.codedeploy import DeploymentConfig
+from pipekit.emulator.patches import autoscaling
 
 REGION = "us-east-1"
 # Dummy credentials: moto accepts any, boto3 needs some to sign.
@@ -64,6 +65,7 @@ class Emulator:
         from pipekit.emulator import records
 
         _internal.moto_api_backend.reset()
+        autoscaling.reset()
         connections.reset()
         DeploymentConfig.STORE.clear()
         records.reset_all()

@@ -47,6 +47,37 @@ class Deployer:
 
     # ------------------------------------------------------------ the service's side
 
+    def last_good(self, account_id: str, region: str, group: Any) -> dict | None:
+        """The group's last successful deployment, or None."""
+        recs = rec.records_for(account_id, region)
+        with recs.lock:
+            found = deployments.last_successful(recs, group.deployment_group_id)
+            return dict(found) if found else None
+
+    def launch_deployment(
+        self, account_id: str, region: str, group: Any, revision: dict, instance_id: str
+    ) -> dict:
+        """CodeDeploy's deployment of `revision` to an instance Auto Scaling is launching
+        (creator `autoscaling`), to that instance only; run to its end (the lifecycle hook
+        waits on it). Its failure is answered with ABANDON (pipekit.local.autoscaling), not
+        with a rollback."""
+        record = deployments.create(
+            account_id,
+            region,
+            {
+                "applicationName": group.application.application_name,
+                "deploymentGroupName": group.deployment_group_name,
+                "revision": revision,
+            },
+            creator=deployments.AUTOSCALING_CREATOR,
+        )
+        recs = rec.records_for(account_id, region)
+        with recs.lock:
+            record["_instances"] = [instance_id]
+        self._run(account_id, region, record["deploymentId"])
+        with recs.lock:
+            return dict(recs.deployments[record["deploymentId"]])
+
     def start(self, account_id: str, region: str, deployment_id: str) -> None:
         """Run a Created deployment in the background (records.Controller.start_deployment)."""
         threading.Thread(
@@ -104,7 +135,7 @@ class Deployer:
         refused = authz.deployment_refusal(account_id, region, group)
         if refused is not None:
             return dict(zip(("code", "message"), refused, strict=True))
-        instances = self.instances_of(account_id, region, group)
+        instances = record.get("_instances") or self.instances_of(account_id, region, group)
         overview = record["deploymentOverview"]
         targets: dict[str, dict] = {}
         with recs.lock:

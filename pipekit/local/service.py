@@ -6,7 +6,8 @@ the pipeline engine, plus a small loopback control endpoint for the git hook and
 Control endpoint (JSON over HTTP, 127.0.0.1 only):
   GET  /health                      -> {"endpoint_url", "machines", "pid"}
   POST /push      {repository, updates:[{old,new,ref}]} -> {"started": [execution ids]}
-  POST /hosts     {instance_ids:[...]}                  -> {"machines": [...]} (boots them)
+  POST /hosts     {instance_ids:[...]}                  -> {"machines": [...]} (boots them;
+                  later launches and terminations boot and stop hosts by themselves)
   POST /connection {arn, status}    stands in for the console handshake
   POST /shutdown                    stops hosts, engine and endpoint, then exits
 """
@@ -26,6 +27,7 @@ from typing import Any
 
 from pipekit.emulator import records
 from pipekit.local.actions.base import Runners
+from pipekit.local.autoscaling import Launches
 from pipekit.local.engine import Engine
 from pipekit.local.gitremote import GitRemote
 
@@ -51,6 +53,14 @@ class HostPool:
                 host = boot_host(instance_id, app_port=self.app_port, state_dir=self.state_dir)
                 self.hosts[instance_id] = host
             return host
+
+    def stop(self, instance_id: str) -> None:
+        """Stop the host of a terminated instance (nothing if it has none)."""
+        with self._lock:
+            host = self.hosts.pop(instance_id, None)
+        if host is not None:
+            log.info("stopping host %s (instance terminated)", instance_id)
+            host.stop()
 
     def names(self) -> list[str]:
         with self._lock:
@@ -112,6 +122,8 @@ class Service:
         self.emulator = start(port)
         records.install()
         records.set_controller(self.engine)
+        self.launches = Launches(self.hosts, self.engine.deployer)
+        self.launches.start()
         self.control = ThreadingHTTPServer(("127.0.0.1", control_port), self._handler())
         self.control.daemon_threads = True
         self._stopped = threading.Event()
@@ -130,6 +142,7 @@ class Service:
             return
         log.info("shutting down")
         self.engine.close()
+        self.launches.close()
         self.hosts.stop_all()
         records.set_controller(None)
         self.control.shutdown()
@@ -173,7 +186,7 @@ class Service:
                         self._reply(200, {"started": started})
                     elif self.path == "/hosts":
                         for instance_id in body.get("instance_ids", []):
-                            service.hosts.get(instance_id)
+                            service.launches.boot(instance_id)
                         self._reply(200, {"machines": service.hosts.names()})
                     elif self.path == "/connection":
                         from pipekit.emulator import set_connection_status

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import threading
 
-from pipekit.emulator.patches import codedeploy, ec2, elbv2, iam, s3, s3lifecycle
+from pipekit.emulator.patches import autoscaling, codedeploy, ec2, elbv2, iam, s3, s3lifecycle
 from pipekit.emulator.patches.cloudformation import (
     capabilities,
     changes,
@@ -41,6 +41,7 @@ PATCHES = (
     elbv2,
     capabilities,
     iam,
+    autoscaling,
 )
 
 

@@ -13,9 +13,12 @@ def patch() -> None:
 
     def _deployment_group_info(group: Any) -> dict[str, Any]:
         info = original(group)
-        # moto serialises the group's ASG names as [{}]: the API shape is [{name, hook}].
+        # moto serialises the group's ASG names as [{}]: the API shape is [{name, hook}], hook
+        # the launch hook CodeDeploy installed in it (patches/autoscaling/hooks.py).
+        hooks = getattr(group, "pipekit_hooks", None) or {}
         info["autoScalingGroups"] = [
-            {"name": g} if isinstance(g, str) else g for g in group.auto_scaling_groups
+            {"name": g, **({"hook": hooks[g]} if g in hooks else {})} if isinstance(g, str) else g
+            for g in group.auto_scaling_groups
         ]
         alarms = group.alarm_configuration
         if isinstance(alarms, dict):

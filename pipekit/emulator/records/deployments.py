@@ -30,6 +30,7 @@ from pipekit.emulator.records.store import Record, Records, now, records_for
 ACTIVE = frozenset({"Created", "Queued", "InProgress", "Baking", "Ready"})
 TERMINAL = frozenset({"Succeeded", "Failed", "Stopped"})
 ROLLBACK_CREATOR = "codeDeployRollback"  # botocore DeploymentCreator
+AUTOSCALING_CREATOR = "autoscaling"
 _ID_ALPHABET = string.ascii_uppercase + string.digits
 
 
@@ -96,7 +97,14 @@ def create(
         raise RevisionRequiredException("The revision ID was not specified.")
     recs = records_for(account_id, region)
     with recs.lock:
-        for other in _in_group(recs, group.deployment_group_id):
+        # A launch deployment does not wait for, nor refuse, the deployment under way: "If an
+        # Amazon EC2 Auto Scaling scale-out event occurs while a deployment is underway, the new
+        # instances will be updated with the application revision that was most recently
+        # deployed" (CodeDeploy user guide, integrations-aws-auto-scaling).
+        others = (
+            [] if creator == AUTOSCALING_CREATOR else _in_group(recs, group.deployment_group_id)
+        )
+        for other in others:
             if other["status"] in ACTIVE:
                 raise DeploymentLimitExceededException(
                     f"The Deployment Group '{group.deployment_group_name}' already has an "
@@ -163,13 +171,14 @@ def _record(group: Any, request: dict[str, Any], creator: str, previous: Record 
 
 def rolls_back(info: Record) -> bool:
     """Does CodeDeploy roll this failed deployment back? Its autoRollbackConfiguration has
-    DEPLOYMENT_FAILURE, it is not itself a rollback, and a revision succeeded before it
+    DEPLOYMENT_FAILURE, it is not itself a rollback nor a launch deployment (whose failure
+    CodeDeploy answers with ABANDON), and a revision succeeded before it
     (CodeDeploy user guide, deployments-rollback-and-redeploy: the last known good revision)."""
     config = info.get("autoRollbackConfiguration") or {}
     return (
         bool(config.get("enabled"))
         and "DEPLOYMENT_FAILURE" in (config.get("events") or [])
-        and info.get("creator") != ROLLBACK_CREATOR
+        and info.get("creator") not in (ROLLBACK_CREATOR, AUTOSCALING_CREATOR)
         and bool(info.get("previousRevision"))
     )
 

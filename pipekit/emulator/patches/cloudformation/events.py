@@ -5,7 +5,13 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
+from contextvars import ContextVar
 from typing import Any
+
+# (stack, logical id) of the resource being updated, for a model that writes events of its own
+# while CloudFormation updates it (the Auto Scaling group's rolling update); moto's models are
+# not told their stack.
+UPDATING: ContextVar[tuple[Any, str] | None] = ContextVar("pipekit_updating", default=None)
 
 
 def failure_reason(exc: Exception) -> str:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pipekit.emulator.patches.cloudformation.events import event, failure_event
+from pipekit.emulator.patches.cloudformation.events import UPDATING, event, failure_event
 
 # Longest names the services accept, for names CloudFormation generates.
 NAME_LIMITS = {
@@ -119,7 +119,11 @@ def _update_with_events(parsing: Any) -> None:
                 resources_map._parsed_resources.pop(logical_id, None)
                 new = resources_map[logical_id]
             else:
-                new = original_update(logical_id, resource_json, resources_map, **kwargs)
+                token = UPDATING.set((stack, logical_id))
+                try:
+                    new = original_update(logical_id, resource_json, resources_map, **kwargs)
+                finally:
+                    UPDATING.reset(token)
         event(stack, logical_id, resource_type, "UPDATE_COMPLETE", resource=new)
         return new
 

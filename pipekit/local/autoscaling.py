@@ -1,0 +1,215 @@
+"""What AWS does on its own when an Auto Scaling group launches or terminates an instance, done
+in local mode (the emulator keeps the group's state: pipekit/emulator/patches/autoscaling/):
+
+- the instance boots and runs its user data: a host is booted for it (HostPool); when the user
+  data claims the stack's Elastic IP (templates/ec2.yaml, step claim-elastic-ip), the address
+  is associated with it; its cfn-signal, which the user data sends once the CodeDeploy agent
+  runs, is the host having booted (what a rolling update waits for);
+- CodeDeploy, told through the launch hook it installed (NotificationMetadata: the deployment
+  group's id), deploys the group's last successful revision to that instance alone, a
+  deployment with creator `autoscaling`, and answers CONTINUE, or ABANDON when it failed, so
+  the group terminates the instance and launches another (CodeDeploy user guide,
+  integrations-aws-auto-scaling; troubleshooting-auto-scaling: "instances ... are continuously
+  provisioned and terminated"; the emulator suspends Launch after a few, see state.py);
+- a terminated instance's host is stopped.
+
+With no successful revision yet there is nothing to deploy and CodeDeploy is taken to answer
+CONTINUE at once (not found documented; see the README's differences). Everything runs on one
+worker thread, in the order the group did it (a replaced host is stopped before its successor
+boots: the hosts share this machine's network, so the app port is free again).
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import re
+import threading
+from typing import Any
+
+from moto.codedeploy.models import codedeploy_backends
+
+from pipekit.emulator.patches.autoscaling import capacity, lifecycle
+from pipekit.emulator.patches.autoscaling import state as asg_state
+
+log = logging.getLogger("pipekit.local.autoscaling")
+
+# the user data's claim-elastic-ip step: ALLOCATION_ID='eipalloc-...' (empty in fleet mode)
+_ALLOCATION = re.compile(r"^ALLOCATION_ID='(eipalloc-[0-9a-f]+)'", re.MULTILINE)
+# local hosts share this machine's network: one instance per group can listen on AppPort
+MAX_INSTANCES = 1
+
+
+def allocation_id(user_data: str) -> str | None:
+    """The Elastic IP the instance's user data associates with itself, if it does."""
+    match = _ALLOCATION.search(user_data or "")
+    return match.group(1) if match else None
+
+
+def answer(previous: dict[str, Any] | None, deployment: dict[str, Any] | None) -> str:
+    """CodeDeploy's answer to the launch hook: CONTINUE when the launch deployment succeeded or
+    there was no successful revision to deploy, ABANDON when it failed."""
+    if previous is None:
+        return "CONTINUE"
+    succeeded = deployment is not None and deployment["status"] == "Succeeded"
+    return "CONTINUE" if succeeded else "ABANDON"
+
+
+def too_many(desired: int) -> str | None:
+    """Local mode's refusal of a group bigger than its hosts can be."""
+    if desired <= MAX_INSTANCES:
+        return None
+    return (
+        f"local mode runs at most {MAX_INSTANCES} instance per Auto Scaling group: its hosts "
+        "share this machine's network, so two instances cannot both listen on AppPort "
+        f"(asked for {desired}; DeploymentMode=single)"
+    )
+
+
+class Launches:
+    """Local mode's side of the group's launches and terminations (one worker thread)."""
+
+    def __init__(self, hosts: Any, deployer: Any) -> None:
+        self.hosts = hosts  # pipekit.local.service.HostPool
+        self.deployer = deployer  # pipekit.local.deployer.Deployer
+        self._queue: queue.Queue[tuple[str, tuple[Any, ...]] | None] = queue.Queue()
+        self._signals: dict[str, str] = {}
+        self._booted = threading.Condition()
+        self._thread = threading.Thread(target=self._run, name="pipekit-asg", daemon=True)
+
+    def start(self) -> None:
+        asg_state.LAUNCH_LISTENERS.append(self.on_launch)
+        asg_state.TERMINATE_LISTENERS.append(self.on_terminate)
+        asg_state.SIGNAL_SOURCES.append(self.signal)
+        capacity.CAPACITY_GUARDS.append(self.guard)
+        self._thread.start()
+
+    def close(self) -> None:
+        for registry, item in (
+            (asg_state.LAUNCH_LISTENERS, self.on_launch),
+            (asg_state.TERMINATE_LISTENERS, self.on_terminate),
+            (asg_state.SIGNAL_SOURCES, self.signal),
+            (capacity.CAPACITY_GUARDS, self.guard),
+        ):
+            if item in registry:
+                registry.remove(item)
+        self._queue.put(None)
+        if self._thread.is_alive():
+            self._thread.join(timeout=60)
+
+    # -- what the emulator tells (called on its request threads: queue and return) ------------
+
+    def on_launch(
+        self, account: str, region: str, group: str, instance_id: str, actions: list[dict]
+    ) -> None:
+        self._queue.put(("launch", (account, region, group, instance_id, actions)))
+
+    def on_terminate(self, account: str, region: str, group: str, instance_id: str) -> None:
+        self._queue.put(("terminate", (instance_id,)))
+
+    def guard(self, account: str, region: str, group: str, desired: int) -> str | None:
+        return too_many(desired)
+
+    def signal(self, account: str, region: str, instance_id: str, timeout: float) -> str | None:
+        """The instance's cfn-signal: SUCCESS once its host booted, FAILURE if it could not
+        boot, None if neither within `timeout` seconds."""
+        with self._booted:
+            self._booted.wait_for(lambda: instance_id in self._signals, timeout=timeout)
+            return self._signals.get(instance_id)
+
+    def boot(self, instance_id: str) -> None:
+        """Boot the host of an instance the group launched before local mode was told (the
+        stack's first ones), running its user data's Elastic IP claim too."""
+        self.hosts.get(instance_id)
+        where = asg_state.where(instance_id)
+        if where is not None:
+            self._claim_elastic_ip(*where, instance_id)
+
+    # -- the worker ---------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            kind, args = item
+            try:
+                if kind == "terminate":
+                    self.hosts.stop(args[0])
+                else:
+                    self._launched(*args)
+            except Exception:
+                log.exception("%s of %s failed", kind, args[-2] if kind == "launch" else args[0])
+
+    def _launched(
+        self, account: str, region: str, group_name: str, instance_id: str, actions: list[dict]
+    ) -> None:
+        status = "SUCCESS"
+        try:
+            self.hosts.get(instance_id)
+            self._claim_elastic_ip(account, region, instance_id)
+        except Exception:
+            log.exception("instance %s did not boot", instance_id)
+            status = "FAILURE"
+        with self._booted:
+            self._signals[instance_id] = status
+            self._booted.notify_all()
+        for action in actions:
+            self._codedeploy(account, region, group_name, action)
+
+    def _claim_elastic_ip(self, account: str, region: str, instance_id: str) -> None:
+        from moto.ec2.models import ec2_backends
+
+        launched = asg_state.state(account, region).launched_from.get(instance_id)
+        if not launched or not launched[0]:
+            return
+        ec2 = ec2_backends[account][region]
+        version = ec2.get_launch_template(launched[0]).get_version(launched[1])
+        user_data = version.user_data.decode() if version.user_data is not None else ""
+        allocation = allocation_id(user_data)
+        if allocation:
+            ec2.associate_address(
+                instance=ec2.get_instance(instance_id), allocation_id=allocation, reassociate=True
+            )
+            log.info("instance %s claimed the Elastic IP %s", instance_id, allocation)
+
+    def _codedeploy(self, account: str, region: str, group_name: str, action: dict) -> None:
+        backend = codedeploy_backends[account][region]
+        group = next(
+            (
+                g
+                for groups in backend.deployment_groups.values()
+                for g in groups.values()
+                if g.deployment_group_id == action.get("NotificationMetadata")
+            ),
+            None,
+        )
+        if group is None:
+            return  # not a hook CodeDeploy installed: whoever installed it answers it
+        instance_id = action["EC2InstanceId"]
+        previous = self.deployer.last_good(account, region, group)
+        deployment = None
+        if previous is not None:
+            deployment = self.deployer.launch_deployment(
+                account, region, group, previous["revision"], instance_id
+            )
+        result = answer(previous, deployment)
+        log.info(
+            "launch of %s: deployment %s, %s",
+            instance_id,
+            deployment["deploymentId"] if deployment else "none (no successful revision)",
+            result,
+        )
+        from moto.autoscaling.models import autoscaling_backends
+
+        asg = autoscaling_backends[account][region].autoscaling_groups.get(group_name)
+        if asg is None:
+            return
+        try:
+            waiting = lifecycle.active_action(
+                asg, action["LifecycleHookName"], instance_id, action["LifecycleActionToken"]
+            )
+        except Exception:
+            log.info("instance %s no longer waits on its launch hook", instance_id)
+            return
+        lifecycle.complete(asg, waiting, action["LifecycleHookName"], result)

@@ -1,0 +1,265 @@
+"""What AWS does on its own when the stack's Auto Scaling group replaces its instance, in local
+mode: the new instance waits in Pending:Wait on CodeDeploy's launch hook, gets a deployment of the
+last successful revision (creator `autoscaling`), goes InService and serves the app again on a new
+host; a revision whose bundle is gone makes each launch ABANDON until the group stops relaunching,
+and the activities say why. Runs on the shared local mode and leaves it serving again."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+
+from pipekit import appclient
+from pipekit.local import control, lifecycle
+from pipekit.local.state import LocalStack
+from tests.support.shapes import check_output
+
+pytestmark = pytest.mark.host
+
+
+def outputs(stack: LocalStack) -> dict[str, str]:
+    described = stack.client("cloudformation").describe_stacks(StackName=stack.stack_name)
+    return {o["OutputKey"]: o["OutputValue"] for o in described["Stacks"][0]["Outputs"]}
+
+
+def group(stack: LocalStack, name: str) -> dict[str, Any]:
+    return stack.client("autoscaling").describe_auto_scaling_groups(AutoScalingGroupNames=[name])[
+        "AutoScalingGroups"
+    ][0]
+
+
+def until(what: str, check: Callable[[], Any], timeout: float = 240.0) -> Any:
+    """Poll `check` (bounded in time) until it returns something truthy."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.5)
+    pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+def in_service(stack: LocalStack, name: str, other_than: str) -> str | None:
+    for instance in group(stack, name)["Instances"]:
+        if instance["InstanceId"] != other_than and instance["LifecycleState"] == "InService":
+            return instance["InstanceId"]
+    return None
+
+
+def launch_deployments(stack: LocalStack, out: dict[str, str]) -> list[dict[str, Any]]:
+    cd = stack.client("codedeploy")
+    ids = cd.list_deployments(
+        applicationName=out["CodeDeployApplicationName"],
+        deploymentGroupName=out["DeploymentGroupName"],
+    )["deployments"]
+    infos = [cd.get_deployment(deploymentId=i)["deploymentInfo"] for i in ids]
+    return [i for i in infos if i["creator"] == "autoscaling"]
+
+
+def settled(stack: LocalStack, out: dict[str, str]) -> None:
+    """Wait until no deployment of the group runs (the pipeline's last one ends after the app
+    already answers; terminating its instance then would fail it, on AWS as here)."""
+    cd = stack.client("codedeploy")
+    until(
+        "the group's deployments to finish",
+        lambda: (
+            not cd.list_deployments(
+                applicationName=out["CodeDeployApplicationName"],
+                deploymentGroupName=out["DeploymentGroupName"],
+                includeOnlyStatuses=["Created", "Queued", "InProgress"],
+            )["deployments"]
+        ),
+    )
+
+
+def expire_bundle(s3: Any, location: dict[str, str]) -> bytes:
+    """Stands for the artifact bucket's lifecycle rule expiring the revision's bundle (the
+    object is gone); returns its bytes for `restore_bundle`. To be replaced by the emulator
+    clock applying the bucket's rule."""
+    body = s3.get_object(Bucket=location["bucket"], Key=location["key"])["Body"].read()
+    s3.delete_object(Bucket=location["bucket"], Key=location["key"])
+    return body
+
+
+def restore_bundle(s3: Any, location: dict[str, str], body: bytes) -> None:
+    s3.put_object(Bucket=location["bucket"], Key=location["key"], Body=body)
+
+
+def served(stack: LocalStack) -> str | None:
+    data = appclient.version_data(stack.app_url, timeout=2.0)
+    return data.get("commit") if data else None
+
+
+def test_a_replaced_instance_gets_the_last_successful_revision(local_stack: LocalStack) -> None:
+    stack, out = local_stack, outputs(local_stack)
+    name = out["AutoScalingGroupName"]
+    head = subprocess.run(
+        ["git", "rev-parse", f"refs/heads/{stack.branch}"],
+        cwd=Path(stack.git_remote),
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    lifecycle.wait_live(stack.app_url, head, timeout=300)
+    settled(stack, out)
+    [old] = [i["InstanceId"] for i in group(stack, name)["Instances"]]
+    before = {d["deploymentId"] for d in launch_deployments(stack, out)}
+    asg = stack.client("autoscaling")
+
+    started = time.monotonic()
+    asg.terminate_instance_in_auto_scaling_group(
+        InstanceId=old, ShouldDecrementDesiredCapacity=False
+    )
+    pending = until(
+        "the replacement to wait on the launch hook",
+        lambda: [
+            i for i in group(stack, name)["Instances"] if i["LifecycleState"] == "Pending:Wait"
+        ],
+        timeout=30,
+    )
+    new = until("the replacement to go InService", lambda: in_service(stack, name, old))
+    took = time.monotonic() - started
+    print(f"replacement {old} -> {new}: launch to InService in {took:.1f} s")
+    assert pending[0]["InstanceId"] == new
+
+    [deployment] = [d for d in launch_deployments(stack, out) if d["deploymentId"] not in before]
+    assert deployment["status"] == "Succeeded"
+    cd = stack.client("codedeploy")
+    targets = cd.list_deployment_instances(deploymentId=deployment["deploymentId"])
+    assert targets["instancesList"] == [new]
+    # the app answers again, from the new host, with the last successful revision
+    lifecycle.wait_live(stack.app_url, head, timeout=60)
+    machines = control.call(stack.control_url, "/health")["machines"]
+    assert new in machines and old not in machines
+    # the user data's claim-elastic-ip step: the stack's address moved to the new instance
+    [address] = stack.client("ec2").describe_addresses()["Addresses"]
+    assert address["InstanceId"] == new
+
+    activities = asg.describe_scaling_activities(AutoScalingGroupName=name)
+    check_output("autoscaling", "DescribeScalingActivities", activities)
+    launch, terminate = activities["Activities"][:2]
+    assert terminate["Description"] == f"Terminating EC2 instance: {old}"
+    assert terminate["Cause"].endswith(
+        f"instance {old} was taken out of service in response to a user request."
+    )
+    assert (launch["Description"], launch["StatusCode"]) == (
+        f"Launching a new EC2 instance: {new}",
+        "Successful",
+    )
+
+
+def test_an_expired_bundle_makes_every_launch_abandon_until_launch_is_suspended(
+    local_stack: LocalStack,
+) -> None:
+    from pipekit.emulator.patches.autoscaling.state import ADMINISTRATIVE_SUSPENSION_AFTER
+
+    stack, out = local_stack, outputs(local_stack)
+    name = out["AutoScalingGroupName"]
+    cd = stack.client("codedeploy")
+    info = cd.get_deployment_group(
+        applicationName=out["CodeDeployApplicationName"],
+        deploymentGroupName=out["DeploymentGroupName"],
+    )["deploymentGroupInfo"]
+    last = cd.get_deployment(deploymentId=info["lastSuccessfulDeployment"]["deploymentId"])
+    location = last["deploymentInfo"]["revision"]["s3Location"]
+    s3, asg = stack.client("s3"), stack.client("autoscaling")
+    before = {d["deploymentId"] for d in launch_deployments(stack, out)}
+    [old] = [i["InstanceId"] for i in group(stack, name)["Instances"]]
+    commit = until("the app to answer", lambda: served(stack), timeout=60)
+    settled(stack, out)
+
+    bundle = expire_bundle(s3, location)
+    try:
+        asg.terminate_instance_in_auto_scaling_group(
+            InstanceId=old, ShouldDecrementDesiredCapacity=False
+        )
+        suspended = until(
+            "the group to stop relaunching",
+            lambda: group(stack, name)["SuspendedProcesses"],
+        )
+        assert suspended[0]["ProcessName"] == "Launch"
+        assert group(stack, name)["Instances"] == []
+        failed = [d for d in launch_deployments(stack, out) if d["deploymentId"] not in before]
+        assert len(failed) == ADMINISTRATIVE_SUSPENSION_AFTER
+        assert {d["status"] for d in failed} == {"Failed"}
+        assert {d["errorInformation"]["code"] for d in failed} == {"REVISION_MISSING"}
+        launches = [
+            a
+            for a in asg.describe_scaling_activities(AutoScalingGroupName=name)["Activities"]
+            if a["Description"].startswith("Launching")
+        ][:ADMINISTRATIVE_SUSPENSION_AFTER]
+        assert {a["StatusCode"] for a in launches} == {"Cancelled"}
+        for activity in launches:
+            assert activity["StatusMessage"].endswith(
+                "was abandoned: Lifecycle Action Completed with ABANDON Result"
+            )
+        until(
+            "the abandoned hosts to stop",
+            lambda: not control.call(stack.control_url, "/health")["machines"],
+            60,
+        )
+    finally:
+        # leave the shared local mode serving again: the bundle back, Launch resumed
+        restore_bundle(s3, location, bundle)
+        asg.resume_processes(AutoScalingGroupName=name, ScalingProcesses=["Launch"])
+    until("a healthy instance again", lambda: in_service(stack, name, old))
+    lifecycle.wait_live(stack.app_url, commit, timeout=120)
+
+
+def test_set_desired_capacity_above_max_size_is_refused(local_stack: LocalStack) -> None:
+    name = outputs(local_stack)["AutoScalingGroupName"]
+    with pytest.raises(ClientError) as err:
+        local_stack.client("autoscaling").set_desired_capacity(
+            AutoScalingGroupName=name, DesiredCapacity=2
+        )
+    error = err.value.response["Error"]
+    assert (error["Code"], error["Message"]) == (
+        "ValidationError",
+        "New SetDesiredCapacity value 2 is above max value 1 for the AutoScalingGroup.",
+    )
+    # within a raised MaxSize AWS would launch a second instance; local mode's hosts cannot
+    with pytest.raises(ClientError) as err:
+        local_stack.client("autoscaling").update_auto_scaling_group(
+            AutoScalingGroupName=name, MaxSize=2, DesiredCapacity=2
+        )
+    assert err.value.response["Error"]["Message"].startswith(
+        "local mode runs at most 1 instance per Auto Scaling group"
+    )
+    assert group(local_stack, name)["MaxSize"] == 1
+
+
+def test_scale_in_stops_the_host_and_scale_out_deploys_again(local_stack: LocalStack) -> None:
+    stack, out = local_stack, outputs(local_stack)
+    name = out["AutoScalingGroupName"]
+    asg = stack.client("autoscaling")
+    commit = until("the app to answer", lambda: served(stack), timeout=60)
+    settled(stack, out)
+    [old] = [i["InstanceId"] for i in group(stack, name)["Instances"]]
+    asg.update_auto_scaling_group(AutoScalingGroupName=name, MinSize=0, DesiredCapacity=0)
+    try:
+        until("the scale-in", lambda: not group(stack, name)["Instances"], timeout=30)
+        until(
+            "the host to stop",
+            lambda: old not in control.call(stack.control_url, "/health")["machines"],
+            timeout=60,
+        )
+        [scale_in] = [
+            a
+            for a in asg.describe_scaling_activities(AutoScalingGroupName=name)["Activities"]
+            if a["Description"] == f"Terminating EC2 instance: {old}"
+        ]
+        assert (
+            "a user request update of AutoScalingGroup constraints to min: 0, max: 1, "
+            in (scale_in["Cause"])
+        )
+        assert f"instance {old} was selected for termination." in scale_in["Cause"]
+    finally:
+        asg.update_auto_scaling_group(AutoScalingGroupName=name, MinSize=1, DesiredCapacity=1)
+    until("a new instance InService", lambda: in_service(stack, name, old))
+    lifecycle.wait_live(stack.app_url, commit, timeout=120)
