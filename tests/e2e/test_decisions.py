@@ -341,32 +341,30 @@ def target(did, failed_event="ValidateService"):
     )
 
 
-def test_codedeploy_rollback_after_validate_service_failure():
+def rollback_of(revision_key: str) -> decisions.Verdict:
+    """The verdict on a failed deployment CodeDeploy rolled back to revision `revision_key`,
+    when the last good revision is `good`."""
     good = deployment("d-GOOD", "Succeeded", key="good")["deploymentInfo"]["revision"]
     failed = deployment("d-BROKEN", "Failed", error="hook failed", rollback_id="d-RB", key="bad")
     rollback = deployment(
-        "d-RB", "Succeeded", creator="codeDeployRollback", trig="d-BROKEN", key="good"
+        "d-RB", "Succeeded", creator="codeDeployRollback", trig="d-BROKEN", key=revision_key
     )
-    verdict = decisions.codedeploy_rollback_verdict(
+    return decisions.codedeploy_rollback_verdict(
         failed, rollback, [target("d-BROKEN")], last_good_revision=good
     )
+
+
+def test_codedeploy_rollback_after_validate_service_failure():
+    verdict = rollback_of("good")
     assert verdict.ok, verdict.problems
     assert verdict.facts["error_code"] == "HOOK_EXECUTION_FAILURE"
     assert verdict.facts["failed_events"] == ["ValidateService"]
-    assert verdict.facts["rollback_revision"] == good
+    assert verdict.facts["rollback_revision"]["s3Location"]["key"] == "good"
     assert verdict.facts["rollback_seconds"] == 210.0  # 44 min to 47.5 min
 
 
 def test_codedeploy_rollback_of_another_revision_is_reported():
-    good = deployment("d-GOOD", "Succeeded", key="good")["deploymentInfo"]["revision"]
-    failed = deployment("d-BROKEN", "Failed", error="hook failed", rollback_id="d-RB", key="bad")
-    rollback = deployment(
-        "d-RB", "Succeeded", creator="codeDeployRollback", trig="d-BROKEN", key="older"
-    )
-    verdict = decisions.codedeploy_rollback_verdict(
-        failed, rollback, [target("d-BROKEN")], last_good_revision=good
-    )
-    assert verdict.problems == [
+    assert rollback_of("older").problems == [
         "rollback deployed s3://b/older, not the last good revision s3://b/good"
     ]
 

@@ -95,10 +95,7 @@ def test_push_runs_stages_in_order_and_records_shapes(world_factory):
 
 def test_no_rollback_when_the_definition_has_none(world_factory):
     w = world_factory("p-norollback", on_failure=False, auto_rollback=False)
-    good = w.push({"app.txt": "v1"}, "good")
-    w.wait_idle()
-    w.push({"BROKEN": "x"}, "broken")
-    summaries = w.wait_idle()
+    good, summaries = w.good_then_broken()
     assert [s["status"] for s in summaries] == ["Failed", "Succeeded"]
     assert all(s["executionType"] == "STANDARD" for s in summaries)
     cd = client(w.emu, "codedeploy")
@@ -274,10 +271,7 @@ def test_recreated_pipeline_starts_without_history(world_factory):
 
 def test_deployment_group_reports_last_deployments(world_factory):
     w = world_factory("p-lastdep", on_failure=False, auto_rollback=False)
-    w.push({"app.txt": "v1"}, "good")
-    w.wait_idle()
-    w.push({"BROKEN": "x"}, "broken")
-    w.wait_idle()
+    w.good_then_broken()
     cd = client(w.emu, "codedeploy")
     ids = cd.list_deployments(
         applicationName=f"{w.pipeline}-app", deploymentGroupName=f"{w.pipeline}-group"

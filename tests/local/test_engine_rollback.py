@@ -18,15 +18,10 @@ from tests.support.shapes import check_output
 
 def test_codedeploy_rolls_back_with_a_deployment_of_its_own(world_factory):
     w = world_factory("p-cdrollback", on_failure=False, auto_rollback=True)
-    good = w.push({"app.txt": "v1"}, "good")
-    w.wait_idle()
-    good_deployment = w.deployments()[0]
-    w.runner.deploy_s = 0.5  # a rollback takes a while, as on AWS
-    w.push({"BROKEN": "x"}, "broken")
-    summaries = w.wait_idle()
+    good, summaries = w.good_then_broken(0.5)  # a rollback takes a while, as on AWS
     assert [s["status"] for s in summaries] == ["Failed", "Succeeded"]
     assert all(s["executionType"] == "STANDARD" for s in summaries)  # no stage rollback
-    rollback, failed, _ = w.deployments()
+    rollback, failed, good_deployment = w.deployments()
     assert failed["status"] == "Failed"
     assert failed["errorInformation"]["code"] == "HEALTH_CONSTRAINTS"
     # each end names the other, in AWS's words
@@ -67,10 +62,7 @@ def test_codedeploy_rolls_back_with_a_deployment_of_its_own(world_factory):
 
 def test_stage_rollback_reruns_only_the_stage(world_factory):
     w = world_factory("p-stagerollback", on_failure=True, auto_rollback=False)
-    good = w.push({"app.txt": "v1"}, "good")
-    w.wait_idle()
-    w.push({"BROKEN": "x"}, "broken")
-    summaries = w.wait_idle()
+    good, summaries = w.good_then_broken()
     rollback, failed, good_run = summaries
     assert failed["status"] == "Failed"
     assert rollback["executionType"] == "ROLLBACK"
@@ -93,11 +85,7 @@ def test_both_rollback_layers_collide_on_the_deployment_group(world_factory):
     execution calls CreateDeployment on the same group, so that execution fails (one active
     deployment per group). Why the templates keep only CodeDeploy's layer."""
     w = world_factory("p-bothlayers", on_failure=True, auto_rollback=True)
-    good = w.push({"app.txt": "v1"}, "good")
-    w.wait_idle()
-    w.runner.deploy_s = 1.0
-    w.push({"BROKEN": "x"}, "broken")
-    summaries = w.wait_idle()
+    good, summaries = w.good_then_broken(1.0)
     rollback_run, failed_run, _ = summaries
     assert failed_run["status"] == "Failed"
     assert rollback_run["executionType"] == "ROLLBACK"

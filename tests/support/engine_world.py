@@ -234,6 +234,16 @@ class World:
             time.sleep(0.1)
         raise AssertionError("pipeline did not settle")
 
+    def good_then_broken(self, deploy_s: float = 0.0) -> tuple[str, list[dict]]:
+        """Push a good commit and let it deploy, then a broken one (its deployment fails in
+        ValidateService), deployments then taking `deploy_s` seconds: (the good commit, the
+        executions once everything has settled, newest first)."""
+        good = self.push({"app.txt": "v1"}, "good")
+        self.wait_idle()
+        self.runner.deploy_s = deploy_s
+        self.push({"BROKEN": "x"}, "broken")
+        return good, self.wait_idle()
+
     def deployments(self) -> list[dict]:
         """The group's deployments (DeploymentInfo), newest first."""
         cd = client(self.emu, "codedeploy")
