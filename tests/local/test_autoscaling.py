@@ -188,7 +188,18 @@ def test_an_expired_bundle_makes_every_launch_abandon_until_launch_is_suspended(
         failed = [d for d in launch_deployments(stack, out) if d["deploymentId"] not in before]
         assert len(failed) == ADMINISTRATIVE_SUSPENSION_AFTER
         assert {d["status"] for d in failed} == {"Failed"}
-        assert {d["errorInformation"]["code"] for d in failed} == {"REVISION_MISSING"}
+        # the instance's agent fails DownloadBundle with S3's "The specified key does not
+        # exist." and the deployment fails on that instance (pipekit.local.runtime.download)
+        assert {d["errorInformation"]["code"] for d in failed} == {"HEALTH_CONSTRAINTS"}
+        cd = stack.client("codedeploy")
+        for d in failed:
+            [target] = cd.list_deployment_targets(deploymentId=d["deploymentId"])["targetIds"]
+            events = cd.batch_get_deployment_targets(
+                deploymentId=d["deploymentId"], targetIds=[target]
+            )["deploymentTargets"][0]["instanceTarget"]["lifecycleEvents"]
+            download = next(e for e in events if e["lifecycleEventName"] == "DownloadBundle")
+            assert download["status"] == "Failed"
+            assert "The specified key does not exist." in download["diagnostics"]["message"]
         launches = [
             a
             for a in asg.describe_scaling_activities(AutoScalingGroupName=name)["Activities"]
