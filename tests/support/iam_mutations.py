@@ -129,7 +129,21 @@ class FakeRunners:
             log="built",
         )
 
-    def deploy(self, host: Any, bundle: Path, **kwargs: Any) -> Any:
+    def deploy(self, host: Any, revision: dict, *, get_object: Any, **kwargs: Any) -> Any:
+        """The agent's DownloadBundle through the instance's S3 read (where the instance role
+        is authorized), then success."""
+        from pipekit.local.runtime.agent import S3Error
+
+        location = revision["s3Location"]
+        try:
+            get_object(location["bucket"], location["key"], location.get("version"))
+        except S3Error as exc:
+            failed = SimpleNamespace(
+                name="DownloadBundle", status="Failed", log_tail="", message=exc.message
+            )
+            return SimpleNamespace(
+                status="Failed", error_code="INVALID_REVISION", message=exc.message, events=[failed]
+            )
         event = SimpleNamespace(name="ApplicationStart", status="Succeeded", log_tail="")
         return SimpleNamespace(status="Succeeded", error_code=None, message=None, events=[event])
 
