@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
+from pipekit.emulator import access
 from pipekit.iam import calls
 from pipekit.iam.policy import Decision, access_denied_message, evaluate, load_document
 
@@ -202,16 +203,6 @@ def instance_role_arn(account_id: str, region: str, instance_id: str) -> str | N
     return None
 
 
-def bucket_policy(account_id: str, bucket: str) -> dict[str, Any] | None:
-    from moto.s3.models import s3_backends
-
-    try:
-        policy = s3_backends[account_id]["aws"].get_bucket(bucket).policy
-    except Exception:
-        return None
-    return json.loads(policy) if policy else None
-
-
 # --- the decision -----------------------------------------------------------------------------
 
 
@@ -288,7 +279,7 @@ def authorize(
         action, resource, context = request(call, principal, region, fields)
         resource_policy = None
         if action.lower().startswith("s3:") and fields.get("bucket"):
-            resource_policy = bucket_policy(principal.account_id, fields["bucket"])
+            resource_policy = access.bucket_policy(principal.account_id, fields["bucket"])
         decision = evaluate(
             policies,
             action,
