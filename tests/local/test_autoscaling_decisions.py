@@ -1,13 +1,19 @@
 """Local mode's Auto Scaling decisions (pipekit/local/autoscaling.py) as plain functions: which
-Elastic IP the user data claims, CodeDeploy's answer to the launch hook, the size local hosts
-allow."""
+Elastic IP the user data claims, whether and how long it waits for InService before it signals,
+CodeDeploy's answer to the launch hook, the size local hosts allow."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from pipekit.cfn.template import load_template
-from pipekit.local.autoscaling import allocation_id, answer, too_many
+from pipekit.local.autoscaling import (
+    allocation_id,
+    answer,
+    in_service_wait,
+    signal_after_wait,
+    too_many,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -22,6 +28,30 @@ def test_the_user_data_names_the_elastic_ip_it_claims() -> None:
     data = template["Resources"]["LaunchTemplate"]["Properties"]["LaunchTemplateData"]
     script = data["UserData"]["Fn::Base64"]["Fn::Sub"][0]
     assert "\nALLOCATION_ID='${AllocationId}'\n" in script
+
+
+def _template_user_data() -> str:
+    template = load_template(ROOT / "templates" / "ec2.yaml")
+    data = template["Resources"]["LaunchTemplate"]["Properties"]["LaunchTemplateData"]
+    return data["UserData"]["Fn::Base64"]["Fn::Sub"][0]
+
+
+def test_the_user_data_says_whether_it_waits_for_in_service() -> None:
+    # the template's user data waits (what local mode's signal follows), bounded
+    assert in_service_wait(_template_user_data()) == 540.0
+    # a user data that signals once the agent runs (the template before the step) does not
+    old = 'STEP=codedeploy-agent-running\nSTEP=signal\nsignal 0 "CodeDeploy agent running"\n'
+    assert in_service_wait(old) is None
+    assert in_service_wait("") is None
+
+
+def test_the_wait_signals_success_in_service_failure_past_its_bound_none_once_gone() -> None:
+    assert signal_after_wait("InService", 0.0, 540.0) == "SUCCESS"
+    assert signal_after_wait("Pending:Wait", 10.0, 540.0) is None  # CodeDeploy still deploying
+    assert signal_after_wait("Pending:Wait", 540.0, 540.0) == "FAILURE"  # the step's trap
+    # abandoned and terminated: its user data stopped with it, nothing is signalled
+    assert signal_after_wait(None, 10.0, 540.0) is None
+    assert signal_after_wait(None, 600.0, 540.0) is None
 
 
 def test_codedeploys_answer_to_the_launch_hook() -> None:
