@@ -4,6 +4,7 @@ CodeDeploy's answer to the launch hook, the size local hosts allow."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from pipekit.cfn.template import load_template
@@ -65,3 +66,40 @@ def test_codedeploys_answer_to_the_launch_hook() -> None:
 def test_local_hosts_allow_one_instance_per_group() -> None:
     assert too_many(0) is None and too_many(1) is None
     assert "share this machine's network" in (too_many(2) or "")
+
+
+def _signal_with(monkeypatch, booted, states: list[str | None], timeout: float = 5.0):
+    """Launches.signal for an instance booted as `booted` whose lifecycle state reads `states`
+    one poll after another (the last one repeats)."""
+    from pipekit.local import autoscaling
+
+    seen = list(states)
+    monkeypatch.setattr(
+        autoscaling, "lifecycle_state", lambda *_: seen.pop(0) if len(seen) > 1 else seen[0]
+    )
+    monkeypatch.setattr(autoscaling, "POLL_S", 0.01)
+    launches = autoscaling.Launches(hosts=None, deployer=None)
+    if booted is not None:
+        launches._signals["i-1"] = booted
+    return launches.signal("123456789012", "us-east-1", "i-1", timeout)
+
+
+def test_the_signal_follows_the_user_data(monkeypatch) -> None:
+    now = time.monotonic()
+    waiting = ["Pending", "Pending:Wait", "Pending:Wait"]
+    # with the wait-in-service step: only once the group put it InService (CodeDeploy's CONTINUE)
+    assert _signal_with(monkeypatch, ("SUCCESS", 540.0, now), [*waiting, "InService"]) == "SUCCESS"
+    # abandoned and terminated while it waited: no signal, and no use waiting for one
+    started = time.monotonic()
+    assert _signal_with(monkeypatch, ("SUCCESS", 540.0, now), [*waiting, None], 30.0) is None
+    assert time.monotonic() - started < 5
+    # still Pending:Wait past the step's bound: its trap signals FAILURE
+    assert _signal_with(monkeypatch, ("SUCCESS", 540.0, now - 541), ["Pending:Wait"]) == "FAILURE"
+    # still waiting when the caller's time is up (PauseTime): no signal
+    assert _signal_with(monkeypatch, ("SUCCESS", 540.0, now), ["Pending:Wait"], 0.1) is None
+    # without the step (older user data): at boot, whatever CodeDeploy is doing
+    assert _signal_with(monkeypatch, ("SUCCESS", None, now), ["Pending:Wait"]) == "SUCCESS"
+    # a host that could not boot: the failed step's FAILURE, wait or not
+    assert _signal_with(monkeypatch, ("FAILURE", 540.0, now), ["Pending:Wait"]) == "FAILURE"
+    # not booted within the time: nothing
+    assert _signal_with(monkeypatch, None, ["Pending:Wait"], 0.1) is None
