@@ -288,6 +288,16 @@ CALLS: tuple[Call, ...] = (
         when="single",
         context=(("aws:ResourceTag/pipekit:stack", "{instance_stack_tag}"),),
     ),
+    Call(
+        "instance.boot",
+        "instance",
+        "autoscaling:DescribeAutoScalingInstances",
+        "*",
+        "templates/ec2.yaml user data, step wait-in-service: aws autoscaling "
+        "describe-auto-scaling-instances --instance-ids ... until LifecycleState is InService; "
+        "the action has no resource types (Service Authorization Reference, Amazon EC2 Auto "
+        "Scaling, DescribeAutoScalingInstances); refused, the step fails and signals FAILURE",
+    ),
 )
 
 

@@ -3,8 +3,11 @@ in local mode (the emulator keeps the group's state: pipekit/emulator/patches/au
 
 - the instance boots and runs its user data: a host is booted for it (HostPool); when the user
   data claims the stack's Elastic IP (templates/ec2.yaml, step claim-elastic-ip), the address
-  is associated with it; its cfn-signal, which the user data sends once the CodeDeploy agent
-  runs, is the host having booted (what a rolling update waits for);
+  is associated with it; its cfn-signal (what a rolling update waits for) follows the user data:
+  with the wait-in-service step it is sent once the group has put the instance InService (after
+  CodeDeploy's CONTINUE), never for an instance abandoned and terminated before; without that
+  step (older templates) it is the host having booted, sent while CodeDeploy's launch deployment
+  may still run; a host that cannot boot signals FAILURE;
 - CodeDeploy, told through the launch hook it installed (NotificationMetadata: the deployment
   group's id), deploys the group's last successful revision to that instance alone, a
   deployment with creator `autoscaling`, and answers CONTINUE, or ABANDON when it failed, so
@@ -25,6 +28,7 @@ import logging
 import queue
 import re
 import threading
+import time
 from typing import Any
 
 from moto.codedeploy.models import codedeploy_backends
@@ -36,6 +40,11 @@ log = logging.getLogger("pipekit.local.autoscaling")
 
 # the user data's claim-elastic-ip step: ALLOCATION_ID='eipalloc-...' (empty in fleet mode)
 _ALLOCATION = re.compile(r"^ALLOCATION_ID='(eipalloc-[0-9a-f]+)'", re.MULTILINE)
+# the user data's wait-in-service step and its bound in seconds
+_WAIT_IN_SERVICE = re.compile(r"^STEP=wait-in-service\s*$", re.MULTILINE)
+_IN_SERVICE_TIMEOUT = re.compile(r"^IN_SERVICE_TIMEOUT=(\d+)\s*$", re.MULTILINE)
+# how often local mode looks at the instance's lifecycle state for that step
+POLL_S = 0.25
 # local hosts share this machine's network: one instance per group can listen on AppPort
 MAX_INSTANCES = 1
 
@@ -44,6 +53,27 @@ def allocation_id(user_data: str) -> str | None:
     """The Elastic IP the instance's user data associates with itself, if it does."""
     match = _ALLOCATION.search(user_data or "")
     return match.group(1) if match else None
+
+
+def in_service_wait(user_data: str) -> float | None:
+    """Seconds the user data waits for the instance to be InService before it signals, or None
+    when it signals without waiting (no wait-in-service step)."""
+    text = user_data or ""
+    if not _WAIT_IN_SERVICE.search(text):
+        return None
+    bound = _IN_SERVICE_TIMEOUT.search(text)
+    return float(bound.group(1)) if bound else None
+
+
+def signal_after_wait(state: str | None, waited: float, bound: float) -> str | None:
+    """The wait-in-service step's outcome so far: SUCCESS once InService; FAILURE (the step's
+    error trap) when its bound passed with the instance still there; None while it waits, and
+    for an instance gone from the group (terminated: its user data no longer runs)."""
+    if state == "InService":
+        return "SUCCESS"
+    if state is not None and waited >= bound:
+        return "FAILURE"
+    return None
 
 
 def answer(previous: dict[str, Any] | None, deployment: dict[str, Any] | None) -> str:
@@ -66,6 +96,31 @@ def too_many(desired: int) -> str | None:
     )
 
 
+def user_data(account: str, region: str, instance_id: str) -> str:
+    """The user data of the launch template version the group launched the instance from."""
+    from moto.ec2.models import ec2_backends
+
+    launched = asg_state.state(account, region).launched_from.get(instance_id)
+    if not launched or not launched[0]:
+        return ""
+    version = (
+        ec2_backends[account][region].get_launch_template(launched[0]).get_version(launched[1])
+    )
+    return version.user_data.decode() if version.user_data is not None else ""
+
+
+def lifecycle_state(account: str, region: str, instance_id: str) -> str | None:
+    """The instance's LifecycleState in its group (DescribeAutoScalingInstances), None when no
+    group has it any more."""
+    from moto.autoscaling.models import autoscaling_backends
+
+    for group in list(autoscaling_backends[account][region].autoscaling_groups.values()):
+        for instance_state in list(group.instance_states):
+            if instance_state.instance.id == instance_id:
+                return str(instance_state.lifecycle_state)
+    return None
+
+
 class Launches:
     """Local mode's side of the group's launches and terminations (one worker thread)."""
 
@@ -73,7 +128,8 @@ class Launches:
         self.hosts = hosts  # pipekit.local.service.HostPool
         self.deployer = deployer  # pipekit.local.deployer.Deployer
         self._queue: queue.Queue[tuple[str, tuple[Any, ...]] | None] = queue.Queue()
-        self._signals: dict[str, str] = {}
+        # instance id -> (boot status, the user data's in-service wait or None, when it booted)
+        self._signals: dict[str, tuple[str, float | None, float]] = {}
         self._booted = threading.Condition()
         self._thread = threading.Thread(target=self._run, name="pipekit-asg", daemon=True)
 
@@ -111,11 +167,28 @@ class Launches:
         return too_many(desired)
 
     def signal(self, account: str, region: str, instance_id: str, timeout: float) -> str | None:
-        """The instance's cfn-signal: SUCCESS once its host booted, FAILURE if it could not
-        boot, None if neither within `timeout` seconds."""
+        """The instance's cfn-signal within `timeout` seconds, as its user data sends it: FAILURE
+        if the host could not boot; SUCCESS once booted, or, with the wait-in-service step, once
+        the group has put it InService (FAILURE past the step's bound); None for no signal."""
+        deadline = time.monotonic() + timeout
         with self._booted:
             self._booted.wait_for(lambda: instance_id in self._signals, timeout=timeout)
-            return self._signals.get(instance_id)
+            booted = self._signals.get(instance_id)
+        if booted is None:
+            return None
+        status, bound, at = booted
+        if status != "SUCCESS" or bound is None:
+            return status
+        while True:
+            state = lifecycle_state(account, region, instance_id)
+            outcome = signal_after_wait(state, time.monotonic() - at, bound)
+            if outcome is not None:
+                return outcome
+            if state is None or time.monotonic() >= deadline:
+                # gone (abandoned, terminated): no signal can come any more, so local mode does
+                # not sit out the rest of the PauseTime that AWS waits for it
+                return None
+            time.sleep(POLL_S)
 
     def boot(self, instance_id: str) -> None:
         """Boot the host of an instance the group launched before local mode was told (the
@@ -151,8 +224,9 @@ class Launches:
         except Exception:
             log.exception("instance %s did not boot", instance_id)
             status = "FAILURE"
+        wait = in_service_wait(user_data(account, region, instance_id))
         with self._booted:
-            self._signals[instance_id] = status
+            self._signals[instance_id] = (status, wait, time.monotonic())
             self._booted.notify_all()
         for action in actions:
             self._codedeploy(account, region, group_name, action)
@@ -160,14 +234,9 @@ class Launches:
     def _claim_elastic_ip(self, account: str, region: str, instance_id: str) -> None:
         from moto.ec2.models import ec2_backends
 
-        launched = asg_state.state(account, region).launched_from.get(instance_id)
-        if not launched or not launched[0]:
-            return
-        ec2 = ec2_backends[account][region]
-        version = ec2.get_launch_template(launched[0]).get_version(launched[1])
-        user_data = version.user_data.decode() if version.user_data is not None else ""
-        allocation = allocation_id(user_data)
+        allocation = allocation_id(user_data(account, region, instance_id))
         if allocation:
+            ec2 = ec2_backends[account][region]
             ec2.associate_address(
                 instance=ec2.get_instance(instance_id), allocation_id=allocation, reassociate=True
             )

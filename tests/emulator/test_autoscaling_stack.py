@@ -5,9 +5,21 @@ group (moto replaced the group under a new name and all its instances at once)."
 from __future__ import annotations
 
 import re
+import shutil
+from pathlib import Path
 from typing import Any
 
-from tests.emulator.test_stack import change_set, deploy, execute, parameters, publish
+from tests.emulator.test_stack import (
+    BUCKET,
+    TEMPLATES,
+    change_set,
+    deploy,
+    execute,
+    first_failure,
+    parameters,
+    publish,
+)
+from tests.support.emulator_fixtures import publish_templates
 from tests.support.shapes import check_output
 
 STACK = "pipekit-local"
@@ -74,8 +86,9 @@ def test_a_new_ami_is_a_rolling_update_of_the_same_group(aws: Any) -> None:
     assert after["AutoScalingGroupName"] == before["AutoScalingGroupName"]
     [new] = after["Instances"]
     assert new["InstanceId"] != old["InstanceId"]
-    # no CodeDeploy engine here answers the launch hook: it waits, as it would on AWS until
-    # the hook's timeout, while the stack update already completed on the instance's signal
+    # no CodeDeploy engine here answers the launch hook: it waits, as it would on AWS until the
+    # hook's timeout; no user data runs here either, so the emulator alone counts the signal as
+    # sent (local mode's follows the user data: tests/local/test_autoscaling_rolling.py)
     assert new["LifecycleState"] == "Pending:Wait"
     assert int(new["LaunchTemplate"]["Version"]) > int(old["LaunchTemplate"]["Version"])
     state = ec2.describe_instances(InstanceIds=[old["InstanceId"]])["Reservations"][0]
@@ -103,3 +116,42 @@ def test_a_new_ami_is_a_rolling_update_of_the_same_group(aws: Any) -> None:
     ] == [r for r in reasons if r]
     # the processes the update policy suspends are resumed when it is done
     assert after["SuspendedProcesses"] == []
+
+
+def test_without_the_rule_a_fleet_of_one_fails_every_rolling_update(
+    aws: Any, tmp_path: Path
+) -> None:
+    """Why the root's FleetHasAtLeastTwoInstances rule exists: in fleet mode the rolling update
+    keeps MinInstancesInService 1 while MaxSize is FleetSize, and with FleetSize 1 Auto Scaling
+    refuses every such update (the emulator's wording.min_in_service_too_big)."""
+    copy = tmp_path / "templates"
+    shutil.copytree(TEMPLATES, copy)
+    root = (copy / "root.yaml").read_text()
+    start = root.index("  FleetHasAtLeastTwoInstances:")
+    end = root.index("  SubnetsDiffer:")
+    (copy / "root.yaml").write_text(root[:start] + root[end:])
+    s3 = aws.client("s3")
+    s3.create_bucket(Bucket=BUCKET)
+    url = publish_templates(s3, BUCKET, "norule/", copy)
+    fleet = {"DeploymentMode": "fleet", "FleetSize": "1"}
+    change_set(aws, "create", "CREATE", url, parameters(aws, "norule/", **fleet))
+    outputs = execute(aws, "create", "stack_create_complete")
+    [old] = group_of(aws, outputs)["Instances"]
+    ec2 = aws.client("ec2")
+    current = ec2.describe_instances(InstanceIds=[old["InstanceId"]])["Reservations"][0][
+        "Instances"
+    ][0]["ImageId"]
+    other = next(
+        i["ImageId"]
+        for i in ec2.describe_images(Owners=["amazon"])["Images"]
+        if i["ImageId"] != current
+    )
+    change_set(aws, "ami", "UPDATE", url, parameters(aws, "norule/", AmiId=other, **fleet))
+    cfn = aws.client("cloudformation")
+    cfn.execute_change_set(StackName="pipekit-local", ChangeSetName="ami")
+    status = cfn.describe_stacks(StackName="pipekit-local")["Stacks"][0]["StackStatus"]
+    assert status == "UPDATE_ROLLBACK_COMPLETE", first_failure(cfn, "pipekit-local")
+    assert first_failure(cfn, "pipekit-local") == (
+        "AutoScalingGroup: MinInstancesInService must be less than the autoscaling group's MaxSize"
+    )
+    assert [i["InstanceId"] for i in group_of(aws, outputs)["Instances"]] == [old["InstanceId"]]

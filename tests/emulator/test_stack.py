@@ -368,3 +368,38 @@ def test_generated_names_fit_the_services_limits(deployed: Any) -> None:
     assert roles and all(len(r["RoleName"]) <= 64 for r in roles)
     rules = em.client("events").list_rules()["Rules"]
     assert rules and all(len(r["Name"]) <= 64 for r in rules)
+
+
+def test_an_update_to_a_fleet_of_one_is_refused_before_anything_changes(deployed: Any) -> None:
+    """A fleet of one would fail every rolling update ("MinInstancesInService must be less than
+    the autoscaling group's MaxSize"): the root's Rules refuse the update with its
+    AssertDescription, as CloudFormation does, and the stack is left as it was."""
+    em, _, _ = deployed
+    cfn = em.client("cloudformation")
+    before = cfn.describe_stacks(StackName=STACK)["Stacks"][0]
+    url = publish(em, "v2/")
+    with pytest.raises(cfn.exceptions.ClientError) as caught:
+        change_set(
+            em,
+            "fleet-of-one",
+            "UPDATE",
+            url,
+            parameters(em, "v2/", DeploymentMode="fleet", FleetSize="1"),
+        )
+    error = caught.value.response["Error"]
+    assert error["Code"] == "ValidationError"
+    assert error["Message"].startswith("Fleet mode needs FleetSize 2 or more")
+    with pytest.raises(cfn.exceptions.ClientError, match="Fleet mode needs FleetSize 2 or more"):
+        cfn.update_stack(
+            StackName=STACK,
+            TemplateURL=url,
+            Parameters=parameters(em, "v2/", DeploymentMode="fleet", FleetSize="1"),
+            Capabilities=["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM", "CAPABILITY_AUTO_EXPAND"],
+        )
+    after = cfn.describe_stacks(StackName=STACK)["Stacks"][0]
+    assert (after["StackStatus"], after["Parameters"]) == (
+        before["StackStatus"],
+        before["Parameters"],
+    )
+    names = [c["ChangeSetName"] for c in cfn.list_change_sets(StackName=STACK)["Summaries"]]
+    assert "fleet-of-one" not in names

@@ -15,6 +15,8 @@ SAMPLE = (
     ("build", "logs:CreateLogStream"),
     ("pipeline", "codedeploy:CreateDeployment"),
     ("instance", "s3:GetObject"),
+    # the user data's wait-in-service step (boot calls are evaluated without a run: cheap)
+    ("instance", "autoscaling:DescribeAutoScalingInstances"),
 )
 
 

@@ -414,3 +414,19 @@ def test_no_credentials_fails_in_seconds_from_the_command_line(project, no_crede
     assert result.returncode == 2
     assert result.stderr.startswith("error: no AWS credentials found"), result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_the_real_root_template_refuses_a_fleet_of_one(tmp_path):
+    """With FleetSize 1 a fleet's rolling update keeps 1 of MaxSize 1 in service, which Auto
+    Scaling refuses on every update: the root template's Rules refuse it before anything
+    changes, and preflight says so from the same rules."""
+    real = Path(__file__).resolve().parents[2] / "templates" / "root.yaml"
+    project = make_project(tmp_path)
+    (project / "templates" / "root.yaml").write_text(real.read_text())
+    values = {"GitHubRepository": "acme/shop", "DeploymentMode": "fleet", "FleetSize": "1"}
+    message = local_failure(project, values)
+    assert (
+        "the template's Rules refuse these values: Fleet mode needs FleetSize 2 or more (with 1, "
+        "every rolling update fails" in message
+    )
+    assert "use DeploymentMode single" in message

@@ -469,9 +469,11 @@ def test_user_data_bootstraps_agent_before_signalling(mode: str) -> None:
     assert "printf 'PORT=%s\\n' '8080' > /etc/sample-app/env" in script
     assert "https://aws-codedeploy-$REGION.s3.$REGION.amazonaws.com/latest/install" in script
     assert "--resource AutoScalingGroup" in script
-    success = script.index('signal 0 "CodeDeploy agent running"')
+    success = script.index('signal 0 "serving the last successful revision (InService)"')
     assert script.index("systemctl is-active --quiet codedeploy-agent\n") < success
     assert script.index("./codedeploy-install auto") < success
+    # ready = InService: after CodeDeploy's launch deployment (tests/unit/test_user_data_wait.py)
+    assert steps(script)[-2:] == ["wait-in-service", "signal"]
     assert "trap on_error ERR" in script
     if mode == "single":
         assert "ALLOCATION_ID='eipalloc-0123456789abcdef0'" in script
@@ -527,6 +529,14 @@ def test_artifact_bucket_protections() -> None:
 # --- IAM --------------------------------------------------------------------------------
 
 
+# Actions that support no resource-level permissions, so "*" is their only Resource (Service
+# Authorization Reference: the Resource types column is empty).
+NO_RESOURCE_TYPES = {
+    # Amazon EC2 Auto Scaling: DescribeAutoScalingInstances, access level List
+    "autoscaling:DescribeAutoScalingInstances",
+}
+
+
 @pytest.mark.parametrize(("mode", "conn"), SCENARIOS, ids=SCENARIO_IDS)
 def test_no_wildcard_actions_or_resources_in_allow_statements(mode: str, conn: str) -> None:
     count = 0
@@ -538,6 +548,8 @@ def test_no_wildcard_actions_or_resources_in_allow_statements(mode: str, conn: s
             for action in as_list(statement["Action"]):
                 assert "*" not in action, (name, owner, action)
             assert "NotAction" not in statement and "NotResource" not in statement
+            if set(as_list(statement["Action"])) <= NO_RESOURCE_TYPES:
+                continue
             for resource in as_list(statement["Resource"]):
                 assert resource != "*", (name, owner, statement)
     assert count >= 10
@@ -610,7 +622,13 @@ def test_instances_use_session_manager_and_read_only_the_artifact_bucket() -> No
         for s in p["PolicyDocument"]["Statement"]
         for a in as_list(s["Action"])
     }
-    assert actions == {"s3:GetObject", "s3:GetObjectVersion", "s3:ListBucket"}
+    # and its own lifecycle state (the user data's wait-in-service step)
+    assert actions == {
+        "s3:GetObject",
+        "s3:GetObjectVersion",
+        "s3:ListBucket",
+        "autoscaling:DescribeAutoScalingInstances",
+    }
 
 
 def test_ec2_signal_permission_is_this_stack_only() -> None:

@@ -11,11 +11,12 @@ fewer than MinSuccessfulInstancesPercent successes fail the update. SuspendProce
 suspended while it runs. Each step is a stack event with CloudFormation's wording
 (`wording.rolling_*`).
 
-A signal is an instance's cfn-signal (the templates' user data sends it once the CodeDeploy
-agent runs): local mode's hosts give it when booted, through `state.SIGNAL_SOURCES`; with no
-source the emulator counts it as sent at once, as it never waits for a creation policy either.
-So the update moves on while CodeDeploy's launch deployment is still running on the new
-instance (it is still Pending:Wait), as on AWS.
+A signal is an instance's cfn-signal, given by local mode through `state.SIGNAL_SOURCES` as the
+instance's user data sends it (pipekit.local.autoscaling): templates/ec2.yaml's waits until the
+group has put the instance InService, i.e. CodeDeploy's launch deployment succeeded; a user data
+that signals as soon as the agent runs lets the update move on while that deployment still runs
+(the instance is still Pending:Wait), as on AWS. With no source the emulator counts it as sent
+at once, as it never waits for a creation policy either.
 """
 
 from __future__ import annotations
