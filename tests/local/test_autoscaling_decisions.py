@@ -63,9 +63,12 @@ def test_codedeploys_answer_to_the_launch_hook() -> None:
     assert answer(revision, None) == "ABANDON"
 
 
-def test_local_hosts_allow_one_instance_per_group() -> None:
-    assert too_many(0) is None and too_many(1) is None
-    assert "share this machine's network" in (too_many(2) or "")
+def test_local_mode_holds_up_to_four_instances_per_group() -> None:
+    assert too_many(0) is None and too_many(2) is None and too_many(4) is None
+    assert too_many(5) == (
+        "local mode runs at most 4 instances per Auto Scaling group: each is a host booted on "
+        "this machine, which holds no more (asked for 5)"
+    )
 
 
 def _signal_with(monkeypatch, booted, states: list[str | None], timeout: float = 5.0):
