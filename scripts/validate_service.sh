@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # ValidateService: pass only when /health is 200 AND /version reports this bundle's commit, so a
-# deploy with the old version still answering fails. Retries for VALIDATE_SECONDS, then fails.
+# deploy with the old version still answering fails. Retries for VALIDATE_SECONDS, then fails;
+# fails at once when this release's process has crashed (see crashed below).
 set -euo pipefail
 # shellcheck source=common.sh source-path=SCRIPTDIR
 . "$(dirname "$0")/common.sh"
@@ -13,10 +14,20 @@ base="http://127.0.0.1:${port}"
 deadline=$((SECONDS + ${VALIDATE_SECONDS:-60}))
 last="no answer yet"
 
+# The unit's process exited with a failure since ApplicationStart started it: systemd waits to
+# restart it (SubState auto-restart) or has (NRestarts). A release that crashes on start would
+# otherwise hold this hook until systemd gives up (StartLimitBurst starts, each boot plus
+# RestartSec: ~13 s). ApplicationStart's reset-failed and restart zero NRestarts (systemd
+# service.c: reset-failed resets the counter; a start after a stop without restart flushes it).
+crashed() {
+  [ "$(systemctl show -p SubState --value "${UNIT_NAME}")" = "auto-restart" ] ||
+    [ "$(systemctl show -p NRestarts --value "${UNIT_NAME}")" -gt 0 ]
+}
+
 log "waiting for ${base} to serve commit ${expected}"
 while [ "${SECONDS}" -lt "${deadline}" ]; do
-  if systemctl is-failed --quiet "${UNIT_NAME}"; then
-    log "${UNIT_NAME} has failed; its last log lines:"
+  if systemctl is-failed --quiet "${UNIT_NAME}" || crashed; then
+    log "${UNIT_NAME} has failed (or crashed and restarted); its last log lines:"
     journalctl -u "${UNIT_NAME}" -n 20 --no-pager || true
     exit 1
   fi
@@ -32,7 +43,8 @@ while [ "${SECONDS}" -lt "${deadline}" ]; do
   else
     last="/health answered '${health}'"
   fi
-  sleep 1
+  # gunicorn answers within about a second of ApplicationStart: poll finer than that
+  sleep 0.25
 done
 log "gave up after ${VALIDATE_SECONDS:-60} s: ${last}"
 systemctl status "${UNIT_NAME}" --no-pager || true

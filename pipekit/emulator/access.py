@@ -1,11 +1,14 @@
 """What the emulated account grants, read from moto's backends as plain dicts, and a call
 evaluated against it with `pipekit.iam.policy` (whose rules are AWS's; it is not changed here).
 
-- `identity_policies(account_id, role)`: a role's identity-based policies as documents: its inline
-  policies (the role's own `Policies` and those `AWS::IAM::Policy` resources put on it; moto keeps
-  both as role policies) and the default version of every attached managed policy. The IAM user
-  guide ("Policy evaluation logic") counts exactly these as the identity-based policies of a
-  role session.
+- `named_policies(account_id, role)`: a role's identity-based policies, each with its name (an
+  inline policy's name, a managed policy's ARN): its inline policies (the role's own `Policies`
+  and those `AWS::IAM::Policy` resources put on it; moto keeps both as role policies) and the
+  default version of every attached managed policy (AWS-managed ones with AWS's documents:
+  `patches/iam.py` materialises them, and attaches an `AWS::IAM::Role`'s `ManagedPolicyArns`).
+  The IAM user guide ("Policy evaluation logic") counts exactly these as the identity-based
+  policies of a role session. `identity_policies(account_id, role)`: the same documents, unnamed.
+- `trust_policy(account_id, role)`: the role's trust policy (who may assume it), or None.
 - `bucket_policy(account_id, bucket)`: the bucket's policy document, or None.
 - `authorize(...)`: a `Decision`, never an exception. What cannot be evaluated faithfully is
   denied (fail closed, so a test never passes locally on a guess): an unknown role, a document
@@ -32,6 +35,8 @@ def _role(account_id: str, role: str) -> Any | None:
     from moto.iam.exceptions import NotFoundException
     from moto.iam.models import iam_backends
 
+    if not account_id or not role:  # no such role (and no backend made up for account "")
+        return None
     backend = iam_backends[account_id][_partition(role)]
     try:
         return backend.get_role_by_arn(role) if role.startswith("arn:") else backend.get_role(role)
@@ -46,15 +51,26 @@ def _default_document(policy: Any) -> dict[str, Any]:
     raise LookupError(f"{policy.arn} has no default version")
 
 
-def identity_policies(account_id: str, role: str) -> list[dict[str, Any]]:
-    """The role's (ARN or name) inline policy documents, then its attached managed policies'
-    default versions, as dicts; [] when there is no such role."""
+def named_policies(account_id: str, role: str) -> list[tuple[str, dict[str, Any]]]:
+    """(name, document) of the role's (ARN or name) inline policies, then (ARN, default version)
+    of its attached managed policies; [] when there is no such role."""
     found = _role(account_id, role)
     if found is None:
         return []
-    inline = [load_document(document) for document in found.policies.values()]
-    managed = [_default_document(policy) for policy in found.managed_policies.values()]
+    inline = [(name, load_document(document)) for name, document in found.policies.items()]
+    managed = [(arn, _default_document(p)) for arn, p in found.managed_policies.items()]
     return inline + managed
+
+
+def identity_policies(account_id: str, role: str) -> list[dict[str, Any]]:
+    """The documents of `named_policies`, in its order."""
+    return [document for _, document in named_policies(account_id, role)]
+
+
+def trust_policy(account_id: str, role: str) -> dict[str, Any] | None:
+    """The role's (ARN or name) trust policy document, or None when there is no such role."""
+    found = _role(account_id, role)
+    return None if found is None else load_document(found.assume_role_policy_document)
 
 
 def bucket_policy(account_id: str, bucket: str, partition: str = DEFAULT_PARTITION) -> dict | None:
@@ -96,4 +112,10 @@ def authorize(
         return Decision(IMPLICIT_DENY, [f"unsupported: {exc}"])
 
 
-__all__ = ["authorize", "bucket_policy", "identity_policies"]
+__all__ = [
+    "authorize",
+    "bucket_policy",
+    "identity_policies",
+    "named_policies",
+    "trust_policy",
+]

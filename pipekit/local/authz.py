@@ -1,17 +1,12 @@
 """IAM in local mode: every call a service makes on a role's behalf is authorized against that
 role's policies before local mode does what the call would do, as AWS does.
 
-`authorize(step, Principal, fields)` evaluates the rows of `pipekit.iam.calls` for the step with
-`pipekit.iam.policy.evaluate` against the role's effective policies (this module's reader) and
-the resource's own policy (an S3 bucket's), after checking that the role trusts the service
-(sts:AssumeRole by `<service>.amazonaws.com` with the context the service sends). The first
-refusal raises `Denied`; `pipekit.iam.failures` words it as the service reports it.
-
-The reader looks at moto's backend objects directly (the engine lives in the emulator's
-process): a role's inline policies (`AWS::IAM::Policy` attachments included, which moto stores
-as the role's inline policies) and its managed ones. An AWS-managed policy is evaluated with
-AWS's own document, from the copy moto ships (`moto/iam/aws_managed_policies.py`), whether or
-not moto has loaded it into the account.
+`authorize(step, Principal, fields)` evaluates the rows of `pipekit.iam.calls` for the step, each
+with `pipekit.emulator.access.authorize` (the one reader and evaluator of what the account grants:
+the role's identity-based policies, AWS-managed ones with AWS's own documents) and the resource's
+own policy (an S3 bucket's), after checking that the role trusts the service (sts:AssumeRole by
+`<service>.amazonaws.com` with the context the service sends). The first refusal raises
+`Denied`; `pipekit.iam.failures` words it as the service reports it.
 
 Session names (the caller in AWS's messages is `arn:aws:sts::<account>:assumed-role/<role
 name>/<session>`): CodePipeline names its sessions with a millisecond timestamp
@@ -23,15 +18,13 @@ in for it.
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass
-from functools import cache
 from typing import Any
 
 from pipekit.emulator import access
 from pipekit.iam import calls
-from pipekit.iam.policy import Decision, access_denied_message, evaluate, load_document
+from pipekit.iam.policy import Decision, access_denied_message, evaluate
 
 log = logging.getLogger("pipekit.local.authz")
 
@@ -98,82 +91,7 @@ def session_arn(role_arn: str, session: str) -> str:
     return f"arn:{parts[1]}:sts::{parts[4]}:assumed-role/{name}/{session}"
 
 
-# --- the reader -------------------------------------------------------------------------------
-
-
-def role_by_arn(role_arn: str) -> Any | None:
-    from moto.iam.models import iam_backends
-
-    parts = role_arn.split(":")
-    if len(parts) < 6:
-        return None
-    try:
-        return iam_backends[parts[4]][parts[1]].get_role_by_arn(role_arn)
-    except Exception:
-        return None
-
-
-@cache
-def _aws_managed() -> dict[str, dict[str, Any]]:
-    from moto.iam.aws_managed_policies import aws_managed_policies_data
-
-    return json.loads(aws_managed_policies_data)
-
-
-def managed_document(policy_arn: str, policy: Any = None) -> dict[str, Any] | None:
-    """A managed policy's default version: AWS's own document for an AWS-managed ARN
-    (`arn:<partition>:iam::aws:policy/<path><name>`), else the account's policy object's."""
-    head, _, path = policy_arn.partition(":policy/")
-    if head.endswith(":iam::aws"):
-        data = _aws_managed().get(path.rsplit("/", 1)[-1])
-        if data is not None and f"/{path}".startswith(data.get("Path", "/")):
-            return data["Document"]
-        return None
-    if policy is None:
-        return None
-    for version in getattr(policy, "versions", []):
-        if version.is_default:
-            return load_document(version.document)
-    return load_document(policy.document) if getattr(policy, "document", None) else None
-
-
-def _stack_managed_arns(role: Any) -> list[str]:
-    """ManagedPolicyArns of the stack resource that created the role. moto 5.2.5 ignores that
-    property of AWS::IAM::Role, so its role lists none; the emulator's IAM read-API work
-    attaches them, after which this only finds what the role already lists."""
-    from moto.cloudformation.models import cloudformation_backends
-    from moto.cloudformation.parsing import clean_json
-
-    found: list[str] = []
-    for backend in cloudformation_backends[role.account_id].values():
-        for stack in list(backend.stacks.values()):
-            resources = (stack.template_dict or {}).get("Resources", {})
-            for logical_id, resource in resources.items():
-                if resource.get("Type") != "AWS::IAM::Role":
-                    continue
-                arns = resource.get("Properties", {}).get("ManagedPolicyArns")
-                if not arns or stack.resource_map._parsed_resources.get(logical_id) is not role:
-                    continue
-                try:
-                    found += [str(a) for a in clean_json(arns, stack.resource_map)]
-                except Exception:
-                    log.warning("could not resolve ManagedPolicyArns of %s", logical_id)
-    return found
-
-
-def effective_policies(role: Any) -> list[tuple[str, dict[str, Any]]]:
-    """(name, document) of every identity-based policy of the role: inline, then managed."""
-    found = [(name, load_document(doc)) for name, doc in role.policies.items()]
-    managed = dict(role.managed_policies)
-    for arn in _stack_managed_arns(role):
-        managed.setdefault(arn, None)
-    for arn, policy in managed.items():
-        document = managed_document(arn, policy)
-        if document is None:
-            log.warning("managed policy %s of %s has no document to evaluate", arn, role.name)
-            continue
-        found.append((arn, document))
-    return found
+# --- the instance's role ---------------------------------------------------------------------
 
 
 def instance_role_arn(account_id: str, region: str, instance_id: str) -> str | None:
@@ -218,9 +136,9 @@ def role_arn(account_id: str, role: str) -> str:
 def check_trust(step: str, principal: Principal, region: str) -> None:
     """The service may assume the role: its trust policy allows sts:AssumeRole by the service
     principal with aws:SourceAccount and aws:SourceArn as the service sends them."""
-    role = role_by_arn(principal.role_arn)
+    trust = access.trust_policy(principal.account_id, principal.role_arn)
     service = SERVICES[principal.kind]
-    if role is None:
+    if trust is None:
         raise Denied(
             step, principal, "sts:AssumeRole", principal.role_arn, _nothing_allows(), trust=True
         )
@@ -232,7 +150,7 @@ def check_trust(step: str, principal: Principal, region: str) -> None:
         "sts:AssumeRole",
         principal.role_arn,
         context,
-        resource_policy=load_document(role.assume_role_policy_document),
+        resource_policy=trust,
         caller=service,
     )
     if not decision.allowed:
@@ -273,23 +191,19 @@ def authorize(
         return
     if trust and principal.kind != "instance":
         check_trust(step, principal, region)
-    role = role_by_arn(principal.role_arn)
-    policies = [doc for _, doc in effective_policies(role)] if role is not None else []
     for call in made:
         action, resource, context = request(call, principal, region, fields)
         resource_policy = None
         if action.lower().startswith("s3:") and fields.get("bucket"):
             resource_policy = access.bucket_policy(principal.account_id, fields["bucket"])
-        decision = evaluate(
-            policies,
-            action,
-            resource,
-            context,
-            resource_policy=resource_policy,
-            caller=principal.role_arn,
+        decision = access.authorize(
+            principal.account_id, principal.role_arn, action, resource, context, resource_policy
         )
         if not decision.allowed:
-            raise Denied(step, principal, action, resource, decision)
+            denied = Denied(step, principal, action, resource, decision)
+            # the statements (or access's reason, e.g. an unmodelled document) behind it
+            log.info("%s: %s (%s)", step, denied.message, decision.matched)
+            raise denied
 
 
 # --- CodeDeploy's side (pipekit.local.deployer) -------------------------------------------------

@@ -25,6 +25,7 @@ from pipekit.emulator import records as rec
 from pipekit.emulator.records import deployments
 from pipekit.local import authz
 from pipekit.local.instance_s3 import instance_get_object
+from pipekit.local.runtime.hookrunner import DeploymentOutcome, LifecycleEventResult
 
 log = logging.getLogger("pipekit.local.deployer")
 
@@ -189,21 +190,10 @@ class Deployer:
                 ignore_application_stop_failures=record["ignoreApplicationStopFailures"],
                 file_exists_behavior=record["fileExistsBehavior"],
             )
-            return outcome.status, lifecycle_events(outcome)
         except Exception as exc:
             log.exception("deployment %s to %s crashed", record["deploymentId"], instance_id)
-            return "Failed", [
-                {
-                    "lifecycleEventName": "DownloadBundle",
-                    "status": "Failed",
-                    "diagnostics": {
-                        "errorCode": "UnknownError",
-                        "scriptName": "",
-                        "message": str(exc)[:1000],
-                        "logTail": "",
-                    },
-                }
-            ]
+            outcome = crashed(exc)
+        return outcome.status, lifecycle_events(outcome)
 
     def instances_of(self, account_id: str, region: str, group: Any) -> list[str]:
         """Instance ids the group targets: its Auto Scaling groups' in-service instances,
@@ -240,6 +230,16 @@ def _tag_matches(tag_filter: dict, tag_map: dict[str, str]) -> bool:
         or (kind == "VALUE_ONLY" and value in tag_map.values())
         or (kind == "KEY_AND_VALUE" and tag_map.get(key) == value)
     )
+
+
+def crashed(exc: Exception) -> DeploymentOutcome:
+    """The outcome of an agent run that crashed (not a hook failing): the instance fails at its
+    first event, DownloadBundle, with UnknownError and the crash as the message."""
+    message = str(exc)
+    event = LifecycleEventResult(
+        "DownloadBundle", "Failed", diagnostics_code="UnknownError", message=message
+    )
+    return DeploymentOutcome("Failed", None, message, [event])
 
 
 _LIFECYCLE_STATUSES = ("Pending", "InProgress", "Succeeded", "Failed", "Skipped", "Unknown")

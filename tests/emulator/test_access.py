@@ -8,7 +8,13 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from pipekit.emulator.access import authorize, bucket_policy, identity_policies
+from pipekit.emulator.access import (
+    authorize,
+    bucket_policy,
+    identity_policies,
+    named_policies,
+    trust_policy,
+)
 from pipekit.iam.policy import ALLOWED, EXPLICIT_DENY, IMPLICIT_DENY
 from tests.emulator.test_iam_reads import (
     ACCOUNT,
@@ -49,6 +55,21 @@ def test_identity_policies_are_inline_then_attached_documents(aws: Any, cfn_role
     assert found == [READ, WRITE, aws_document("AmazonSSMManagedInstanceCore")]
     assert identity_policies(ACCOUNT, cfn_role) == found  # by name too
     assert identity_policies(ACCOUNT, "arn:aws:iam::123456789012:role/nobody") == []
+
+
+def test_named_policies_name_each_document_and_the_trust_policy_is_read(
+    aws: Any,
+    cfn_role: str,  # noqa: F811
+) -> None:
+    arn = role_arn(aws, cfn_role)
+    ssm = aws_document("AmazonSSMManagedInstanceCore")
+    # inline policies by name (AWS::IAM::Policy's too), managed ones by ARN: what the IAM
+    # mutation test needs to name the statement or policy that grants a call
+    assert named_policies(ACCOUNT, arn) == [("read", READ), ("write", WRITE), (SSM_ARN, ssm)]
+    assert trust_policy(ACCOUNT, arn) == TRUST
+    assert trust_policy(ACCOUNT, cfn_role) == TRUST
+    assert trust_policy(ACCOUNT, "arn:aws:iam::123456789012:role/nobody") is None
+    assert trust_policy("", "") is None  # a deployment group without a service role
 
 
 def test_authorize_evaluates_the_roles_policies(aws: Any, cfn_role: str) -> None:  # noqa: F811

@@ -1,7 +1,7 @@
 """pipekit.local.authz against roles, policies, buckets and instances made through the emulated
-APIs: what it reads as a role's effective policies (inline, AWS::IAM::Policy, AWS-managed with
-AWS's document), the service's trust with its context, the bucket's policy, and each refusal in
-AWS's wording."""
+APIs: a role's effective policies as `pipekit.emulator.access` reads them (inline,
+AWS::IAM::Policy, AWS-managed with AWS's document), the service's trust with its context, the
+bucket's policy, and each refusal in AWS's wording."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import re
 
 import pytest
 
+from pipekit.emulator import access
 from pipekit.iam import failures
 from pipekit.local import authz
 from tests.support.iam import service_role
@@ -92,8 +93,7 @@ def test_an_aws_managed_policy_is_evaluated_with_awss_own_document(aws):
         StackName="managed", TemplateBody=MANAGED_ROLE, Capabilities=["CAPABILITY_IAM"]
     )
     arn = cfn.describe_stacks(StackName="managed")["Stacks"][0]["Outputs"][0]["OutputValue"]
-    role = authz.role_by_arn(arn)
-    documents = dict(authz.effective_policies(role))
+    documents = dict(access.named_policies(ACCOUNT, arn))
     managed = documents["arn:aws:iam::aws:policy/service-role/AWSCodeDeployRole"]
     assert "autoscaling:DescribeAutoScalingGroups" in managed["Statement"][0]["Action"]
     principal = authz.Principal("deploy", arn, "CodeDeploy")

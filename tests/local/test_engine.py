@@ -379,3 +379,37 @@ def test_local_up_learns_why_the_first_run_did_not_deploy(world_factory):
     reason = first_run_failure(stack)
     assert reason is not None
     assert "ended Failed in Build/Build" in reason
+
+
+def test_a_crashed_agent_fails_the_instance_at_download_bundle(world_factory, monkeypatch):
+    """When the agent's run itself crashes (not a hook), the instance fails at its first event,
+    DownloadBundle, with UnknownError and the crash as the message, and the deployment fails."""
+    w = world_factory("p-crash", on_failure=False, auto_rollback=False)
+
+    def crash(*args, **kwargs):
+        raise RuntimeError("the agent fell over")
+
+    monkeypatch.setattr(w.engine.deployer.runners, "deploy", crash)
+    w.push({"app.txt": "v1"}, "crash")
+    assert [s["status"] for s in w.wait_idle()] == ["Failed"]
+    (deployment,) = w.deployments()
+    assert deployment["errorInformation"]["code"] == "HEALTH_CONSTRAINTS"
+    cd = client(w.emu, "codedeploy")
+    response = cd.batch_get_deployment_targets(
+        deploymentId=deployment["deploymentId"], targetIds=[w.asg_instance]
+    )
+    check_output("codedeploy", "BatchGetDeploymentTargets", response)
+    target = response["deploymentTargets"][0]["instanceTarget"]
+    assert target["status"] == "Failed"
+    assert target["lifecycleEvents"] == [
+        {
+            "lifecycleEventName": "DownloadBundle",
+            "status": "Failed",
+            "diagnostics": {
+                "errorCode": "UnknownError",
+                "scriptName": "",
+                "message": "the agent fell over",
+                "logTail": "",
+            },
+        }
+    ]

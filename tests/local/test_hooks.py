@@ -443,6 +443,9 @@ def test_scenario_3_broken_release_fails_validation_and_redeploy_restores(scenar
     assert outcome.error_code == "HOOK_EXECUTION_FAILURE"
     assert statuses(outcome)["ValidateService"] == "Failed"
     assert outcome.event("ValidateService").diagnostics_code == "ScriptFailed"
+    # It failed at the release's first crash, not after systemd's StartLimitBurst (5) starts.
+    unit = ["systemctl", "show", "-p", "NRestarts", "--value", "sample-app.service"]
+    assert int(h.run(unit).stdout) < 3
     assert health_status(h) != 200
     # What CodeDeploy's rollback does: a new deployment of the last good revision.
     restore = deploy_zip(h, scenario["good2"].artifact, deployment_id="d-RESTORE", **APP)

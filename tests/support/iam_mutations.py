@@ -23,7 +23,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-from pipekit.emulator import records
+from pipekit.emulator import access, records
 from pipekit.iam import calls, failures
 from pipekit.iam.policy import evaluate
 from pipekit.local import authz
@@ -315,9 +315,8 @@ class Harness:
 def grants_of(check: Check, call: calls.Call) -> frozenset[Grant]:
     """The statements (or AWS-managed policies) of the role that allow the call."""
     action, resource, context = authz.request(call, check.principal, REGION, check.fields)
-    role = authz.role_by_arn(check.principal.role_arn)
     found = set()
-    for name, document in authz.effective_policies(role):
+    for name, document in access.named_policies(ACCOUNT, check.principal.role_arn):
         decision = evaluate([document], action, resource, context)
         if not decision.allowed:
             continue
