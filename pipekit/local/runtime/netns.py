@@ -12,16 +12,15 @@ down`, the tests' leftover check) finds and removes them even after a SIGKILLed 
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import ipaddress
 import os
 import subprocess
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from pipekit.errors import UserError
+from pipekit.local.runtime.rootfs import file_lock
 
 # A private block for the hosts' links; a /30 is only taken where it overlaps no address or
 # route of this machine, so it never shadows a real network.
@@ -100,16 +99,6 @@ def free_block(used: list[ipaddress.IPv4Network]) -> ipaddress.IPv4Network | Non
     return None
 
 
-@contextlib.contextmanager
-def _locked() -> Iterator[None]:
-    with open(LOCK_FILE, "w") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
-
-
 def in_the_way(hosts_dir: Path, host: str) -> str | None:
     """A sentence when the host's namespace or link already exists (left by a crashed run)."""
     namespace, link = names(hosts_dir, host)
@@ -131,7 +120,7 @@ def create(hosts_dir: Path, host: str) -> Network:
     problem = in_the_way(hosts_dir, host)
     if problem:
         raise UserError(problem)
-    with _locked():
+    with file_lock(LOCK_FILE):
         block = free_block(_in_use())
         if block is None:
             raise UserError(f"no free /30 left in {BLOCK} for host {host}'s network")
