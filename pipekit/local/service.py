@@ -44,17 +44,20 @@ class HostPool:
         self.state_dir = state_dir
         self.app_port = app_port
         self.hosts: dict[str, Any] = {}
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # the table; never held through a boot
+        self._booting = threading.Lock()  # one boot at a time
 
     def get(self, instance_id: str) -> Any:
         from pipekit.local.runtime.host import boot_host
 
-        with self._lock:
-            host = self.hosts.get(instance_id)
+        with self._booting:
+            with self._lock:
+                host = self.hosts.get(instance_id)
             if host is None:
                 log.info("booting host %s on app port %s", instance_id, self.app_port)
                 host = boot_host(instance_id, app_port=self.app_port, state_dir=self.state_dir)
-                self.hosts[instance_id] = host
+                with self._lock:
+                    self.hosts[instance_id] = host
             return host
 
     def stop(self, instance_id: str) -> None:
@@ -80,7 +83,7 @@ class HostPool:
             return {name: host.address for name, host in sorted(self.hosts.items())}
 
     def stop_all(self) -> None:
-        with self._lock:
+        with self._booting, self._lock:  # a boot under way ends first, then stops too
             for name, host in list(self.hosts.items()):
                 try:
                     host.stop()
