@@ -11,6 +11,7 @@ from pipekit.cfn.template import load_template
 from pipekit.local.autoscaling import (
     allocation_id,
     answer,
+    claims_when_in_service,
     in_service_wait,
     signal_after_wait,
     too_many,
@@ -44,6 +45,16 @@ def test_the_user_data_says_whether_it_waits_for_in_service() -> None:
     old = 'STEP=codedeploy-agent-running\nSTEP=signal\nsignal 0 "CodeDeploy agent running"\n'
     assert in_service_wait(old) is None
     assert in_service_wait("") is None
+
+
+def test_the_user_data_claims_the_elastic_ip_once_in_service() -> None:
+    # the template's: the address moves only to an instance that serves the last good revision
+    assert claims_when_in_service(_template_user_data())
+    # the template before: claimed at boot, ahead of the wait (or with no wait at all)
+    before = "STEP=claim-elastic-ip\nSTEP=install-codedeploy-agent\nSTEP=wait-in-service\n"
+    assert not claims_when_in_service(before)
+    assert not claims_when_in_service("STEP=claim-elastic-ip\nSTEP=signal\n")
+    assert not claims_when_in_service("")
 
 
 def test_the_wait_signals_success_in_service_failure_past_its_bound_none_once_gone() -> None:

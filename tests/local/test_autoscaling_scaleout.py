@@ -2,8 +2,9 @@
 --max-size 2 --desired-capacity 2`): every instance is a host in a network namespace of its own,
 listening on AppPort at its own address; the new one gets CodeDeploy's launch deployment of the
 last successful revision. The app URL stands for the stack's Elastic IP, which each instance's user
-data claims at boot (templates/ec2.yaml, claim-elastic-ip): it follows the address. Replacing the
-instance that holds it ends with the URL serving that revision from the new host. Runs on the
+data claims once it is InService (templates/ec2.yaml, claim-elastic-ip): it follows the address
+and keeps serving through the scale-out. Replacing the instance that holds it ends with the URL
+serving that revision from the new host. Runs on the
 shared local mode and leaves it as it found it: one instance, serving."""
 
 from __future__ import annotations
@@ -98,9 +99,10 @@ def test_scale_out_to_two_then_replace_the_instance_holding_the_elastic_ip(
             lifecycle.wait_live(stack.app_url, commit, timeout=60)
         print(
             f"scale-out {first} + {second}: InService in {time.monotonic() - started:.1f} s; "
-            f"URL probe {probe.failures}/{probe.requests} failed (the user data claims the "
-            "Elastic IP at boot, before the launch deployment)"
+            f"URL probe {probe.failures}/{probe.requests} failed"
         )
+        # the user data claims the Elastic IP once InService: the URL kept serving throughout
+        assert probe.requests > 0 and probe.failures == 0
         deployment = new_launch(stack, out, before)
         assert (deployment["creator"], deployment["status"]) == ("autoscaling", "Succeeded")
         assert deployment["revision"] == last_good["revision"]
