@@ -196,6 +196,8 @@ _LIST_PARAMS = {
     "version-id-marker",
     "optional-object-attributes",
 }
+# JSON request members that fill a resource template's fields (CodeDeploy's API reference)
+_JSON_FIELDS = {"applicationName": "application", "deploymentGroupName": "group"}
 # Object request parameters: not subresources (GetObject's response-* overrides, the part)
 _OBJECT_PARAMS = {"versionId", "partNumber"}
 
@@ -236,7 +238,11 @@ def identify(request: Request) -> tuple[str, dict[str, Any]]:
     """(operation name, fields for its resource). A name that is no row's (an S3 request no
     row covers is named by its shape, e.g. `GET /<bucket>?acl`) is refused by the caller."""
     if request.target:  # JSON protocols: "<Prefix>_<version>.<Operation>"
-        return request.target.rsplit(".", 1)[-1], dict(request.params)
+        fields = dict(request.params)
+        for member, name in _JSON_FIELDS.items():
+            if isinstance(fields.get(member), str):
+                fields[name] = fields[member]
+        return request.target.rsplit(".", 1)[-1], fields
     if request.service == "s3":
         path = request.path.lstrip("/")
         bucket, _, key = path.partition("/")
