@@ -3,6 +3,8 @@ role session makes is authorized as, and that anything else is refused (fail clo
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from pipekit.iam import operations
@@ -113,3 +115,11 @@ def test_every_row_has_a_source_and_is_listed_once():
         assert op.source.strip(), op
         assert op.action == "" or op.action.split(":")[0] == op.service, op
         assert op.resource == "*" or op.resource.startswith("arn:{partition}:"), op
+
+
+def test_the_emulator_readme_shows_the_table_as_it_is():
+    readme = (Path(__file__).resolve().parents[2] / "pipekit/emulator/README.md").read_text()
+    assert operations.markdown_table() in readme, (
+        "regenerate it: python -c 'from pipekit.iam.operations \
+import markdown_table; print(markdown_table())'"
+    )
