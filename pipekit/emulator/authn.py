@@ -31,7 +31,7 @@ from xml.sax.saxutils import escape
 from pipekit.emulator import access, sessions
 from pipekit.emulator.records.store import records_for
 from pipekit.iam import operations
-from pipekit.iam.policy import access_denied_message
+from pipekit.iam.policy import access_denied_message, request_context
 
 _CREDENTIAL = re.compile(r"Credential=([^/,\s]+)/\d{8}/([^/]+)/([^/]+)/aws4_request")
 # virtual-hosted S3 addressing: <bucket>.s3[.<region>].amazonaws.com or <bucket>.localhost
@@ -205,11 +205,7 @@ def refusal(session: sessions.RoleSession, request: operations.Request, region: 
         )
     except operations.Unmodelled as exc:
         return str(exc)
-    context = {
-        "aws:SecureTransport": "true",
-        "aws:PrincipalArn": session.role_arn,
-        "aws:PrincipalAccount": session.account_id,
-    }
+    context = request_context(session.role_arn, session.account_id)
     for action, resource in pairs:
         policy = None
         if request.service == "s3":

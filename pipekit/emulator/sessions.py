@@ -9,8 +9,7 @@ and `Expiration` (AssumeRole's DurationSeconds defaults to 3600). `lookup(access
 a live one; `revoke` forgets one (a build's session ends with its build); an emulator reset
 clears them all (`Emulator.reset`).
 
-The assumed-role ARN is `arn:<partition>:sts::<account>:assumed-role/<role name>/<session>`
-without the role's path (IAM user guide, "IAM identifiers", Role session ARNs).
+The assumed-role ARN is `pipekit.iam.policy.session_arn`'s.
 """
 
 from __future__ import annotations
@@ -23,6 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from pipekit.emulator import clock
+from pipekit.iam.policy import session_arn
 
 DEFAULT_DURATION_S = 3600
 _KEY_ALPHABET = string.ascii_uppercase + string.digits
@@ -45,11 +45,7 @@ class RoleSession:
     @property
     def arn(self) -> str:
         """The assumed-role session ARN (AWS's messages name the caller with it)."""
-        role_name = self.role_arn.split(":", 5)[5].rsplit("/", 1)[-1]
-        return (
-            f"arn:{self.partition}:sts::{self.account_id}:assumed-role/{role_name}/"
-            f"{self.session_name}"
-        )
+        return session_arn(self.role_arn, self.session_name)
 
     def expired(self) -> bool:
         return clock.now() >= self.expiration
