@@ -30,15 +30,21 @@ class MissingTool(RuntimeError):
     """Local mode's copy of a tool CodeBuild's images have is not installed."""
 
 
-def build_path(base: str | None = None, awscli_bin: Path = AWSCLI_BIN) -> str:
-    """The build's PATH: the AWS CLI's venv first, then this machine's."""
-    if not (awscli_bin / "aws").exists():
+def build_path(tools_dir: Path, base: str | None = None, awscli_bin: Path = AWSCLI_BIN) -> str:
+    """The build's PATH: `tools_dir` holding the AWS CLI first, then this machine's. Only `aws`
+    is put there, not the venv's bin: its python3 and pip would shadow the ones the buildspec
+    means (a `pip install` would land in the CLI's venv)."""
+    aws = awscli_bin / "aws"
+    if not aws.exists():
         raise MissingTool(
-            f"the AWS CLI local builds run ({awscli_bin / 'aws'}) is not installed: "
-            "run `make setup`"
+            f"the AWS CLI local builds run ({aws}) is not installed: run `make setup`"
         )
+    tools_dir.mkdir(parents=True, exist_ok=True)
+    link = tools_dir / "aws"
+    if not link.is_symlink():
+        link.symlink_to(aws)  # the script's shebang names the venv's interpreter
     rest = base if base is not None else os.environ.get("PATH", DEFAULT_PATH)
-    return f"{awscli_bin}:{rest}"
+    return f"{tools_dir}:{rest}"
 
 
 @contextmanager

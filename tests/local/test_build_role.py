@@ -135,14 +135,29 @@ def test_a_builds_session_ends_with_the_build(world, monkeypatch):
         return credentials
 
     monkeypatch.setattr(sessions, "issue", recording_issue)
-    build, log = run_build(w, buildspec("echo key=$AWS_ACCESS_KEY_ID endpoint=$AWS_ENDPOINT_URL"))
+    build, log = run_build(
+        w,
+        buildspec(
+            "echo key=$AWS_ACCESS_KEY_ID endpoint=$AWS_ENDPOINT_URL",
+            'echo "python=$(command -v python3) aws=$(command -v aws)"',
+        ),
+    )
     assert build["buildStatus"] == "SUCCEEDED", log
     assert len(issued) == 1 and f"key={issued[0]} endpoint={w.emu.endpoint_url}" in log
+    tools = next(line for line in log.splitlines() if line.startswith("python="))
+    assert ".venv-awscli" not in tools.split()[0] and tools.endswith("-tools/aws"), tools
     assert sessions.lookup(issued[0]) is None and sessions.revoked(issued[0])
 
 
 def test_a_build_without_the_aws_cli_fails_naming_make_setup(tmp_path):
     with pytest.raises(rolecreds.MissingTool, match=r"run `make setup`"):
-        rolecreds.build_path("/usr/bin", awscli_bin=tmp_path / "missing")
-    path = rolecreds.build_path("/usr/bin", awscli_bin=rolecreds.AWSCLI_BIN)
-    assert path == f"{rolecreds.AWSCLI_BIN}:/usr/bin"
+        rolecreds.build_path(tmp_path / "tools", "/usr/bin", awscli_bin=tmp_path / "missing")
+
+
+def test_only_the_aws_cli_comes_first_on_the_builds_path(tmp_path):
+    """The CLI's venv's python3 and pip must not shadow the machine's (the buildspec's
+    `python3 -m pip install` would install into the CLI's venv)."""
+    path = rolecreds.build_path(tmp_path / "tools", "/usr/bin")
+    assert path == f"{tmp_path / 'tools'}:/usr/bin"
+    assert [p.name for p in (tmp_path / "tools").iterdir()] == ["aws"]
+    assert (tmp_path / "tools" / "aws").resolve() == (rolecreds.AWSCLI_BIN / "aws").resolve()

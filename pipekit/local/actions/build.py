@@ -217,7 +217,7 @@ def run(ctx: ActionContext) -> ActionResult:
     except authz.Denied as denied:
         raise ActionFailed("JobFailed", failures.build_action(denied)) from None
     try:
-        path = rolecreds.build_path()
+        path = rolecreds.build_path(ctx.scratch(f"build-{action['name']}-tools"))
     except rolecreds.MissingTool as exc:
         raise ActionFailed("JobFailed", f"local mode: {exc}") from None
     timeout = int(meta.get("timeoutInMinutes") or DEFAULT_TIMEOUT_MINUTES)
