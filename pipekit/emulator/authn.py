@@ -218,7 +218,29 @@ def refusal(session: sessions.RoleSession, request: operations.Request, region: 
             # examples"); the other services do not
             shown = f'"{resource}"' if request.service == "s3" else resource
             return access_denied_message(session.arn, action, shown, decision)
+    if name in ("GetObject", "HeadObject") and not _object_exists(session, fields):
+        # S3 API reference, GetObject and HeadObject: a missing object is 404 only to a caller
+        # with s3:ListBucket on the bucket; to any other, 403 Access Denied
+        bucket = f"arn:{session.partition}:s3:::{fields['bucket']}"
+        policy = access.bucket_policy(session.account_id, fields["bucket"], session.partition)
+        decision = access.authorize(
+            session.account_id, session.role_arn, "s3:ListBucket", bucket, context, policy
+        )
+        if not decision.allowed:
+            return "Access Denied"
     return None
+
+
+def _object_exists(session: sessions.RoleSession, fields: dict[str, Any]) -> bool:
+    """Is there a current object (or the requested version) at the request's key?"""
+    from moto.s3.models import s3_backends
+
+    backend = s3_backends[session.account_id][session.partition]
+    try:
+        found = backend.get_object(fields["bucket"], fields["key"], fields.get("versionId"))
+    except Exception:  # no such bucket or version: S3 answers those itself
+        return True
+    return found is not None
 
 
 class AuthnApp:

@@ -98,6 +98,28 @@ def test_a_call_the_role_does_not_allow_fails_with_the_services_error(aws, role)
     )
 
 
+def test_a_missing_object_is_not_found_only_to_a_role_that_may_list_the_bucket(aws, role):
+    s3 = session_client(aws, "s3", sessions.issue(ACCOUNT, role, "S"))
+    with pytest.raises(ClientError) as caught:
+        s3.get_object(Bucket=BUCKET, Key="a/missing.zip")
+    assert error(caught)[:2] == (404, "NoSuchKey")
+
+    reader = service_role(
+        aws.client("iam"),
+        "reader",
+        ("codebuild",),
+        [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": f"arn:aws:s3:::{BUCKET}/*"}],
+    )
+    s3 = session_client(aws, "s3", sessions.issue(ACCOUNT, reader, "S"))
+    assert s3.get_object(Bucket=BUCKET, Key="a/one.zip")["Body"].read() == b"1"
+    with pytest.raises(ClientError) as caught:
+        s3.get_object(Bucket=BUCKET, Key="a/missing.zip")
+    assert error(caught) == (403, "AccessDenied", "Access Denied")
+    with pytest.raises(ClientError) as caught:
+        s3.head_object(Bucket=BUCKET, Key="a/missing.zip")
+    assert error(caught)[:2] == (403, "403")
+
+
 def test_the_buckets_policy_applies_and_requests_count_as_tls(aws, role):
     s3_admin = aws.client("s3")
     deny = {
