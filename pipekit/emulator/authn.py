@@ -74,13 +74,28 @@ _STATUS = {400: "400 Bad Request", 403: "403 Forbidden"}
 
 
 def credential(environ: dict[str, Any]) -> tuple[str, str, str] | None:
-    """(access key id, region, service) of a SigV4-signed or presigned request."""
-    found = _CREDENTIAL.search(environ.get("HTTP_AUTHORIZATION") or "")
-    if found is None:
-        query = parse_qs(environ.get("QUERY_STRING") or "")
-        scope = (query.get("X-Amz-Credential") or [""])[0]
-        found = _CREDENTIAL.search(f"Credential={unquote(scope)}")
-    return (found.group(1), found.group(2), found.group(3)) if found else None
+    """(access key id, region, service) of a signed or presigned request: SigV4's Credential
+    scope, or S3's SigV2 (`Authorization: AWS <key>:<signature>`, a presigned URL's
+    `AWSAccessKeyId`), whose region is not signed and does not matter to S3's ARNs."""
+    header = environ.get("HTTP_AUTHORIZATION") or ""
+    query = parse_qs(environ.get("QUERY_STRING") or "")
+    scope = (query.get("X-Amz-Credential") or [""])[0]
+    found = _CREDENTIAL.search(header) or _CREDENTIAL.search(f"Credential={unquote(scope)}")
+    if found:
+        return found.group(1), found.group(2), found.group(3)
+    if header.startswith("AWS "):
+        return header[4:].split(":", 1)[0], "us-east-1", "s3"
+    key = (query.get("AWSAccessKeyId") or [""])[0]
+    return (key, "us-east-1", "s3") if key else None
+
+
+def _token(environ: dict[str, Any]) -> str:
+    """The session token: the header, or a presigned URL's parameter (SigV4 writes it
+    X-Amz-Security-Token, SigV2 x-amz-security-token)."""
+    if environ.get("HTTP_X_AMZ_SECURITY_TOKEN"):
+        return str(environ["HTTP_X_AMZ_SECURITY_TOKEN"])
+    query = parse_qs(environ.get("QUERY_STRING") or "")
+    return next((v[0] for k, v in query.items() if k.lower() == "x-amz-security-token"), "")
 
 
 def _protocol(environ: dict[str, Any], service: str) -> str:
@@ -260,12 +275,7 @@ class AuthnApp:
             if sessions.revoked(key):
                 return _error(start_response, environ, protocol, "unknown-key")
             return self.app(environ, start_response)
-        query = parse_qs(environ.get("QUERY_STRING") or "")
-        token = (
-            environ.get("HTTP_X_AMZ_SECURITY_TOKEN")
-            or (query.get("X-Amz-Security-Token") or [""])[0]
-        )
-        if token != session.session_token:
+        if _token(environ) != session.session_token:
             return _error(start_response, environ, protocol, "bad-token")
         if session.expired():
             return _error(start_response, environ, protocol, "expired")

@@ -202,9 +202,29 @@ _JSON_FIELDS = {"applicationName": "application", "deploymentGroupName": "group"
 _OBJECT_PARAMS = {"versionId", "partNumber"}
 
 
+# A presigned URL's authentication parameters (SigV4 and SigV2 query authentication)
+_AUTH_PARAMS = {
+    "x-amz-algorithm",
+    "x-amz-credential",
+    "x-amz-date",
+    "x-amz-expires",
+    "x-amz-signedheaders",
+    "x-amz-signature",
+    "x-amz-security-token",
+    "awsaccesskeyid",
+    "signature",
+    "expires",
+}
+
+
 def _subresource(query: Mapping[str, str], ordinary: set[str]) -> str:
     names = sorted(
-        k for k in query if k not in ordinary and not k.startswith("response-") and k != "x-id"
+        k
+        for k in query
+        if k not in ordinary
+        and k.lower() not in _AUTH_PARAMS
+        and not k.startswith("response-")
+        and k != "x-id"
     )
     return names[0] if names else ""
 

@@ -5,9 +5,12 @@ wording; requests with any other credentials are not touched."""
 from __future__ import annotations
 
 import json
+import urllib.error
+import urllib.request
 
 import boto3
 import pytest
+from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from pipekit.emulator import sessions
@@ -212,3 +215,27 @@ def test_revoked_expired_or_mismatched_credentials_are_refused(aws, role):
     with pytest.raises(ClientError) as caught:
         session_client(aws, "s3", expiring).list_objects_v2(Bucket=BUCKET)
     assert error(caught) == (400, "ExpiredToken", "The provided token has expired.")
+
+
+@pytest.mark.parametrize("signature_version", ["s3", "s3v4"])
+def test_a_presigned_url_is_authorized_as_its_session(aws, role, signature_version):
+    """boto3 presigns S3 URLs with SigV2 query authentication by default (AWSAccessKeyId) and
+    with SigV4 (X-Amz-Credential) when asked: either way the session's role decides."""
+    credentials = sessions.issue(ACCOUNT, role, "S")
+    s3 = boto3.client(
+        "s3",
+        region_name="us-east-1",
+        endpoint_url=aws.endpoint_url,
+        aws_access_key_id=credentials["AccessKeyId"],
+        aws_secret_access_key=credentials["SecretAccessKey"],
+        aws_session_token=credentials["SessionToken"],
+        config=Config(signature_version=signature_version),
+    )
+    url = s3.generate_presigned_url("get_object", Params={"Bucket": BUCKET, "Key": "a/one.zip"})
+    with urllib.request.urlopen(url, timeout=10) as response:
+        assert response.read() == b"1"
+    url = s3.generate_presigned_url("get_bucket_acl", Params={"Bucket": BUCKET})
+    with pytest.raises(urllib.error.HTTPError) as caught:
+        urllib.request.urlopen(url, timeout=10)
+    assert caught.value.code == 403
+    assert b"local mode does not model the IAM authorization of s3" in caught.value.read()

@@ -40,6 +40,14 @@ def authorized(request: Request, **kwargs) -> list[tuple[str, str]]:
          ("s3:PutObjectVersionTagging", "arn:aws:s3:::bkt/k")),
         ("GET", "/bkt/k", {"response-content-type": "text/plain", "x-id": "GetObject"},
          "GetObject", ("s3:GetObject", "arn:aws:s3:::bkt/k")),
+        # presigned URLs: SigV4 and SigV2 query authentication
+        ("GET", "/bkt/k", {"X-Amz-Algorithm": "AWS4-HMAC-SHA256", "X-Amz-Credential": "c",
+                           "X-Amz-Date": "d", "X-Amz-Expires": "1", "X-Amz-SignedHeaders": "h",
+                           "X-Amz-Security-Token": "t", "X-Amz-Signature": "s"},
+         "GetObject", ("s3:GetObject", "arn:aws:s3:::bkt/k")),
+        ("GET", "/bkt/k", {"AWSAccessKeyId": "ASIA", "Signature": "s", "Expires": "1",
+                           "x-amz-security-token": "t"},
+         "GetObject", ("s3:GetObject", "arn:aws:s3:::bkt/k")),
     ],
 )  # fmt: skip
 def test_s3_requests_map_to_their_action_and_resource(method, path, query, name, expected):
