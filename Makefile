@@ -36,13 +36,19 @@ $(VENV)/.stamp: requirements/main.txt
 	@$(call pip_install,.venv-checkov,requirements/checkov.txt)
 	@touch $@
 
+.venv-awscli/.stamp: requirements/awscli.txt
+	@echo "==> Creating the AWS CLI environment in .venv-awscli (local builds run it; its botocore pin clashes with boto3)"
+	@$(PYTHON) -m venv .venv-awscli
+	@$(call pip_install,.venv-awscli,requirements/awscli.txt)
+	@touch $@
+
 .venv-taskcat/.stamp: requirements/taskcat.txt
 	@echo "==> Creating the taskcat environment in .venv-taskcat (its pins clash with boto3)"
 	@$(PYTHON) -m venv .venv-taskcat
 	@$(call pip_install,.venv-taskcat,requirements/taskcat.txt)
 	@touch $@
 
-setup: $(VENV)/.stamp .venv-checkov/.stamp host-deps ## Create the Python environments and install host packages
+setup: $(VENV)/.stamp .venv-checkov/.stamp .venv-awscli/.stamp host-deps ## Create the Python environments and install host packages
 
 host-deps: ## Install the Debian packages the local systemd host needs (systemd-nspawn, debootstrap)
 	@bash .ci/host-deps
@@ -92,4 +98,4 @@ bench: setup ## Local mode speed: commit to live and broken commit to restored, 
 	$(PIPEKIT) bench $(ARGS)
 
 clean: ## Remove the Python environments and build output (not the cached host filesystem)
-	rm -rf $(VENV) .venv-checkov .venv-taskcat build .pytest_cache taskcat_outputs
+	rm -rf $(VENV) .venv-checkov .venv-awscli .venv-taskcat build .pytest_cache taskcat_outputs
