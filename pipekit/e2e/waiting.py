@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 from rich.console import Console
 
 from pipekit.e2e import decisions
+from pipekit.harness.runs import action_executions, deployment_targets
 
 T = TypeVar("T")
 
@@ -51,20 +52,6 @@ def poll(
 def list_executions(cp: Any, pipeline: str, max_results: int = 50) -> list[dict[str, Any]]:
     resp = cp.list_pipeline_executions(pipelineName=pipeline, maxResults=max_results)
     return resp.get("pipelineExecutionSummaries", [])
-
-
-def action_executions(cp: Any, pipeline: str, execution_id: str) -> list[dict[str, Any]]:
-    details: list[dict[str, Any]] = []
-    kwargs: dict[str, Any] = {
-        "pipelineName": pipeline,
-        "filter": {"pipelineExecutionId": execution_id},
-    }
-    while True:
-        resp = cp.list_action_executions(**kwargs)
-        details.extend(resp.get("actionExecutionDetails", []))
-        if not resp.get("nextToken"):
-            return details
-        kwargs["nextToken"] = resp["nextToken"]
 
 
 def find_commit_execution(
@@ -146,29 +133,6 @@ def wait_deployment(
         return resp if resp["deploymentInfo"]["status"] in decisions.TERMINAL_DEPLOYMENT else None
 
     return poll(check, timeout=timeout, interval=interval, what=f"deployment {deployment_id}")
-
-
-def deployment_targets(cd: Any, deployment_id: str) -> list[dict[str, Any]]:
-    """Per-target records with lifecycle events: the targets API (batches of 25, its limit), or
-    the older instances API where the targets API is unavailable."""
-    try:
-        ids: list[str] = []
-        kwargs: dict[str, Any] = {"deploymentId": deployment_id}
-        while True:
-            resp = cd.list_deployment_targets(**kwargs)
-            ids.extend(resp.get("targetIds", []))
-            if not resp.get("nextToken"):
-                break
-            kwargs["nextToken"] = resp["nextToken"]
-        found: list[dict[str, Any]] = []
-        for i in range(0, len(ids), 25):
-            found += cd.batch_get_deployment_targets(
-                deploymentId=deployment_id, targetIds=ids[i : i + 25]
-            ).get("deploymentTargets", [])
-        return found
-    except Exception:  # any API gap: try the instances API instead
-        ids = cd.list_deployment_instances(deploymentId=deployment_id).get("instancesList", [])
-        return [cd.get_deployment_instance(deploymentId=deployment_id, instanceId=i) for i in ids]
 
 
 def build_log_tail(clients: Clients, build_id: str, lines: int = 25) -> list[str]:

@@ -1,0 +1,133 @@
+"""Reading what explains a failed pipeline run: the action executions, the build and its log,
+the deployment, its lifecycle events and rollback, the connection; and which trap it is. The
+verdicts are `diagnosis`'s plain functions; `why` prints the result, `status` its one line."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from pipekit.harness import diagnosis as dx
+from pipekit.harness import runs
+from pipekit.harness.config import Environment
+from pipekit.harness.events import first_cause, latest_operation
+from pipekit.harness.preflight import pending_connection_help
+
+RECENT_RUNS = 50  # how far back `why` looks for a failed run, a commit or an execution id
+
+
+def select_run(
+    summaries: list[dict], *, execution: str | None = None, commit: str | None = None
+) -> dict | None:
+    """The run `why` explains: the one named (an execution id or its prefix, as `status` shows
+    it; or the newest standard run of a commit), else the newest Failed run."""
+    if execution:
+        return next((s for s in summaries if s["pipelineExecutionId"].startswith(execution)), None)
+    if commit:
+        return next(
+            (
+                s
+                for s in summaries
+                if s.get("executionType", "STANDARD") != "ROLLBACK"
+                and any(
+                    dx.same_commit(r.get("revisionId"), commit)
+                    for r in s.get("sourceRevisions", [])
+                )
+            ),
+            None,
+        )
+    return next((s for s in summaries if s.get("status") == "Failed"), None)
+
+
+def stack_failure(cfn: Any, stack_name: str, status: str) -> dict | None:
+    """The first real cause of the stack's last operation, when it failed."""
+    if not (status.endswith("_FAILED") or "ROLLBACK" in status):
+        return None
+    events = latest_operation(cfn.describe_stack_events(StackName=stack_name)["StackEvents"])
+    stack_id = events[0]["StackId"] if events else stack_name
+    return first_cause({stack_id: events}, stack_id)
+
+
+def good_commit(clients, outputs: dict[str, str]) -> str | None:
+    """The commit of the last good revision before the live one (the way out of the
+    ApplicationStop trap), read from the group's deployments and the project's builds."""
+    app, group = outputs.get("CodeDeployApplicationName"), outputs.get("DeploymentGroupName")
+    project = outputs.get("BuildProjectName")
+    if not (app and group and project):
+        return None
+    _, previous = dx.live_and_previous(runs.group_deployments(clients("codedeploy"), app, group))
+    if previous is None:
+        return None
+    builds = runs.project_builds(clients("codebuild"), project)
+    return dx.commit_of_revision(builds, previous.get("revision"))
+
+
+def explain_build(clients, d: dx.Diagnosis, build_id: str) -> None:
+    d.build = runs.build(clients("codebuild"), build_id)
+    if d.build is None:
+        d.notes.append(f"build {build_id} is no longer recorded")
+        return
+    try:
+        d.log_tail = dx.log_lines(runs.log_events(clients("logs"), d.build))
+    except ClientError as exc:  # the log is a courtesy: say why it is missing
+        d.notes.append(f"log tail unavailable: {runs.error_code(exc)}")
+
+
+def explain_deployment(
+    clients, d: dx.Diagnosis, deployment_id: str, env: Environment, outputs: dict, way_out: bool
+) -> None:
+    cd = clients("codedeploy")
+    d.deployment = cd.get_deployment(deploymentId=deployment_id)["deploymentInfo"]
+    d.events = dx.failed_lifecycle_events(runs.deployment_targets(cd, deployment_id))
+    rollback_id = (d.deployment.get("rollbackInfo") or {}).get("rollbackDeploymentId")
+    if rollback_id:
+        d.rollback = cd.get_deployment(deploymentId=rollback_id)["deploymentInfo"]
+    if dx.is_application_stop_trap(d.events):
+        good = good_commit(clients, outputs) if way_out else None
+        d.trap = dx.application_stop_trap(f"make redeploy ENV={env.name}", good)
+    elif dx.is_expired_bundle(d.events):
+        d.trap = dx.expired_bundle_trap(outputs.get("PipelineName"))
+
+
+def explain_source(clients, d: dx.Diagnosis, outputs: dict) -> None:
+    arn = outputs.get("ConnectionArn")
+    if not arn:
+        return
+    service, region = arn.split(":")[2], arn.split(":")[3]
+    try:
+        status = clients(service, region).get_connection(ConnectionArn=arn)["Connection"]
+    except ClientError as exc:
+        d.notes.append(f"could not read the connection {arn}: {runs.error_code(exc)}")
+        return
+    if status.get("ConnectionStatus") == "PENDING":
+        d.trap = dx.pending_connection_trap(pending_connection_help(arn, region))
+
+
+def diagnose(
+    clients, env: Environment, outputs: dict, summary: dict, *, way_out: bool = True
+) -> dx.Diagnosis:
+    """Read everything that explains one execution (a list_pipeline_executions summary);
+    `way_out=False` skips what only the trap's command needs (the group's history, builds)."""
+    pipeline = outputs["PipelineName"]
+    revisions = summary.get("sourceRevisions") or [{}]
+    d = dx.Diagnosis(
+        summary["pipelineExecutionId"], summary.get("status", "?"), revisions[0].get("revisionId")
+    )
+    details = runs.action_executions(clients("codepipeline"), pipeline, d.execution_id)
+    d.failure = dx.failing_action(details)
+    failure = d.failure
+    if failure is not None:
+        if failure.category == "Build" and failure.external_id:
+            explain_build(clients, d, failure.external_id)
+        elif failure.category == "Deploy" and failure.external_id:
+            explain_deployment(clients, d, failure.external_id, env, outputs, way_out)
+        elif failure.category == "Source":
+            explain_source(clients, d, outputs)
+    return d
+
+
+def status_cause(clients, env: Environment, outputs: dict, summary: dict) -> str:
+    """`make status`'s one line for a failed run, pointing to `make why`."""
+    d = diagnose(clients, env, outputs, summary, way_out=False)
+    return f"{dx.headline(d)}; details: `{env.make_hint('why')}`"
