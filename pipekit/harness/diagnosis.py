@@ -295,8 +295,9 @@ def deployment_cause(events: list[FailedEvent], info: Response | None) -> str:
 
 def headline(d: Diagnosis) -> str:
     """One line: where the run failed and the first real cause."""
+    run = f"run {d.execution_id[:8]} " if d.execution_id else ""
     if d.failure is None:
-        return f"run {d.execution_id[:8]} {d.status}: no failed action recorded"
+        return f"{run}{d.status}: no failed action recorded"
     where = f"{d.failure.stage}/{d.failure.action}"
     if d.build is not None:
         cause = build_cause(d.build)
@@ -305,7 +306,42 @@ def headline(d: Diagnosis) -> str:
     else:
         cause = d.failure.message or d.failure.code or "failed"
     trap = f" [{d.trap.name}]" if d.trap else ""
-    return f"run {d.execution_id[:8]} failed in {where}: {cause}{trap}"
+    return f"{run}failed in {where}: {cause}{trap}"
+
+
+def report_lines(d: Diagnosis, tail: int = 15) -> list[str]:
+    """The explanation as plain lines, the headline first (the `why` screen, the e2e report)."""
+    lines = [headline(d)]
+    f = d.failure
+    if f is not None:
+        lines.append(f"failing action: {f.stage}/{f.action} ({f.category or '?'})")
+        if f.message:
+            lines.append(f"  {f.code or 'error'}: {f.message}")
+    if d.build is not None:
+        lines.append(f"build {d.build.get('id')}: {d.build.get('buildStatus')}")
+        phase = failed_phase(d.build)
+        if phase is not None:
+            lines.append(f"  phase {phase['phaseType']} {phase.get('phaseStatus')}")
+            command = failing_command(phase)
+            lines.append(f"  command: {command}" if command else f"  {phase_message(phase)}")
+        if d.log_tail:
+            lines.append("  log tail:")
+            lines.extend(f"  | {line}" for line in d.log_tail[-tail:])
+    if d.deployment is not None:
+        error = d.deployment.get("errorInformation") or {}
+        lines.append(
+            f"deployment {d.deployment.get('deploymentId')}: {d.deployment.get('status')}"
+            + (f" ({error.get('code')}: {error.get('message', '')})" if error else "")
+        )
+        for e in d.events:
+            script = f", script {e.script}" if e.script else ""
+            lines.append(f"  {e.target}: {e.event} failed, {e.error_code or '?'}{script}")
+            if e.message:
+                lines.append(f"    {e.message}")
+            lines.extend(f"    | {line}" for line in tail_lines(e.log_tail, tail))
+        lines.append(f"rollback: {rollback_summary(d.deployment, d.rollback)}")
+    lines.extend(f"({note})" for note in d.notes)
+    return lines
 
 
 def rollback_summary(info: Response | None, rollback: Response | None) -> str:

@@ -63,31 +63,49 @@ def good_commit(clients, outputs: dict[str, str]) -> str | None:
     return dx.commit_of_revision(builds, previous.get("revision"))
 
 
-def explain_build(clients, d: dx.Diagnosis, build_id: str) -> None:
-    d.build = runs.build(clients("codebuild"), build_id)
+def read_build(cb: Any, logs: Any | None, d: dx.Diagnosis, build_id: str) -> None:
+    d.build = runs.build(cb, build_id)
     if d.build is None:
         d.notes.append(f"build {build_id} is no longer recorded")
         return
+    if logs is None:
+        return
     try:
-        d.log_tail = dx.log_lines(runs.log_events(clients("logs"), d.build))
+        d.log_tail = dx.log_lines(runs.log_events(logs, d.build))
     except ClientError as exc:  # the log is a courtesy: say why it is missing
         d.notes.append(f"log tail unavailable: {runs.error_code(exc)}")
 
 
-def explain_deployment(
-    clients, d: dx.Diagnosis, deployment_id: str, env: Environment, outputs: dict, way_out: bool
-) -> None:
-    cd = clients("codedeploy")
+def read_deployment(cd: Any, d: dx.Diagnosis, deployment_id: str) -> None:
     d.deployment = cd.get_deployment(deploymentId=deployment_id)["deploymentInfo"]
     d.events = dx.failed_lifecycle_events(runs.deployment_targets(cd, deployment_id))
     rollback_id = (d.deployment.get("rollbackInfo") or {}).get("rollbackDeploymentId")
     if rollback_id:
         d.rollback = cd.get_deployment(deploymentId=rollback_id)["deploymentInfo"]
+
+
+def read_failure(
+    d: dx.Diagnosis, details: list[dict], *, codebuild: Any, logs: Any | None, codedeploy: Any
+) -> None:
+    """The failing action of `details` (list_action_executions), its build or deployment."""
+    d.failure = dx.failing_action(details)
+    failure = d.failure
+    if failure is None or not failure.external_id:
+        return
+    if failure.category == "Build":
+        read_build(codebuild, logs, d, failure.external_id)
+    elif failure.category == "Deploy":
+        read_deployment(codedeploy, d, failure.external_id)
+
+
+def find_trap(clients, d: dx.Diagnosis, env: Environment, outputs: dict, way_out: bool) -> None:
     if dx.is_application_stop_trap(d.events):
         good = good_commit(clients, outputs) if way_out else None
         d.trap = dx.application_stop_trap(f"make redeploy ENV={env.name}", good)
     elif dx.is_expired_bundle(d.events):
         d.trap = dx.expired_bundle_trap(outputs.get("PipelineName"))
+    elif d.failure is not None and d.failure.category == "Source":
+        explain_source(clients, d, outputs)
 
 
 def explain_source(clients, d: dx.Diagnosis, outputs: dict) -> None:
@@ -115,15 +133,14 @@ def diagnose(
         summary["pipelineExecutionId"], summary.get("status", "?"), revisions[0].get("revisionId")
     )
     details = runs.action_executions(clients("codepipeline"), pipeline, d.execution_id)
-    d.failure = dx.failing_action(details)
-    failure = d.failure
-    if failure is not None:
-        if failure.category == "Build" and failure.external_id:
-            explain_build(clients, d, failure.external_id)
-        elif failure.category == "Deploy" and failure.external_id:
-            explain_deployment(clients, d, failure.external_id, env, outputs, way_out)
-        elif failure.category == "Source":
-            explain_source(clients, d, outputs)
+    read_failure(
+        d,
+        details,
+        codebuild=clients("codebuild"),
+        logs=clients("logs"),
+        codedeploy=clients("codedeploy"),
+    )
+    find_trap(clients, d, env, outputs, way_out)
     return d
 
 

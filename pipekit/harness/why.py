@@ -18,46 +18,14 @@ from pipekit.progress import console
 
 def render(d: dx.Diagnosis, pipeline: str) -> None:
     """The one screen."""
-    commit = (d.commit or "-")[:12]
     console.rule(f"[bold]why: {pipeline} run {d.execution_id}[/]")
-    console.print(f"Run {d.execution_id} of commit {commit}: [bold]{d.status}[/]")
-    console.print(f"[red]{dx.headline(d)}[/]")
-    f = d.failure
-    if f is not None:
-        console.print(f"Failing action: {f.stage}/{f.action} ({f.category or '?'})")
-        if f.message:
-            console.print(f"  {f.code or 'error'}: {f.message}")
-    if d.build is not None:
-        phase = dx.failed_phase(d.build)
-        console.print(f"Build {d.build.get('id')}: {d.build.get('buildStatus')}")
-        if phase is not None:
-            console.print(f"  phase {phase['phaseType']} {phase.get('phaseStatus')}")
-            command = dx.failing_command(phase)
-            console.print(f"  command: {command}" if command else f"  {dx.phase_message(phase)}")
-        if d.log_tail:
-            console.print("  log tail:")
-            for line in d.log_tail:
-                console.print(f"  | {line}", markup=False)
-    if d.deployment is not None:
-        error = d.deployment.get("errorInformation") or {}
-        console.print(
-            f"Deployment {d.deployment.get('deploymentId')}: {d.deployment.get('status')}"
-            + (f" ({error.get('code')}: {error.get('message', '')})" if error else "")
-        )
-        for e in d.events:
-            console.print(
-                f"  {e.target}: {e.event} failed, {e.error_code or '?'}"
-                + (f", script {e.script}" if e.script else "")
-            )
-            if e.message:
-                console.print(f"    {e.message}", markup=False)
-            for line in dx.tail_lines(e.log_tail, 10):
-                console.print(f"    | {line}", markup=False)
-        console.print(f"Rollback: {dx.rollback_summary(d.deployment, d.rollback)}")
+    console.print(f"Run {d.execution_id} of commit {(d.commit or '-')[:12]}: [bold]{d.status}[/]")
+    headline, *details = dx.report_lines(d)
+    console.print(headline, style="red", markup=False)
+    for line in details:
+        console.print(line, markup=False)
     if d.live:
-        console.print(f"Live now: {d.live}")
-    for note in d.notes:
-        console.print(f"({note})")
+        console.print(f"Live now: {d.live}", markup=False)
     if d.trap is not None:
         body = d.trap.explanation
         if d.trap.command:
