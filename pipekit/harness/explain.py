@@ -146,5 +146,8 @@ def diagnose(
 
 def status_cause(clients, env: Environment, outputs: dict, summary: dict) -> str:
     """`make status`'s one line for a failed run, pointing to `make why`."""
-    d = diagnose(clients, env, outputs, summary, way_out=False)
-    return f"{dx.headline(d)}; details: `{env.make_hint('why')}`"
+    try:
+        cause = dx.headline(diagnose(clients, env, outputs, summary, way_out=False))
+    except ClientError as exc:  # status shows the rest even when this cannot be read
+        cause = f"run {summary['pipelineExecutionId'][:8]} failed ({runs.error_code(exc)})"
+    return f"{cause}; details: `{env.make_hint('why')}`"

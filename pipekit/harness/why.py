@@ -4,8 +4,6 @@ deployment's lifecycle events and rollback), with the way out of the traps the p
 
 from __future__ import annotations
 
-from rich.panel import Panel
-
 from pipekit.errors import UserError
 from pipekit.harness import diagnosis as dx
 from pipekit.harness.config import Environment
@@ -27,10 +25,11 @@ def render(d: dx.Diagnosis, pipeline: str) -> None:
     if d.live:
         console.print(f"Live now: {d.live}", markup=False)
     if d.trap is not None:
-        body = d.trap.explanation
+        # plain lines, not a panel: the command must survive copying from any terminal width
+        console.print(f"This is {d.trap.name}: {d.trap.explanation}", style="yellow", markup=False)
         if d.trap.command:
-            body += f"\n\nThe way out:\n  {d.trap.command}"
-        console.print(Panel(body, title=f"This is {d.trap.name}", expand=False))
+            console.print("The way out:", style="bold")
+            console.print(f"  {d.trap.command}", markup=False)
 
 
 def show_why(

@@ -83,7 +83,8 @@ def screen(env, clients, capsys, **kwargs):
     capsys.readouterr()
     d = show_why(env, clients, **kwargs)
     text = capsys.readouterr().out
-    print(text)  # the report shows the screen
+    with capsys.disabled():
+        print(f"\n--- make why ---\n{text}--- end ---")  # for the report
     return d, text
 
 
@@ -161,5 +162,12 @@ def test_why_explains_a_failing_build_and_the_application_stop_trap(local_stack,
         fixed = push_and_wait(stack, checkout, [STOP_PATH], "the stop script fixed")
         assert fixed["status"] == "Succeeded"
         assert live_commit(stack) == fixed["commit"]
+        idle(stack)  # leave no deployment running for the tests after this one
+        cd = stack.client("codedeploy")
+        with capsys.disabled():
+            for i in cd.batch_get_deployments(
+                deploymentIds=cd.list_deployments()["deployments"][:10]
+            )["deploymentsInfo"]:
+                print(i["deploymentId"], i["creator"], i["status"], i.get("description", ""))
     finally:
         console.width = width

@@ -609,3 +609,39 @@ def test_cli_unknown_environment_is_one_sentence(tmp_path, monkeypatch, capsys, 
     assert cli.main([command, "--env", "staging"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: unknown environment 'staging'") and "Traceback" not in err
+
+
+def test_status_shows_the_latest_failed_runs_cause(env, capsys):
+    from pipekit.harness.status import show_status
+
+    clients = StubbedClients()
+    stub_describe(clients, outputs={"PipelineName": OUTPUTS["PipelineName"]})
+    cp = clients.stub("codepipeline")
+    cp.add_response(
+        "list_pipeline_executions",
+        {"pipelineExecutionSummaries": [summary("e-failed", "Failed", GOOD)]},
+        {"pipelineName": OUTPUTS["PipelineName"], "maxResults": 5},
+    )
+    stub_actions(clients, [action("Build", "Build", "Failed", "pipekit-dev-build:b1", "failed")])
+    clients.stub("codebuild").add_response(
+        "batch_get_builds",
+        {"builds": [build(GOOD, "FAILED", artifact=False, phases=[])]},
+        {"ids": ["pipekit-dev-build:b1"]},
+    )
+    cp.add_response("get_pipeline_state", {"pipelineName": OUTPUTS["PipelineName"]})
+    show_status(env, clients)
+    clients.assert_done()
+    out = capsys.readouterr().out
+    assert (
+        "Latest run e-failed failed in Build/Build: build FAILED; details: `make why ENV=dev`"
+        in (out)
+    )
+
+
+def test_status_cause_survives_a_refused_read(env):
+    clients = StubbedClients()
+    clients.stub("codepipeline").add_client_error(
+        "list_action_executions", "AccessDeniedException", "not allowed"
+    )
+    line = status_cause(clients, env, OUTPUTS, {"pipelineExecutionId": "e-failed"})
+    assert line == "run e-failed failed (AccessDeniedException); details: `make why ENV=dev`"
