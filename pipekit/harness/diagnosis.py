@@ -223,15 +223,22 @@ class Trap:
     command: str | None = None
 
 
-def application_stop_trap(make_redeploy: str, good_commit: str | None) -> Trap:
+def application_stop_trap(
+    make_redeploy: str,
+    good_commit: str | None,
+    *,
+    live_commit: str | None = None,
+    script: str | None = None,
+) -> Trap:
     commit = good_commit[:12] if good_commit else "<last good commit>"
+    live = f" (commit {live_commit[:12]})" if live_commit else ""
     return Trap(
         "the ApplicationStop trap",
         "ApplicationStop runs the stop script of the revision installed NOW, not of the one "
-        "being deployed: the live revision's scripts/application_stop.sh fails, so every "
-        "deployment (CodeDeploy's rollbacks and every fix you push) fails the same way. Deploy "
-        "a revision with a working stop script once, telling CodeDeploy to ignore this failure; "
-        "then fix the stop script and push.",
+        f"being deployed: the live revision{live}'s {script or 'ApplicationStop script'} fails, "
+        "so every deployment (CodeDeploy's rollbacks and every fix you push) fails the same "
+        "way. Deploy a revision with a working stop script once, telling CodeDeploy to ignore "
+        "this failure; then fix the stop script and push.",
         f'{make_redeploy} ARGS="--commit {commit} --ignore-application-stop-failures"',
     )
 

@@ -49,18 +49,21 @@ def stack_failure(cfn: Any, stack_name: str, status: str) -> dict | None:
     return first_cause({stack_id: events}, stack_id)
 
 
-def good_commit(clients, outputs: dict[str, str]) -> str | None:
-    """The commit of the last good revision before the live one (the way out of the
+def live_and_good_commits(clients, outputs: dict[str, str]) -> tuple[str | None, str | None]:
+    """The live commit and the commit of the last good revision before it (the way out of the
     ApplicationStop trap), read from the group's deployments and the project's builds."""
     app, group = outputs.get("CodeDeployApplicationName"), outputs.get("DeploymentGroupName")
     project = outputs.get("BuildProjectName")
     if not (app and group and project):
-        return None
-    _, previous = dx.live_and_previous(runs.group_deployments(clients("codedeploy"), app, group))
-    if previous is None:
-        return None
+        return None, None
+    live, previous = dx.live_and_previous(runs.group_deployments(clients("codedeploy"), app, group))
+    if live is None:
+        return None, None
     builds = runs.project_builds(clients("codebuild"), project)
-    return dx.commit_of_revision(builds, previous.get("revision"))
+    return (
+        dx.commit_of_revision(builds, live.get("revision")),
+        dx.commit_of_revision(builds, previous.get("revision")) if previous else None,
+    )
 
 
 def read_build(cb: Any, logs: Any | None, d: dx.Diagnosis, build_id: str) -> None:
@@ -100,8 +103,11 @@ def read_failure(
 
 def find_trap(clients, d: dx.Diagnosis, env: Environment, outputs: dict, way_out: bool) -> None:
     if dx.is_application_stop_trap(d.events):
-        good = good_commit(clients, outputs) if way_out else None
-        d.trap = dx.application_stop_trap(f"make redeploy ENV={env.name}", good)
+        live, good = live_and_good_commits(clients, outputs) if way_out else (None, None)
+        script = next((e.script for e in d.events if e.event == "ApplicationStop"), None)
+        d.trap = dx.application_stop_trap(
+            f"make redeploy ENV={env.name}", good, live_commit=live, script=script
+        )
     elif dx.is_expired_bundle(d.events):
         d.trap = dx.expired_bundle_trap(outputs.get("PipelineName"))
     elif d.failure is not None and d.failure.category == "Source":

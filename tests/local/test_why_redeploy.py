@@ -15,6 +15,7 @@ from rich.console import Console
 from pipekit import appclient
 from pipekit.e2e.gitops import Checkout
 from pipekit.e2e.waiting import find_commit_execution, wait_execution
+from pipekit.errors import UserError
 from pipekit.harness.config import Environment
 from pipekit.harness.redeploy import redeploy
 from pipekit.harness.why import show_why
@@ -149,6 +150,13 @@ def test_why_explains_a_failing_build_and_the_application_stop_trap(local_stack,
         )
         assert d.trap.command == command and command in text
         assert "ApplicationStop deliberately broken" in text  # the script's log tail
+        assert f"the live revision (commit {bad_stop['commit'][:12]})'s" in d.trap.explanation
+
+        # Bad input changes nothing: a commit that never built, one whose build failed.
+        with pytest.raises(UserError, match="never built in"):
+            redeploy(env, clients, commit="0" * 40, interval=0.5)
+        with pytest.raises(UserError, match="ended FAILED: there is no bundle to deploy"):
+            redeploy(env, clients, commit=failed["commit"], interval=0.5)
 
         # 4. The way out: the good commit, ignoring the failing stop script.
         info = redeploy(

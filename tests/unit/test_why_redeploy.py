@@ -326,6 +326,9 @@ def test_a_deployment_failing_in_application_stop_is_the_trap_with_the_command_o
     assert d.trap.command == (
         'make redeploy ENV=dev ARGS="--commit 111111111111 --ignore-application-stop-failures"'
     )
+    assert "the live revision (commit 222222222222)'s scripts/application_stop.sh fails" in (
+        d.trap.explanation
+    )
     assert dx.headline(d) == (
         "run e-failed failed in Deploy/Deploy: ApplicationStop failed on i-0abc "
         "(scripts/application_stop.sh): [stderr]ApplicationStop deliberately broken "
@@ -645,3 +648,64 @@ def test_status_cause_survives_a_refused_read(env):
     )
     line = status_cause(clients, env, OUTPUTS, {"pipelineExecutionId": "e-failed"})
     assert line == "run e-failed failed (AccessDeniedException); details: `make why ENV=dev`"
+
+
+def test_why_names_the_stacks_first_real_cause(env, capsys):
+    clients = StubbedClients()
+    stub_describe(clients, status="UPDATE_ROLLBACK_COMPLETE", times=1)
+    event = {
+        "StackId": STACK_ID,
+        "StackName": "pipekit-dev",
+        "EventId": "e1",
+        "Timestamp": T0,
+    }
+    clients.stub("cloudformation").add_response(
+        "describe_stack_events",
+        {
+            "StackEvents": [
+                {
+                    **event,
+                    "EventId": "e3",
+                    "LogicalResourceId": "pipekit-dev",
+                    "ResourceStatus": "UPDATE_ROLLBACK_COMPLETE",
+                    "Timestamp": T0 + timedelta(2),
+                },
+                {
+                    **event,
+                    "EventId": "e2",
+                    "LogicalResourceId": "Pipeline",
+                    "ResourceStatus": "UPDATE_FAILED",
+                    "Timestamp": T0 + timedelta(1),
+                    "ResourceStatusReason": "Resource update cancelled",
+                },
+                {
+                    **event,
+                    "LogicalResourceId": "BuildProject",
+                    "ResourceStatus": "UPDATE_FAILED",
+                    "ResourceStatusReason": "Invalid image: nope",
+                },
+                {
+                    **event,
+                    "EventId": "e0",
+                    "LogicalResourceId": "pipekit-dev",
+                    "ResourceStatus": "UPDATE_IN_PROGRESS",
+                    "Timestamp": T0 - timedelta(1),
+                    "ResourceStatusReason": "User Initiated",
+                },
+            ]
+        },
+        {"StackName": "pipekit-dev"},
+    )
+    stub_describe(clients, status="UPDATE_ROLLBACK_COMPLETE", times=1)
+    clients.stub("codepipeline").add_response(
+        "list_pipeline_executions",
+        {"pipelineExecutionSummaries": []},
+        {"pipelineName": OUTPUTS["PipelineName"], "maxResults": 50},
+    )
+    assert show_why(env, clients) is None
+    clients.assert_done()
+    out = capsys.readouterr().out
+    assert (
+        "Stack pipekit-dev: UPDATE_ROLLBACK_COMPLETE; first cause: BuildProject: Invalid image: "
+        "nope" in out
+    )
