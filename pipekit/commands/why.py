@@ -12,6 +12,12 @@ def register(subparsers) -> None:
     which = parser.add_mutually_exclusive_group()
     which.add_argument("--execution", help="a pipeline execution id (or its first characters)")
     which.add_argument("--commit", help="the newest run of this commit")
+    parser.add_argument(
+        "--output",
+        choices=["text", "json"],
+        default="text",
+        help="text (one screen) or json (docs/schemas/why.schema.json)",
+    )
     parser.set_defaults(func=run)
 
 
@@ -20,5 +26,11 @@ def run(args, clients=None) -> int:
     from pipekit.harness.why import show_why
 
     env = environment_from_args(args)
-    show_why(env, clients or clients_for(env), execution=args.execution, commit=args.commit)
+    show_why(
+        env,
+        clients or clients_for(env),
+        execution=args.execution,
+        commit=args.commit,
+        output=args.output,
+    )
     return 0

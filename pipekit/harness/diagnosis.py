@@ -366,3 +366,71 @@ def rollback_summary(info: Response | None, rollback: Response | None) -> str:
     if status == "Failed" and error.get("message"):
         text += f": {error['message']}"
     return text
+
+
+def to_json(d: Diagnosis | None) -> dict[str, Any]:
+    """`why --output json`: the diagnosis as plain JSON types, in the shape
+    docs/schemas/why.schema.json fixes (None: no failed run)."""
+    if d is None:
+        return {"execution": None}
+    build = None
+    if d.build is not None:
+        phase = failed_phase(d.build)
+        build = {
+            "id": d.build.get("id"),
+            "status": d.build.get("buildStatus"),
+            "phase": phase.get("phaseType") if phase else None,
+            "command": failing_command(phase),
+            "message": phase_message(phase) or None,
+            "log_tail": list(d.log_tail),
+        }
+    deployment = None
+    if d.deployment is not None:
+        error = d.deployment.get("errorInformation") or {}
+        deployment = {
+            "id": d.deployment.get("deploymentId"),
+            "status": d.deployment.get("status"),
+            "error_code": error.get("code"),
+            "error_message": error.get("message"),
+            "failed_events": [
+                {
+                    "target": e.target,
+                    "event": e.event,
+                    "error_code": e.error_code,
+                    "script": e.script,
+                    "message": e.message,
+                    "log_tail": tail_lines(e.log_tail, 50),
+                }
+                for e in d.events
+            ],
+            "rollback": rollback_summary(d.deployment, d.rollback),
+        }
+    f = d.failure
+    return {
+        "execution": {
+            "id": d.execution_id,
+            "status": d.status,
+            "commit": d.commit,
+            "headline": headline(d),
+            "failing_action": None
+            if f is None
+            else {
+                "stage": f.stage,
+                "action": f.action,
+                "category": f.category,
+                "code": f.code,
+                "message": f.message,
+            },
+            "build": build,
+            "deployment": deployment,
+            "live": d.live,
+            "trap": None
+            if d.trap is None
+            else {
+                "name": d.trap.name,
+                "explanation": d.trap.explanation,
+                "command": d.trap.command,
+            },
+            "notes": list(d.notes),
+        }
+    }

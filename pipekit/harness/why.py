@@ -4,6 +4,8 @@ deployment's lifecycle events and rollback), with the way out of the traps the p
 
 from __future__ import annotations
 
+import json
+
 from pipekit.errors import UserError
 from pipekit.harness import diagnosis as dx
 from pipekit.harness.config import Environment
@@ -33,9 +35,15 @@ def render(d: dx.Diagnosis, pipeline: str) -> None:
 
 
 def show_why(
-    env: Environment, clients, *, execution: str | None = None, commit: str | None = None
+    env: Environment,
+    clients,
+    *,
+    execution: str | None = None,
+    commit: str | None = None,
+    output: str = "text",
 ) -> dx.Diagnosis | None:
-    """What `make why` prints; returns the diagnosis (None when there is no failed run)."""
+    """What `make why` prints (a screen, or JSON in the shape of docs/schemas/why.schema.json);
+    returns the diagnosis (None when there is no failed run)."""
     cfn = clients("cloudformation")
     status = stack_status(cfn, env.stack_name)
     if status is None:
@@ -43,11 +51,6 @@ def show_why(
             f"the stack {env.stack_name} does not exist: deploy it with `{env.make_hint('deploy')}`"
         )
     cause = stack_failure(cfn, env.stack_name, status)
-    if cause:
-        console.print(
-            f"Stack {env.stack_name}: {status}; first cause: {cause.get('LogicalResourceId')}: "
-            f"{cause.get('ResourceStatusReason')}"
-        )
     outputs = stack_outputs(cfn, env.stack_name)
     pipeline = outputs.get("PipelineName")
     if not pipeline:
@@ -56,21 +59,39 @@ def show_why(
         pipelineName=pipeline, maxResults=RECENT_RUNS
     )["pipelineExecutionSummaries"]
     summary = select_run(summaries, execution=execution, commit=commit)
-    if summary is None:
-        if execution or commit:
-            named = f"execution {execution}" if execution else f"commit {commit}"
-            raise UserError(
-                f"no run of {named} among the last {RECENT_RUNS} runs of {pipeline}: "
-                f"`{env.make_hint('status')}` lists the recent runs"
-            )
+    if summary is None and (execution or commit):
+        named = f"execution {execution}" if execution else f"commit {commit}"
+        raise UserError(
+            f"no run of {named} among the last {RECENT_RUNS} runs of {pipeline}: "
+            f"`{env.make_hint('status')}` lists the recent runs"
+        )
+    d = None
+    if summary is not None:
+        d = diagnose(clients, env, outputs, summary)
+        url = env.app_url or outputs.get("AppUrl")
+        d.live = app_version(url) if url else None
+    if output == "json":
+        data = dx.to_json(d)
+        if cause:
+            data["stack_cause"] = {
+                "status": status,
+                "resource": cause.get("LogicalResourceId"),
+                "reason": cause.get("ResourceStatusReason"),
+            }
+        console.out(json.dumps(data, indent=2), highlight=False)
+        return d
+    if cause:
+        console.print(
+            f"Stack {env.stack_name}: {status}; first cause: {cause.get('LogicalResourceId')}: "
+            f"{cause.get('ResourceStatusReason')}",
+            markup=False,
+        )
+    if d is None:
         latest = summaries[0]["status"] if summaries else "none yet"
         console.print(
             f"No failed run among the last {len(summaries)} runs of {pipeline} "
             f"(the latest: {latest})."
         )
         return None
-    d = diagnose(clients, env, outputs, summary)
-    url = env.app_url or outputs.get("AppUrl")
-    d.live = app_version(url) if url else None
     render(d, pipeline)
     return d

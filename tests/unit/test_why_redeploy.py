@@ -3,8 +3,11 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
+import jsonschema
 import pytest
 from botocore.stub import ANY
 
@@ -17,6 +20,9 @@ from pipekit.harness.redeploy import bundle_of_commit, redeploy
 from pipekit.harness.why import show_why
 from tests.support.harness import STACK_ID, StubbedClients, env_for, make_project
 
+SCHEMA = json.loads(
+    (Path(__file__).resolve().parents[2] / "docs" / "schemas" / "why.schema.json").read_text()
+)
 T0 = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
 GOOD = "1111111111111111111111111111111111111111"
 BAD_STOP = "2222222222222222222222222222222222222222"
@@ -245,6 +251,9 @@ def test_a_failed_build_names_its_phase_command_and_last_log_line(env):
     clients.assert_done()
     assert dx.failing_command(dx.failed_phase(d.build)) == command
     assert d.log_tail[-1] == "1 failed, 6 passed in 0.42s"
+    data = dx.to_json(d)
+    jsonschema.validate(data, SCHEMA)
+    assert data["execution"]["build"]["command"] == command
     assert dx.headline(d) == (
         f"run e-failed failed in Build/Build: PRE_BUILD phase: `{command}` failed"
     )
@@ -337,6 +346,10 @@ def test_a_deployment_failing_in_application_stop_is_the_trap_with_the_command_o
     assert dx.rollback_summary(d.deployment, d.rollback) == (
         "rolled back by d-ROLLBACK (codeDeployRollback): Failed: too few healthy"
     )
+    data = dx.to_json(d)
+    jsonschema.validate(data, SCHEMA)
+    assert data["execution"]["trap"]["command"] == d.trap.command
+    assert data["execution"]["deployment"]["failed_events"][0]["event"] == "ApplicationStop"
 
 
 def test_a_validate_service_failure_is_no_trap():
@@ -650,7 +663,8 @@ def test_status_cause_survives_a_refused_read(env):
     assert line == "run e-failed failed (AccessDeniedException); details: `make why ENV=dev`"
 
 
-def test_why_names_the_stacks_first_real_cause(env, capsys):
+@pytest.mark.parametrize("output", ["text", "json"])
+def test_why_names_the_stacks_first_real_cause(env, capsys, output):
     clients = StubbedClients()
     stub_describe(clients, status="UPDATE_ROLLBACK_COMPLETE", times=1)
     event = {
@@ -702,10 +716,22 @@ def test_why_names_the_stacks_first_real_cause(env, capsys):
         {"pipelineExecutionSummaries": []},
         {"pipelineName": OUTPUTS["PipelineName"], "maxResults": 50},
     )
-    assert show_why(env, clients) is None
+    assert show_why(env, clients, output=output) is None
     clients.assert_done()
     out = capsys.readouterr().out
-    assert (
-        "Stack pipekit-dev: UPDATE_ROLLBACK_COMPLETE; first cause: BuildProject: Invalid image: "
-        "nope" in out
-    )
+    if output == "text":
+        assert out.startswith(
+            "Stack pipekit-dev: UPDATE_ROLLBACK_COMPLETE; first cause: BuildProject: Invalid "
+            "image: nope\nNo failed run among the last 0 runs"
+        )
+        return
+    data = json.loads(out)
+    jsonschema.validate(data, SCHEMA)
+    assert data == {
+        "execution": None,
+        "stack_cause": {
+            "status": "UPDATE_ROLLBACK_COMPLETE",
+            "resource": "BuildProject",
+            "reason": "Invalid image: nope",
+        },
+    }
