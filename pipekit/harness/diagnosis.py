@@ -306,11 +306,11 @@ def headline(d: Diagnosis) -> str:
     if d.failure is None:
         return f"{run}{d.status}: no failed action recorded"
     where = f"{d.failure.stage}/{d.failure.action}"
-    if d.build is not None:
+    if d.build is not None and failed_phase(d.build) is not None:
         cause = build_cause(d.build)
-    elif d.deployment is not None:
+    elif d.deployment is not None and d.events:
         cause = deployment_cause(d.events, d.deployment)
-    else:
+    else:  # the action's own message says more than a bare status
         cause = d.failure.message or d.failure.code or "failed"
     trap = f" [{d.trap.name}]" if d.trap else ""
     return f"{run}failed in {where}: {cause}{trap}"

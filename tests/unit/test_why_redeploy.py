@@ -638,7 +638,10 @@ def test_status_shows_the_latest_failed_runs_cause(env, capsys):
         {"pipelineExecutionSummaries": [summary("e-failed", "Failed", GOOD)]},
         {"pipelineName": OUTPUTS["PipelineName"], "maxResults": 5},
     )
-    stub_actions(clients, [action("Build", "Build", "Failed", "pipekit-dev-build:b1", "failed")])
+    stub_actions(
+        clients,
+        [action("Build", "Build", "Failed", "pipekit-dev-build:b1", "Build terminated: FAILED.")],
+    )
     clients.stub("codebuild").add_response(
         "batch_get_builds",
         {"builds": [build(GOOD, "FAILED", artifact=False, phases=[])]},
@@ -649,8 +652,8 @@ def test_status_shows_the_latest_failed_runs_cause(env, capsys):
     clients.assert_done()
     out = capsys.readouterr().out
     assert (
-        "Latest run e-failed failed in Build/Build: build FAILED; details: `make why ENV=dev`"
-        in (out)
+        "Latest run e-failed failed in Build/Build: Build terminated: FAILED.; details: `make why "
+        "ENV=dev`" in (out)
     )
 
 
