@@ -19,7 +19,7 @@ pip_install = set -o pipefail; $(1)/bin/pip install --quiet --disable-pip-versio
 	| { grep -v 'is ignored: it is neither a file nor a directory' || true; }
 
 .PHONY: help setup host-deps lint test test-fast test-iam-mutations local local-down publish deploy \
-        status destroy test-e2e test-taskcat bench clean
+        status why redeploy destroy test-e2e test-taskcat bench clean
 
 help: ## List the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -36,13 +36,19 @@ $(VENV)/.stamp: requirements/main.txt
 	@$(call pip_install,.venv-checkov,requirements/checkov.txt)
 	@touch $@
 
+.venv-awscli/.stamp: requirements/awscli.txt
+	@echo "==> Creating the AWS CLI environment in .venv-awscli (local builds run it; its botocore pin clashes with boto3)"
+	@$(PYTHON) -m venv .venv-awscli
+	@$(call pip_install,.venv-awscli,requirements/awscli.txt)
+	@touch $@
+
 .venv-taskcat/.stamp: requirements/taskcat.txt
 	@echo "==> Creating the taskcat environment in .venv-taskcat (its pins clash with boto3)"
 	@$(PYTHON) -m venv .venv-taskcat
 	@$(call pip_install,.venv-taskcat,requirements/taskcat.txt)
 	@touch $@
 
-setup: $(VENV)/.stamp .venv-checkov/.stamp host-deps ## Create the Python environments and install host packages
+setup: $(VENV)/.stamp .venv-checkov/.stamp .venv-awscli/.stamp host-deps ## Create the Python environments and install host packages
 
 host-deps: ## Install the Debian packages the local systemd host needs (systemd-nspawn, debootstrap)
 	@bash .ci/host-deps
@@ -79,6 +85,12 @@ deploy: $(VENV)/.stamp ## Create or update the stack for ENV (dev, prod, local) 
 status: $(VENV)/.stamp ## Recent pipeline runs, stage states, last deployment, live version
 	$(PIPEKIT) status --env $(ENV) $(ARGS)
 
+why: $(VENV)/.stamp ## Why the latest failed run failed, and the way out (ARGS="--execution ID | --commit SHA")
+	$(PIPEKIT) why --env $(ENV) $(ARGS)
+
+redeploy: $(VENV)/.stamp ## Deploy an earlier build (ARGS="--commit SHA --ignore-application-stop-failures")
+	$(PIPEKIT) redeploy --env $(ENV) $(ARGS)
+
 destroy: $(VENV)/.stamp ## Empty the stack's buckets and delete the stack (prod needs ARGS=--force)
 	$(PIPEKIT) destroy --env $(ENV) $(ARGS)
 
@@ -92,4 +104,4 @@ bench: setup ## Local mode speed: commit to live and broken commit to restored, 
 	$(PIPEKIT) bench $(ARGS)
 
 clean: ## Remove the Python environments and build output (not the cached host filesystem)
-	rm -rf $(VENV) .venv-checkov .venv-taskcat build .pytest_cache taskcat_outputs
+	rm -rf $(VENV) .venv-checkov .venv-awscli .venv-taskcat build .pytest_cache taskcat_outputs

@@ -9,7 +9,18 @@ import sys
 
 from pipekit.errors import UserError
 
-COMMANDS = ["lint", "publish", "deploy", "status", "destroy", "local", "e2e", "bench"]
+COMMANDS = [
+    "lint",
+    "publish",
+    "deploy",
+    "status",
+    "why",
+    "redeploy",
+    "destroy",
+    "local",
+    "e2e",
+    "bench",
+]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -11,6 +11,17 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+# The failing action and lifecycle events are read the same way by `make why` and the e2e.
+from pipekit.harness.diagnosis import (  # noqa: F401  (re-exported for the e2e)
+    ActionFailure,
+    FailedEvent,
+    failed_lifecycle_events,
+    failing_action,
+    latest_action_runs,
+    revision_name,
+    same_commit,
+)
+
 Response = Mapping[str, Any]
 
 # Statuses after which an execution will not change by itself. A stage retry (RetryStageExecution)
@@ -135,45 +146,6 @@ def stage_progress(state: Response, execution_id: str) -> list[StageProgress]:
     return progress
 
 
-@dataclass(frozen=True)
-class ActionFailure:
-    stage: str
-    action: str
-    category: str | None
-    external_id: str | None
-    code: str | None
-    message: str | None
-
-
-def latest_action_runs(details: Iterable[Response]) -> list[Response]:
-    """One record per (stage, action): the latest attempt. A stage retry adds a second action
-    execution for the same action in the same pipeline execution; the older one is history."""
-    latest: dict[tuple[str, str], Response] = {}
-    for d in details:
-        key = (d["stageName"], d["actionName"])
-        if key not in latest or d["startTime"] > latest[key]["startTime"]:
-            latest[key] = d
-    return sorted(latest.values(), key=lambda d: d["startTime"])
-
-
-def failing_action(details: Iterable[Response]) -> ActionFailure | None:
-    """The action that failed the execution, from list_action_executions, ignoring attempts a
-    later retry superseded."""
-    for d in latest_action_runs(details):
-        if d.get("status") == "Failed":
-            result = d.get("output", {}).get("executionResult", {})
-            error = result.get("errorDetails", {})
-            return ActionFailure(
-                stage=d["stageName"],
-                action=d["actionName"],
-                category=d.get("input", {}).get("actionTypeId", {}).get("category"),
-                external_id=result.get("externalExecutionId"),
-                code=error.get("code"),
-                message=error.get("message") or result.get("externalExecutionSummary"),
-            )
-    return None
-
-
 def action_status(details: Iterable[Response], stage: str) -> str | None:
     """The latest status of the action(s) in one stage (Failed wins over Succeeded)."""
     statuses = [d["status"] for d in latest_action_runs(details) if d["stageName"] == stage]
@@ -210,51 +182,6 @@ class Verdict:
     ok: bool
     problems: list[str] = field(default_factory=list)
     facts: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class FailedEvent:
-    target: str
-    event: str
-    error_code: str | None
-    script: str | None
-    message: str | None
-    log_tail: str | None
-
-
-def failed_lifecycle_events(targets: Iterable[Response]) -> list[FailedEvent]:
-    """Failed lifecycle events from get_deployment_target responses (`deploymentTarget`), the
-    items of batch_get_deployment_targets' `deploymentTargets`, or get_deployment_instance
-    responses (`instanceSummary`); all carry `lifecycleEvents`."""
-    failed = []
-    for resp in targets:
-        if "deploymentTarget" in resp or "deploymentTargetType" in resp:
-            target = resp.get("deploymentTarget", resp).get("instanceTarget", {})
-            name = target.get("targetId", "?")
-        else:
-            target = resp.get("instanceSummary", {})
-            name = target.get("instanceId", "?")
-        for event in target.get("lifecycleEvents", []):
-            if event.get("status") == "Failed":
-                diag = event.get("diagnostics", {})
-                failed.append(
-                    FailedEvent(
-                        target=name,
-                        event=event["lifecycleEventName"],
-                        error_code=diag.get("errorCode"),
-                        script=diag.get("scriptName"),
-                        message=diag.get("message"),
-                        log_tail=diag.get("logTail"),
-                    )
-                )
-    return failed
-
-
-def revision_name(revision: Response | None) -> str:
-    """`s3://bucket/key` (with `?versionId=` when pinned) of a RevisionLocation."""
-    location = (revision or {}).get("s3Location") or {}
-    name = f"s3://{location.get('bucket')}/{location.get('key')}"
-    return name + (f"?versionId={location['version']}" if location.get("version") else "")
 
 
 def codedeploy_rollback_verdict(
@@ -322,17 +249,6 @@ def served_commit(version: Response | None) -> str | None:
         return None
     commit = version.get("commit")
     return commit if isinstance(commit, str) and commit else None
-
-
-def same_commit(a: str | None, b: str | None) -> bool:
-    """Full and abbreviated SHAs of the same commit match (the app may report either)."""
-    if not a or not b:
-        return False
-    a, b = a.lower(), b.lower()
-    if a == b:
-        return True
-    shorter = min(len(a), len(b))
-    return shorter >= 7 and a[:shorter] == b[:shorter]
 
 
 def page_shows_marker(html: str, marker: str) -> bool:

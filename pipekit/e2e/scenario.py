@@ -24,7 +24,6 @@ from pipekit.e2e.target import Target
 from pipekit.e2e.waiting import (
     Clients,
     E2EFailure,
-    deployment_targets,
     explain_failure,
     find_commit_execution,
     list_executions,
@@ -32,6 +31,7 @@ from pipekit.e2e.waiting import (
     wait_deployment,
     wait_execution,
 )
+from pipekit.harness.runs import deployment_targets
 
 
 class SampleChanges(Protocol):

@@ -12,6 +12,9 @@ from typing import Any, TypeVar
 from rich.console import Console
 
 from pipekit.e2e import decisions
+from pipekit.harness import diagnosis
+from pipekit.harness.explain import read_failure
+from pipekit.harness.runs import action_executions
 
 T = TypeVar("T")
 
@@ -51,20 +54,6 @@ def poll(
 def list_executions(cp: Any, pipeline: str, max_results: int = 50) -> list[dict[str, Any]]:
     resp = cp.list_pipeline_executions(pipelineName=pipeline, maxResults=max_results)
     return resp.get("pipelineExecutionSummaries", [])
-
-
-def action_executions(cp: Any, pipeline: str, execution_id: str) -> list[dict[str, Any]]:
-    details: list[dict[str, Any]] = []
-    kwargs: dict[str, Any] = {
-        "pipelineName": pipeline,
-        "filter": {"pipelineExecutionId": execution_id},
-    }
-    while True:
-        resp = cp.list_action_executions(**kwargs)
-        details.extend(resp.get("actionExecutionDetails", []))
-        if not resp.get("nextToken"):
-            return details
-        kwargs["nextToken"] = resp["nextToken"]
 
 
 def find_commit_execution(
@@ -148,87 +137,19 @@ def wait_deployment(
     return poll(check, timeout=timeout, interval=interval, what=f"deployment {deployment_id}")
 
 
-def deployment_targets(cd: Any, deployment_id: str) -> list[dict[str, Any]]:
-    """Per-target records with lifecycle events: the targets API (batches of 25, its limit), or
-    the older instances API where the targets API is unavailable."""
-    try:
-        ids: list[str] = []
-        kwargs: dict[str, Any] = {"deploymentId": deployment_id}
-        while True:
-            resp = cd.list_deployment_targets(**kwargs)
-            ids.extend(resp.get("targetIds", []))
-            if not resp.get("nextToken"):
-                break
-            kwargs["nextToken"] = resp["nextToken"]
-        found: list[dict[str, Any]] = []
-        for i in range(0, len(ids), 25):
-            found += cd.batch_get_deployment_targets(
-                deploymentId=deployment_id, targetIds=ids[i : i + 25]
-            ).get("deploymentTargets", [])
-        return found
-    except Exception:  # any API gap: try the instances API instead
-        ids = cd.list_deployment_instances(deploymentId=deployment_id).get("instancesList", [])
-        return [cd.get_deployment_instance(deploymentId=deployment_id, instanceId=i) for i in ids]
-
-
-def build_log_tail(clients: Clients, build_id: str, lines: int = 25) -> list[str]:
-    builds = clients.codebuild.batch_get_builds(ids=[build_id]).get("builds", [])
-    if not builds:
-        return [f"(build {build_id} not found)"]
-    build = builds[0]
-    out = [f"build {build_id}: {build.get('buildStatus')}"]
-    for phase in build.get("phases", []):
-        if phase.get("phaseStatus") in ("FAILED", "FAULT", "TIMED_OUT", "CLIENT_ERROR"):
-            msgs = "; ".join(c.get("message", "") for c in phase.get("contexts", []))
-            out.append(f"phase {phase['phaseType']} {phase['phaseStatus']}: {msgs}")
-    logs = build.get("logs", {})
-    if clients.logs is not None and logs.get("groupName") and logs.get("streamName"):
-        try:
-            events = clients.logs.get_log_events(
-                logGroupName=logs["groupName"],
-                logStreamName=logs["streamName"],
-                limit=lines,
-                startFromHead=False,
-            ).get("events", [])
-            out.extend(e["message"].rstrip() for e in events)
-        except Exception as exc:  # the tail is a courtesy; say why it is missing
-            out.append(f"(log tail unavailable: {exc})")
-    elif logs.get("deepLink"):
-        out.append(f"log: {logs['deepLink']}")
-    return out
-
-
-def deployment_error(clients: Clients, deployment_id: str) -> list[str]:
-    info = clients.codedeploy.get_deployment(deploymentId=deployment_id)["deploymentInfo"]
-    err = info.get("errorInformation", {})
-    out = [f"deployment {deployment_id}: {info.get('status')} {err.get('code', '')}".rstrip()]
-    if err.get("message"):
-        out.append(err["message"])
-    for event in decisions.failed_lifecycle_events(
-        deployment_targets(clients.codedeploy, deployment_id)
-    ):
-        out.append(f"{event.target}: {event.event} failed ({event.error_code}, {event.script})")
-        if event.message:
-            out.append(f"  {event.message}")
-        if event.log_tail:
-            out.extend(f"  | {line}" for line in event.log_tail.rstrip().splitlines()[-15:])
-    return out
-
-
 def explain_failure(clients: Clients, details: list[dict[str, Any]]) -> list[str]:
-    """The failing action's own error, as lines for the user."""
-    failure = decisions.failing_action(details)
-    if failure is None:
-        return ["no failed action recorded"]
-    head = f"{failure.stage}/{failure.action} failed"
-    if failure.message:
-        head += f": {failure.message}"
-    lines = [head]
+    """The failing action's own error, as lines for the user: the same explanation as `make
+    why` (the build's failing command and log tail, the deployment's failing lifecycle event,
+    script and log tail, its rollback)."""
+    d = diagnosis.Diagnosis("", "Failed")
     try:
-        if failure.external_id and failure.category == "Build":
-            lines += build_log_tail(clients, failure.external_id)
-        elif failure.external_id and failure.category == "Deploy":
-            lines += deployment_error(clients, failure.external_id)
+        read_failure(
+            d,
+            details,
+            codebuild=clients.codebuild,
+            logs=clients.logs,
+            codedeploy=clients.codedeploy,
+        )
     except Exception as exc:  # explaining must never hide the original failure
-        lines.append(f"(could not fetch the action's details: {exc})")
-    return lines
+        d.notes.append(f"could not fetch the action's details: {exc}")
+    return diagnosis.report_lines(d)

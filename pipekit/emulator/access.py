@@ -84,6 +84,12 @@ def bucket_policy(account_id: str, bucket: str, partition: str = DEFAULT_PARTITI
     return json.loads(raw)
 
 
+def role_id(account_id: str, role: str) -> str:
+    """The role's unique id (`AROA...`), "" when there is no such role."""
+    found = _role(account_id, role)
+    return str(found.id) if found is not None else ""
+
+
 def authorize(
     account_id: str,
     role_arn: str,
@@ -117,5 +123,6 @@ __all__ = [
     "bucket_policy",
     "identity_policies",
     "named_policies",
+    "role_id",
     "trust_policy",
 ]

@@ -13,8 +13,9 @@ from moto.moto_server.werkzeug_app import (
 )
 from werkzeug.serving import BaseWSGIServer, make_server
 
-from pipekit.emulator import clock, patches
+from pipekit.emulator import clock, patches, sessions
 from pipekit.emulator.admin import AdminApp
+from pipekit.emulator.authn import AuthnApp
 from pipekit.emulator.connections import store as connections
 from pipekit.emulator.connections.app import ConnectionsApp
 from pipekit.emulator.models.codedeploy import DeploymentConfig
@@ -69,6 +70,7 @@ class Emulator:
         connections.reset()
         DeploymentConfig.STORE.clear()
         records.reset_all()
+        sessions.reset()
         clock.reset()
 
     def stop(self) -> None:
@@ -83,14 +85,15 @@ class _QuietHandler(MotoRequestHandler):
 
 
 def build_app() -> Any:
-    """The WSGI application: the admin call (/_pipekit/clock), then the connections API, in
-    front of moto's dispatcher, with the record APIs in place of moto's (CreateDeployment gets
-    AWS's ids and rules even without local mode's engine)."""
+    """The WSGI application: role sessions' requests authorized first (authn), then the admin
+    call (/_pipekit/clock), then the connections API, in front of moto's dispatcher, with the
+    record APIs in place of moto's (CreateDeployment gets AWS's ids and rules even without local
+    mode's engine)."""
     from pipekit.emulator import records
 
     patches.apply()
     records.install()
-    return AdminApp(ConnectionsApp(DomainDispatcherApplication(create_backend_app)))
+    return AuthnApp(AdminApp(ConnectionsApp(DomainDispatcherApplication(create_backend_app))))
 
 
 def start(port: int = 0, host: str = "127.0.0.1", *, log_requests: bool = False) -> Emulator:

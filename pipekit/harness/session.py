@@ -19,6 +19,19 @@ RETRY_CONFIG = Config(
     connect_timeout=10,
     read_timeout=60,
 )
+# The emulator carries out a stack operation inside the call that starts it (AWS returns at
+# once): ExecuteChangeSet of a rolling update returns only when each new instance has signalled,
+# i.e. after CodeDeploy's launch deployment to it. A read timeout shorter than that makes
+# botocore retry the call, which then meets the finished change set (EXECUTE_COMPLETE).
+EMULATOR_READ_TIMEOUT_S = 900
+
+
+def config_for(endpoint_url: str | None) -> Config:
+    """The client configuration for a target: AWS's, or the emulator's (same retries, a read
+    timeout that outlasts a synchronous stack operation)."""
+    if endpoint_url is None:
+        return RETRY_CONFIG
+    return RETRY_CONFIG.merge(Config(read_timeout=EMULATOR_READ_TIMEOUT_S))
 
 
 @dataclass
@@ -27,7 +40,7 @@ class Clients:
 
     session: boto3.Session
     endpoint_url: str | None = None
-    config: Config = RETRY_CONFIG
+    config: Config | None = None
     _cache: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -41,7 +54,7 @@ class Clients:
                 service,
                 region_name=region or self.region,
                 endpoint_url=self.endpoint_url,
-                config=self.config,
+                config=self.config or config_for(self.endpoint_url),
             )
         return self._cache[key]
 

@@ -13,7 +13,7 @@ from pipekit import appclient
 from pipekit.errors import UserError
 from pipekit.harness.config import Environment
 from pipekit.harness.deploy import stack_outputs
-from pipekit.harness.events import first_cause, latest_operation
+from pipekit.harness.explain import stack_failure, status_cause
 from pipekit.harness.preflight import stack_status
 from pipekit.progress import console, duration
 
@@ -149,17 +149,11 @@ def show_status(env: Environment, clients, runs: int = 5) -> None:
             f"the stack {env.stack_name} does not exist: deploy it with `{env.make_hint('deploy')}`"
         )
     console.print(f"Stack {env.stack_name}: {status}")
-    if status.endswith("_FAILED") or "ROLLBACK" in status:
-        events = latest_operation(
-            cfn.describe_stack_events(StackName=env.stack_name)["StackEvents"]
+    cause = stack_failure(cfn, env.stack_name, status)
+    if cause:
+        console.print(
+            f"  last failure: {cause.get('LogicalResourceId')}: {cause.get('ResourceStatusReason')}"
         )
-        stack_id = events[0]["StackId"] if events else env.stack_name
-        cause = first_cause({stack_id: events}, stack_id)
-        if cause:
-            console.print(
-                f"  last failure: {cause.get('LogicalResourceId')}: "
-                f"{cause.get('ResourceStatusReason')}"
-            )
     outputs = stack_outputs(cfn, env.stack_name)
     pipeline = outputs.get("PipelineName")
     if pipeline:
@@ -167,7 +161,8 @@ def show_status(env: Environment, clients, runs: int = 5) -> None:
         table = Table(title=f"Recent runs of {pipeline}")
         for column in ("Execution", "Commit", "Trigger", "Type", "Status", "Duration"):
             table.add_column(column)
-        for r in recent_runs(codepipeline, pipeline, runs):
+        runs_shown = recent_runs(codepipeline, pipeline, runs)
+        for r in runs_shown:
             style = "red" if r.status == "Failed" else "green" if r.status == "Succeeded" else ""
             table.add_row(
                 r.execution_id[:8],
@@ -179,6 +174,10 @@ def show_status(env: Environment, clients, runs: int = 5) -> None:
                 style=style,
             )
         console.print(table)
+        latest = runs_shown[0] if runs_shown else None
+        if latest is not None and latest.status == "Failed":
+            summary = {"pipelineExecutionId": latest.execution_id, "status": latest.status}
+            console.print(f"[red]Latest {status_cause(clients, env, outputs, summary)}[/]")
         stages = pipeline_stages(codepipeline, pipeline)
         if stages is None:
             console.print("Stage states: not available from this endpoint")

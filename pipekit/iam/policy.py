@@ -271,6 +271,28 @@ def evaluate(
     return Decision(ALLOWED, allows) if allows else Decision(IMPLICIT_DENY)
 
 
+def session_arn(role_arn: str, session: str) -> str:
+    """The assumed-role session ARN of `role_arn`, `arn:<partition>:sts::<account>:assumed-role/
+    <role name>/<session>`: the role's path is not part of it (IAM user guide, "IAM
+    identifiers", role session ARNs)."""
+    parts = role_arn.split(":", 5)
+    if len(parts) < 6:
+        return role_arn  # not a role ARN: nothing to assume, named as given
+    name = parts[5].rsplit("/", 1)[-1]
+    return f"arn:{parts[1]}:sts::{parts[4]}:assumed-role/{name}/{session}"
+
+
+def request_context(role_arn: str, account_id: str) -> dict[str, str]:
+    """The global condition keys of a role session's request (IAM user guide, "AWS global
+    condition context keys"). aws:SecureTransport is true: services and AWS's CLI and SDKs call
+    AWS over TLS (the emulator serves plain HTTP only because it listens on loopback)."""
+    return {
+        "aws:SecureTransport": "true",
+        "aws:PrincipalAccount": account_id,
+        "aws:PrincipalArn": role_arn,
+    }
+
+
 def access_denied_message(caller: str, action: str, resource: str, decision: Decision) -> str:
     """The wording of AWS's access-denied messages (IAM user guide, "Troubleshoot access denied
     error messages", https://docs.aws.amazon.com/IAM/latest/UserGuide/troubleshoot_access-denied.html):
@@ -294,5 +316,7 @@ __all__ = [
     "access_denied_message",
     "evaluate",
     "load_document",
+    "request_context",
+    "session_arn",
     "statement_applies",
 ]

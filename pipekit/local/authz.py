@@ -24,7 +24,13 @@ from typing import Any
 
 from pipekit.emulator import access
 from pipekit.iam import calls
-from pipekit.iam.policy import Decision, access_denied_message, evaluate
+from pipekit.iam.policy import (
+    Decision,
+    access_denied_message,
+    evaluate,
+    request_context,
+    session_arn,
+)
 
 log = logging.getLogger("pipekit.local.authz")
 
@@ -80,15 +86,6 @@ class Denied(Exception):
         self.decision, self.trust = decision, trust
         self.message = access_denied_message(principal.caller, action, resource, decision)
         super().__init__(self.message)
-
-
-def session_arn(role_arn: str, session: str) -> str:
-    """The assumed-role session ARN of `role_arn` (its path is not part of it)."""
-    parts = role_arn.split(":", 5)
-    if len(parts) < 6:
-        return role_arn  # not a role ARN: nothing to assume, named as given
-    name = parts[5].rsplit("/", 1)[-1]
-    return f"arn:{parts[1]}:sts::{parts[4]}:assumed-role/{name}/{session}"
 
 
 # --- the instance's role ---------------------------------------------------------------------
@@ -164,9 +161,7 @@ def request(
     values = {"partition": principal.partition, "region": region}
     values |= {"account": principal.account_id, **fields}
     context: dict[str, Any] = {
-        "aws:SecureTransport": "true",  # services call AWS over TLS
-        "aws:PrincipalAccount": principal.account_id,
-        "aws:PrincipalArn": principal.role_arn,
+        **request_context(principal.role_arn, principal.account_id),
         **call.request_context(values),
     }
     return calls.resolve_action(call, values), call.arn(values), context

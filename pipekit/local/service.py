@@ -121,6 +121,9 @@ class Service:
         self.state_dir = state_dir
         self.hosts = HostPool(state_dir / "machines", app_port)
         self.git = GitRemote(state_dir / "git")
+        from pipekit.emulator import start
+
+        self.emulator = start(port)
         self.engine = Engine(
             Runners(
                 build=_build,
@@ -128,14 +131,12 @@ class Service:
                 host_for=self.hosts.get,
                 connection_status=_connection_status,
                 connection_wait_s=connection_wait_s,
+                endpoint_url=self.emulator.endpoint_url,
             ),
             self.git,
             state_dir / "work",
         )
         (state_dir / "work").mkdir(parents=True, exist_ok=True)
-        from pipekit.emulator import start
-
-        self.emulator = start(port)
         records.install()
         records.set_controller(self.engine)
         self.elastic_ip = ElasticIp(self.hosts, app_port)

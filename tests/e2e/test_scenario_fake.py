@@ -507,7 +507,7 @@ def test_full_scenario_passes_and_leaves_marker_without_breakage(remote, tmp_pat
     assert "Failed at Deploy" in table.export_text()
     assert set(report.stage_seconds["good"]) == {"Source", "Build", "Deploy"}
     assert (
-        "i-0abc: ValidateService failed (ScriptFailed, scripts/validate_service.sh)"
+        "  i-0abc: ValidateService failed, ScriptFailed, script scripts/validate_service.sh"
         in (report.failure_details["broken"])
     )
     # The repository ends with the marker and without the breakage, through new commits only.
@@ -542,9 +542,9 @@ def test_midway_failure_shows_build_log_and_restores_the_start(remote, tmp_path)
     start = remote_head(remote, "main")
     _, report, output = run(remote, tmp_path, fail_build_of_marker=True)
     assert not report.ok
-    assert "Build/Build failed: Build failed: exit status 2" in output
+    assert "failed in Build/Build: Build failed: exit status 2" in output
     assert "npm ERR! missing script: build" in output  # the build's own log tail
-    assert "npm ERR! missing script: build" in report.failure_details["good"]
+    assert "  | npm ERR! missing script: build" in report.failure_details["good"]
     assert report.broken_commit is None  # it stopped before breaking anything
     assert report.restored is True and "failed midway" in report.restore_note
     head = remote_head(remote, "main")

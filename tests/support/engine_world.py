@@ -266,7 +266,9 @@ def make_world(
     auto_rollback: bool,
     triggers=None,
     mode: str = "QUEUED",
+    build_role: str | None = None,
 ) -> World:
+    """`build_role`: the build project's service role (default: the world's one role)."""
     iam, s3 = client(emu, "iam"), client(emu, "s3")
     # one role for the pipeline, the project and the group, which local mode authorizes
     role = service_role(iam, f"{name}-role")
@@ -282,7 +284,7 @@ def make_world(
             "image": "aws/codebuild/amazonlinux-x86_64-standard:5.0",
             "computeType": "BUILD_GENERAL1_SMALL",
         },
-        serviceRole=role,
+        serviceRole=build_role or role,
     )
     ec2 = client(emu, "ec2")
     ami = ec2.describe_images()["Images"][0]["ImageId"]

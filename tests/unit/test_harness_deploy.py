@@ -531,3 +531,21 @@ def test_latest_operation_ignores_failures_of_earlier_operations():
     latest = latest_operation(newer + older)
     assert latest == newer
     assert first_cause({STACK_ID: latest}, STACK_ID)["ResourceStatusReason"] == "the new failure"
+
+
+def test_clients_for_the_emulator_outwait_its_synchronous_stack_operations():
+    """AWS returns from ExecuteChangeSet at once; the emulator returns when the operation is
+    done (a rolling update waits for each new instance's launch deployment). Its clients keep
+    AWS's retries but wait long enough not to retry a call that is still being carried out."""
+    import boto3
+
+    from pipekit.harness.session import EMULATOR_READ_TIMEOUT_S, Clients
+
+    session = boto3.Session(
+        aws_access_key_id="AKIDEXAMPLE", aws_secret_access_key="secret", region_name="us-east-1"
+    )
+    aws = Clients(session=session)("cloudformation").meta.config
+    emulator = Clients(session=session, endpoint_url="http://127.0.0.1:1")("cloudformation")
+    assert aws.read_timeout == RETRY_CONFIG.read_timeout == 60
+    assert emulator.meta.config.read_timeout == EMULATOR_READ_TIMEOUT_S > 60
+    assert emulator.meta.config.retries == aws.retries == RETRY_CONFIG.retries

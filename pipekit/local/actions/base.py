@@ -33,6 +33,8 @@ class Runners:
     # connection ARN -> status (AVAILABLE, PENDING, ERROR) or None when unknown
     connection_status: Callable[[str], str | None] = lambda arn: None
     connection_wait_s: float = 0.0
+    # the emulated AWS endpoint, for what a build calls with its role (pipekit.local.rolecreds)
+    endpoint_url: str = ""
 
 
 @dataclass

@@ -15,7 +15,7 @@ from moto.codebuild.models import codebuild_backends
 
 from pipekit.emulator import records as rec
 from pipekit.iam import failures
-from pipekit.local import artifacts, authz, logs
+from pipekit.local import artifacts, authz, logs, rolecreds
 from pipekit.local.actions.base import ActionContext
 from pipekit.local.wire import ActionFailed, ActionResult, Execution
 
@@ -205,10 +205,7 @@ def run(ctx: ActionContext) -> ActionResult:
         raise ActionFailed("JobFailed", "The build action has no input artifact")
     region, account = execution.region, execution.account_id
     ctx.authorize("build.start", {"project": project_name}, failures.build_action)
-    primary = _primary(ctx)
     build_uuid = str(uuid.uuid4())
-    build_id = f"{project_name}:{build_uuid}"
-    arn = f"arn:aws:codebuild:{region}:{account}:build/{build_id}"
     principal = authz.Principal(
         "build",
         authz.role_arn(account, str(meta.get("serviceRole") or "")),
@@ -219,12 +216,47 @@ def run(ctx: ActionContext) -> ActionResult:
         authz.check_trust("build.start", principal, region)
     except authz.Denied as denied:
         raise ActionFailed("JobFailed", failures.build_action(denied)) from None
+    try:
+        path = rolecreds.build_path(ctx.scratch(f"build-{action['name']}-tools"))
+    except rolecreds.MissingTool as exc:
+        raise ActionFailed("JobFailed", f"local mode: {exc}") from None
+    timeout = int(meta.get("timeoutInMinutes") or DEFAULT_TIMEOUT_MINUTES)
+    with rolecreds.role_session(
+        account,
+        principal.role_arn,
+        principal.session,
+        endpoint_url=ctx.runners.endpoint_url,
+        duration_s=timeout * 60,
+    ) as role_env:
+        return _run_started(ctx, meta, principal, build_uuid, {"PATH": path, **role_env})
+
+
+def _run_started(
+    ctx: ActionContext,
+    meta: dict,
+    principal: authz.Principal,
+    build_uuid: str,
+    role_env: dict[str, str],
+) -> ActionResult:
+    """The build once CodeBuild has assumed its role: `role_env` is what its commands call AWS
+    with (the role's session, the endpoint, the AWS CLI on PATH)."""
+    execution, action = ctx.execution, ctx.action
+    region, account = execution.region, execution.account_id
+    project_name = ctx.config.get("ProjectName", "")
+    primary = _primary(ctx)
+    build_id = f"{project_name}:{build_uuid}"
+    arn = f"arn:aws:codebuild:{region}:{account}:build/{build_id}"
     scratch = ctx.scratch(f"build-{action['name']}")
     src_dir = scratch / "src"
     src_dir.mkdir()
     buildspec_text = (meta.get("source") or {}).get("buildspec") or ""
     buildspec = _buildspec(buildspec_text, scratch, src_dir)
     env = _environment(ctx, meta, project_name, build_id, arn, src_dir)
+    # the role's session and the CLI are the image's (a project variable may override them);
+    # the endpoint is local mode's and always wins: a build's calls stay on this machine
+    env = {k: v for k, v in role_env.items() if k != "AWS_ENDPOINT_URL"} | env
+    if "AWS_ENDPOINT_URL" in role_env:
+        env["AWS_ENDPOINT_URL"] = role_env["AWS_ENDPOINT_URL"]
     start = rec.now()
     group, stream = _log_target(meta, project_name), build_uuid
     record: dict[str, Any] = {
