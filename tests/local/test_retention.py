@@ -45,7 +45,8 @@ def execution_of(stack: LocalStack, commit: str) -> dict[str, Any]:
             "pipelineExecutionSummaries"
         ]
         for s in summaries:
-            if s["sourceRevisions"][0]["revisionId"] == commit and s["status"] != "InProgress":
+            revisions = [r["revisionId"] for r in s.get("sourceRevisions", [])]
+            if commit in revisions and s["status"] not in ("InProgress", "Stopping"):
                 return s
         return None
 
