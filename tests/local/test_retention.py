@@ -152,6 +152,14 @@ def test_an_environment_idle_for_400_days_still_scales_out_rolls_back_and_prunes
     took = (prune["lastUpdateTime"] - prune["startTime"]).total_seconds()
     print(f"Prune stage: {took:.1f} s")
     newest_artifacts = artifacts_of(stack, run["pipelineExecutionId"])
+    size = s3.head_object(Bucket=bucket, Key=newest_artifacts["bundle"])["ContentLength"]
+    print(f"bundle: {size} bytes")
+    build = prune["output"]["executionResult"]["externalExecutionId"]
+    where = stack.client("codebuild").batch_get_builds(ids=[build])["builds"][0]["logs"]
+    events = stack.client("logs").get_log_events(
+        logGroupName=where["groupName"], logStreamName=where["streamName"]
+    )["events"]
+    print("\n".join(e["message"].rstrip() for e in events))
     marked = {
         "the good commit's bundle, no longer the last good one": good_artifacts["bundle"],
         "the good commit's source zip": good_artifacts["source"],
