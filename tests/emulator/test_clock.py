@@ -274,3 +274,21 @@ Outputs:
         v for v in s3.list_object_versions(Bucket=bucket)["Versions"] if v["Key"] == "history"
     ]
     assert len(history) == 2  # the current one and the newest noncurrent one (v2)
+
+
+def test_stack_events_carry_the_advanced_time_as_the_records_do(aws: Any) -> None:
+    """Every service stamps the same "now": after an advance, CloudFormation's events are as
+    late as the records (a deployment's completeTime before the stack event it led to)."""
+    advanced = parse(advance_clock(aws, days=10)["now"])
+    cfn = aws.client("cloudformation")
+    cfn.create_stack(StackName="clocked", TemplateBody=CLOCKED_TEMPLATE)
+    events = cfn.describe_stack_events(StackName="clocked")["StackEvents"]
+    assert events
+    assert all(e["Timestamp"] >= advanced - timedelta(seconds=5) for e in events)
+
+
+CLOCKED_TEMPLATE = """
+Resources:
+  Topic:
+    Type: AWS::SNS::Topic
+"""
