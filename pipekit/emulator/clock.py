@@ -1,7 +1,8 @@
 """The emulator's clock: real time plus an offset that only moves forward (`advance`), back to
-zero on an emulator reset. S3's object and delete-marker times, multipart initiation times and
-the records' times (records/store.py) read it, so what is made after an advance carries the
-advanced time; the admin call that advances it (admin.py) then applies S3 lifecycle rules.
+zero on an emulator reset. S3's object and delete-marker times, multipart initiation times, the
+records' times (records/store.py), CloudFormation's stack events and Auto Scaling's activities
+(patches/timestamps.py) read it, so what is made after an advance carries the advanced time;
+the admin call that advances it (admin.py) then applies S3 lifecycle rules.
 
 A leaf module: it imports nothing of the package, so records/ can use it.
 """

@@ -1,7 +1,7 @@
 """The emulator's clock (POST /_pipekit/clock) and the S3 lifecycle rules it applies, seen
 through real boto3 clients: what S3 would have expired by then is gone, answered as AWS answers
 (NoSuchKey; a delete marker in a versioned bucket), and nothing else is. Last, the real
-artifact bucket: past ArtifactRetentionDays every artifact is gone."""
+artifact bucket: nothing goes by age alone, only what the Prune stage tagged."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from botocore.exceptions import ClientError
 
 from pipekit.emulator import records
 from pipekit.emulator.lifecycle import next_midnight
-from tests.emulator.test_stack import STACK, deploy
+from tests.emulator.test_stack import deploy
 from tests.support.emulator_fixtures import advance_clock
 
 BUCKET = "clock-test"
@@ -186,25 +186,55 @@ def test_noncurrent_versions_and_incomplete_uploads_go_too(aws: Any, s3: Any) ->
     assert caught.value.response["Error"]["Code"] == "NoSuchUpload"
 
 
-def test_the_artifact_bucket_expires_every_artifact_after_the_retention(aws: Any) -> None:
+def test_the_artifact_bucket_expires_only_what_the_prune_stage_tagged(aws: Any) -> None:
+    """Nothing goes by age alone (a rollback or a launch may need a bundle of any age); an old
+    object tagged pipekit:expired=true goes at the next midnight; uploads left incomplete go
+    after a day."""
     outputs = deploy(aws)
     s3, bucket = aws.client("s3"), outputs["ArtifactBucketName"]
-    cfn = aws.client("cloudformation")
-    parameters = cfn.describe_stacks(StackName=STACK)["Stacks"][0]["Parameters"]
-    retention = int(
-        {p["ParameterKey"]: p["ParameterValue"] for p in parameters}["ArtifactRetentionDays"]
-    )
     keys = ["pipekit-local-pipeli/SourceOutp/a1.zip", "pipekit-local-pipeli/BuildOutpu/b2.zip"]
     for key in keys:
         s3.put_object(Bucket=bucket, Key=key, Body=b"artifact")
     upload = s3.create_multipart_upload(Bucket=bucket, Key="pipekit-local-pipeli/partial.zip")
-    advance_clock(aws, days=retention - 1)
+    advance_clock(aws, days=400)
     assert s3.list_objects_v2(Bucket=bucket)["KeyCount"] == 2
     assert "Uploads" not in s3.list_multipart_uploads(Bucket=bucket)  # DaysAfterInitiation: 1
     assert upload["UploadId"]
-    advance_clock(aws, days=2)
-    assert s3.list_objects_v2(Bucket=bucket)["KeyCount"] == 0
-    assert all(gone(s3, key, bucket) for key in keys)
+    expired = {"TagSet": [{"Key": "pipekit:expired", "Value": "true"}]}
+    s3.put_object_tagging(Bucket=bucket, Key=keys[0], Tagging=expired)
+    # its Expiration date (creation + 1 day, at midnight UTC) is long past: it goes at the
+    # next lifecycle run, which the emulator makes at each clock advance
+    assert not gone(s3, keys[0], bucket)
+    advance_clock(aws, days=1)
+    assert gone(s3, keys[0], bucket)
+    assert not gone(s3, keys[1], bucket)
+
+
+@pytest.mark.parametrize(
+    ("rule_filter", "what"),
+    [
+        ({"Tag": {"Key": "k", "Value": "v"}}, "Tags"),
+        ({"And": {"Prefix": "p/", "Tags": [{"Key": "k", "Value": "v"}]}}, "Tags"),
+        ({"ObjectSizeGreaterThan": 10}, "Object Size"),
+    ],
+)
+def test_s3_refuses_aborting_uploads_in_a_rule_that_filters_on_tags_or_size(
+    s3: Any, rule_filter: dict, what: str
+) -> None:
+    rule = {
+        "ID": "r",
+        "Status": "Enabled",
+        "Filter": rule_filter,
+        "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 1},
+    }
+    with pytest.raises(ClientError) as caught:
+        lifecycle(s3, rule)
+    error = caught.value.response["Error"]
+    assert (error["Code"], error["Message"]) == (
+        "InvalidRequest",
+        f"AbortIncompleteMultipartUpload cannot be specified with {what}.",
+    )
+    lifecycle(s3, {**rule, "Filter": {"Prefix": "p/"}})  # a prefix is fine
 
 
 def test_a_templates_lifecycle_filters_are_kept(aws: Any) -> None:
@@ -244,3 +274,21 @@ Outputs:
         v for v in s3.list_object_versions(Bucket=bucket)["Versions"] if v["Key"] == "history"
     ]
     assert len(history) == 2  # the current one and the newest noncurrent one (v2)
+
+
+def test_stack_events_carry_the_advanced_time_as_the_records_do(aws: Any) -> None:
+    """Every service stamps the same "now": after an advance, CloudFormation's events are as
+    late as the records (a deployment's completeTime before the stack event it led to)."""
+    advanced = parse(advance_clock(aws, days=10)["now"])
+    cfn = aws.client("cloudformation")
+    cfn.create_stack(StackName="clocked", TemplateBody=CLOCKED_TEMPLATE)
+    events = cfn.describe_stack_events(StackName="clocked")["StackEvents"]
+    assert events
+    assert all(e["Timestamp"] >= advanced - timedelta(seconds=5) for e in events)
+
+
+CLOCKED_TEMPLATE = """
+Resources:
+  Topic:
+    Type: AWS::SNS::Topic
+"""

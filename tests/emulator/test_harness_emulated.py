@@ -66,7 +66,7 @@ def test_deploy_creates_the_pipeline_the_design_describes(aws, project, capsys):
     out = outputs(aws)
     pipeline = aws.client("codepipeline").get_pipeline(name=out["PipelineName"])["pipeline"]
     assert pipeline["pipelineType"] == "V2"
-    assert [s["name"] for s in pipeline["stages"]] == ["Source", "Build", "Deploy"]
+    assert [s["name"] for s in pipeline["stages"]] == ["Source", "Build", "Deploy", "Prune"]
     deploy_stage = pipeline["stages"][2]
     assert "onFailure" not in deploy_stage  # CodeDeploy's rollback is the one layer
     source = pipeline["stages"][0]["actions"][0]["configuration"]

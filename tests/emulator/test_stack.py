@@ -123,7 +123,7 @@ def test_pipeline_holds_the_templates_definition(deployed: Any) -> None:
     em, _, outputs = deployed
     pipeline = em.client("codepipeline").get_pipeline(name=outputs["PipelineName"])["pipeline"]
     assert pipeline["pipelineType"] == "V2"
-    assert [s["name"] for s in pipeline["stages"]] == ["Source", "Build", "Deploy"]
+    assert [s["name"] for s in pipeline["stages"]] == ["Source", "Build", "Deploy", "Prune"]
     stages = {s["name"]: s for s in pipeline["stages"]}
     assert "onFailure" not in stages["Deploy"]  # CodeDeploy's rollback is the one layer
     source = stages["Source"]["actions"][0]

@@ -1,8 +1,10 @@
 """What AWS does on its own when the stack's Auto Scaling group replaces its instance, in local
 mode: the new instance waits in Pending:Wait on CodeDeploy's launch hook, gets a deployment of the
 last successful revision (creator `autoscaling`), goes InService and serves the app again on a new
-host; a revision whose bundle is gone makes each launch ABANDON until the group stops relaunching,
-and the activities say why. Runs on the shared local mode and leaves it serving again."""
+host; with the artifact bucket's lifecycle rule as it was before issue 11 (everything expires
+after ArtifactRetentionDays), the emulator's clock moved past it makes each launch ABANDON until
+the group stops relaunching, and the activities say why. Runs on the shared local mode and
+leaves it serving again."""
 
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ from botocore.exceptions import ClientError
 from pipekit import appclient
 from pipekit.local import control, lifecycle
 from pipekit.local.state import LocalStack
+from tests.support.emulator_fixtures import advance_clock
 from tests.support.shapes import check_output
 
 pytestmark = pytest.mark.host
@@ -78,13 +81,19 @@ def settled(stack: LocalStack, out: dict[str, str]) -> None:
     )
 
 
-def expire_bundle(s3: Any, location: dict[str, str]) -> bytes:
-    """Stands for the artifact bucket's lifecycle rule expiring the revision's bundle (the
-    object is gone); returns its bytes for `restore_bundle`. To be replaced by the emulator
-    clock applying the bucket's rule."""
-    body = s3.get_object(Bucket=location["bucket"], Key=location["key"])["Body"].read()
-    s3.delete_object(Bucket=location["bucket"], Key=location["key"])
-    return body
+def expire_everything_after(s3: Any, bucket: str, days: int) -> dict[str, Any]:
+    """Put the artifact bucket's lifecycle rule as templates/artifacts.yaml had it before issue
+    11 (every object expires `days` after its creation); returns the rules it replaced."""
+    saved = s3.get_bucket_lifecycle_configuration(Bucket=bucket)
+    old = {
+        "ID": "expire-old-artifacts",
+        "Status": "Enabled",
+        "Filter": {},
+        "Expiration": {"Days": days},
+        "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 1},
+    }
+    s3.put_bucket_lifecycle_configuration(Bucket=bucket, LifecycleConfiguration={"Rules": [old]})
+    return {"Rules": saved["Rules"]}
 
 
 def restore_bundle(s3: Any, location: dict[str, str], body: bytes) -> None:
@@ -155,9 +164,12 @@ def test_a_replaced_instance_gets_the_last_successful_revision(local_stack: Loca
     )
 
 
-def test_an_expired_bundle_makes_every_launch_abandon_until_launch_is_suspended(
+def test_with_the_old_lifecycle_rule_an_idle_environment_cannot_launch_an_instance(
     local_stack: LocalStack,
 ) -> None:
+    """Before issue 11 the bucket expired every artifact after ArtifactRetentionDays (14 in
+    dev): past that, the last good revision's bundle is gone, each launch deployment fails at
+    DownloadBundle and is abandoned until the group stops relaunching."""
     from pipekit.emulator.patches.autoscaling.state import ADMINISTRATIVE_SUSPENSION_AFTER
 
     stack, out = local_stack, outputs(local_stack)
@@ -175,8 +187,13 @@ def test_an_expired_bundle_makes_every_launch_abandon_until_launch_is_suspended(
     commit = until("the app to answer", lambda: served(stack), timeout=60)
     settled(stack, out)
 
-    bundle = expire_bundle(s3, location)
+    bundle = s3.get_object(Bucket=location["bucket"], Key=location["key"])["Body"].read()
+    rules = expire_everything_after(s3, location["bucket"], 14)
     try:
+        advance_clock(stack, days=15)
+        with pytest.raises(ClientError) as gone:
+            s3.head_object(Bucket=location["bucket"], Key=location["key"])
+        assert gone.value.response["Error"]["Code"] == "404"
         asg.terminate_instance_in_auto_scaling_group(
             InstanceId=old, ShouldDecrementDesiredCapacity=False
         )
@@ -217,7 +234,11 @@ def test_an_expired_bundle_makes_every_launch_abandon_until_launch_is_suspended(
             60,
         )
     finally:
-        # leave the shared local mode serving again: the bundle back, Launch resumed
+        # leave the shared local mode serving again: the template's rules and the bundle back,
+        # Launch resumed
+        s3.put_bucket_lifecycle_configuration(
+            Bucket=location["bucket"], LifecycleConfiguration=rules
+        )
         restore_bundle(s3, location, bundle)
         asg.resume_processes(AutoScalingGroupName=name, ScalingProcesses=["Launch"])
     until("a healthy instance again", lambda: in_service(stack, name, old))

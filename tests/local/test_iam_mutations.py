@@ -10,13 +10,14 @@ import pytest
 from tests.support.iam_mutations import Harness, baseline, mutations, run_mutation
 
 SAMPLE = (
-    ("pipeline", "s3:PutObjectAcl"),
-    ("pipeline", "codebuild:StartBuild"),
-    ("build", "logs:CreateLogStream"),
-    ("pipeline", "codedeploy:CreateDeployment"),
-    ("instance", "s3:GetObject"),
+    ("pipeline", "s3:PutObjectAcl", "ArtifactObjects"),
+    ("pipeline", "codebuild:StartBuild", "RunBuild"),
+    ("build", "logs:CreateLogStream", "BuildLogs"),
+    ("build", "logs:CreateLogStream", "PruneLogs"),  # the Prune stage's own project and role
+    ("pipeline", "codedeploy:CreateDeployment", "RunDeployment"),
+    ("instance", "s3:GetObject", "ReadBundles"),
     # the user data's wait-in-service step (boot calls are evaluated without a run: cheap)
-    ("instance", "autoscaling:DescribeAutoScalingInstances"),
+    ("instance", "autoscaling:DescribeAutoScalingInstances", "ReadOwnLifecycleState"),
 )
 
 
@@ -25,7 +26,7 @@ def traced(emulator, tmp_path_factory):
     harness = Harness(emulator, tmp_path_factory.mktemp("iam-mutations"))
     trace, outcome = baseline(harness)
     found, _ = mutations(trace)
-    yield harness, outcome, {(m.kind, m.action): m for m in found}
+    yield harness, outcome, {(m.kind, m.action, g.sid): m for m in found for g in m.grants}
     emulator.reset()  # leave nothing for the modules that run after this one
 
 
@@ -35,10 +36,10 @@ def test_the_templates_grant_every_call_of_a_run(traced):
     assert set(SAMPLE) <= set(found)
 
 
-@pytest.mark.parametrize("kind,action", SAMPLE, ids=[f"{k}-{a}" for k, a in SAMPLE])
-def test_without_the_permission_the_step_that_needs_it_fails(traced, kind, action):
+@pytest.mark.parametrize("kind,action,sid", SAMPLE, ids=[f"{k}-{a}-{s}" for k, a, s in SAMPLE])
+def test_without_the_permission_the_step_that_needs_it_fails(traced, kind, action, sid):
     harness, outcome, found = traced
     if outcome.step is not None:
         pytest.fail(f"the templates as they are already fail at {outcome.step}")
-    result = run_mutation(harness, found[(kind, action)])
+    result = run_mutation(harness, found[(kind, action, sid)])
     assert result.caught, result.row()

@@ -79,6 +79,7 @@ def child_values(name: str, mode: str = "single", conn: str = "new", **extra: st
         "CodePipelineRoleName": "team-env7-CodePipelineRole-XYZ",
         "CodeDeployRoleName": "team-env7-CodeDeployRole-XYZ",
         "AutoScalingGroupName": "team-env7-asg",
+        "PruneRoleArn": "arn:aws:iam::210987654321:role/team-env7-PruneRole",
         "TargetGroupName": "tg-name" if mode == "fleet" else "",
         "LoadBalancerFullName": "app/alb/123" if mode == "fleet" else "",
         "TargetGroupFullName": "targetgroup/tg/456" if mode == "fleet" else "",
@@ -154,10 +155,17 @@ def test_pipeline_structure_and_rollback(mode: str, conn: str) -> None:
     assert props["PipelineType"] == "V2"
     assert props["ExecutionMode"] in ("QUEUED", "SUPERSEDED")
     stages = props["Stages"]
-    assert [s["Name"] for s in stages] == ["Source", "Build", "Deploy"]
-    for stage in stages:
+    assert [s["Name"] for s in stages] == ["Source", "Build", "Deploy", "Prune"]
+    for stage in stages[:3]:
         assert [a["Name"] for a in stage["Actions"]] == [stage["Name"]]
-    source, build, deploy = (s["Actions"][0] for s in stages)
+    source, build, deploy, prune = (s["Actions"][0] for s in stages)
+    # Prune runs only after a successful Deploy: a CodeBuild action on its own project, fed
+    # the source artifact because a CodeBuild action needs an input, producing nothing
+    assert [a["Name"] for a in stages[3]["Actions"]] == ["PruneArtifacts"]
+    assert prune["ActionTypeId"]["Provider"] == "CodeBuild"
+    assert prune["Configuration"] == {"ProjectName": {"Ref": "PruneProject"}}
+    assert [a["Name"] for a in prune["InputArtifacts"]] == ["SourceOutput"]
+    assert "OutputArtifacts" not in prune
     assert source["Namespace"] == "SourceVariables"
     assert build["Namespace"] == "BuildVariables"
     assert [a["Name"] for a in source["OutputArtifacts"]] == ["SourceOutput"]
@@ -500,7 +508,7 @@ def test_user_data_is_valid_bash(mode: str, tmp_path: Path) -> None:
 
 
 def test_artifact_bucket_protections() -> None:
-    doc = rendered("artifacts", ArtifactRetentionDays="9")
+    doc = rendered("artifacts")
     ((name, bucket),) = resources_of(doc, "AWS::S3::Bucket").items()
     props = bucket["Properties"]
     assert set(props["PublicAccessBlockConfiguration"].values()) == {True}
@@ -513,8 +521,23 @@ def test_artifact_bucket_protections() -> None:
     assert props["OwnershipControls"]["Rules"] == [{"ObjectOwnership": "BucketOwnerEnforced"}]
     (encryption,) = props["BucketEncryption"]["ServerSideEncryptionConfiguration"]
     assert encryption["ServerSideEncryptionByDefault"]["SSEAlgorithm"] in ("AES256", "aws:kms")
-    rules = props["LifecycleConfiguration"]["Rules"]
-    assert any(r["Status"] == "Enabled" and r.get("ExpirationInDays") == "9" for r in rules)
+    # nothing expires by age alone: only what the Prune stage tagged, a day after creation
+    # (so an old object tagged today goes at the next lifecycle run); the multipart rule is
+    # apart because S3 refuses AbortIncompleteMultipartUpload next to a tag filter
+    rules = {r["Id"]: r for r in props["LifecycleConfiguration"]["Rules"]}
+    assert rules == {
+        "abort-incomplete-uploads": {
+            "Id": "abort-incomplete-uploads",
+            "Status": "Enabled",
+            "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 1},
+        },
+        "expire-pruned-artifacts": {
+            "Id": "expire-pruned-artifacts",
+            "Status": "Enabled",
+            "TagFilters": [{"Key": "pipekit:expired", "Value": "true"}],
+            "ExpirationInDays": 1,
+        },
+    }
     deny = [
         s
         for _, s in policy_statements(doc)
@@ -597,8 +620,16 @@ def test_iam_scopes_match_the_names_the_pipeline_stack_creates(mode: str) -> Non
     config = res["DeploymentGroup"]["Properties"]["DeploymentConfigName"]
     assert project.startswith(PREFIX) and app.startswith(PREFIX) and group.startswith(PREFIX)
 
-    assert _iam_resources(iam, "codebuild:StartBuild") == [_arn("codebuild", f"project/{project}")]
-    assert _iam_resources(iam, "logs:PutLogEvents") == [_arn("logs", f"log-group:{log_group}:*")]
+    prune = res["PruneProject"]["Properties"]["Name"]
+    prune_logs = res["PruneLogGroup"]["Properties"]["LogGroupName"]
+    assert _iam_resources(iam, "codebuild:StartBuild") == [
+        _arn("codebuild", f"project/{project}"),
+        _arn("codebuild", f"project/{prune}"),
+    ]
+    assert _iam_resources(iam, "logs:PutLogEvents") == [
+        _arn("logs", f"log-group:{log_group}:*"),
+        _arn("logs", f"log-group:{prune_logs}:*"),
+    ]
     # the buildspec's report group `unit-tests` is auto-created as <project>-unit-tests
     assert _iam_resources(iam, "codebuild:BatchPutTestCases") == [
         _arn("codebuild", f"report-group/{project}-unit-tests")
@@ -612,6 +643,43 @@ def test_iam_scopes_match_the_names_the_pipeline_stack_creates(mode: str) -> Non
         assert _iam_resources(iam, action)
         for arn in _iam_resources(iam, action):
             assert arn == f"arn:aws:s3:::{bucket}/*"
+
+
+def test_the_prune_role_may_only_read_deployments_and_tag_artifacts() -> None:
+    iam, pipe = rendered("iam"), rendered("pipeline")
+    res = pipe["Resources"]
+    app = res["Application"]["Properties"]["ApplicationName"]
+    group = res["DeploymentGroup"]["Properties"]["DeploymentGroupName"]
+    logs = res["PruneLogGroup"]["Properties"]["LogGroupName"]
+    bucket = "arn:aws:s3:::team-env7-artifactbucket-1a2b3c"
+    granted = {
+        (action, resource)
+        for owner, statement in policy_statements(iam)
+        if owner == "PruneRole"
+        for action in as_list(statement["Action"])
+        for resource in as_list(statement["Resource"])
+    }
+    assert granted == {
+        ("logs:CreateLogStream", _arn("logs", f"log-group:{logs}:*")),
+        ("logs:PutLogEvents", _arn("logs", f"log-group:{logs}:*")),
+        ("codedeploy:ListDeployments", _arn("codedeploy", f"deploymentgroup:{app}/{group}")),
+        ("codedeploy:BatchGetDeployments", _arn("codedeploy", f"deploymentgroup:{app}/{group}")),
+        ("s3:ListBucket", bucket),
+        ("s3:GetObject", f"{bucket}/*"),
+        ("s3:GetObjectTagging", f"{bucket}/*"),
+        ("s3:PutObjectTagging", f"{bucket}/*"),
+    }
+    project = res["PruneProject"]["Properties"]
+    assert project["ServiceRole"] == "arn:aws:iam::210987654321:role/team-env7-PruneRole"
+    env = {v["Name"]: v["Value"] for v in project["Environment"]["EnvironmentVariables"]}
+    assert set(env) == {
+        "ARTIFACT_BUCKET",
+        "APPLICATION_NAME",
+        "DEPLOYMENT_GROUP_NAME",
+        "RELEASES_TO_KEEP",
+        "RETENTION_DAYS",
+    }
+    assert project["LogsConfig"]["CloudWatchLogs"]["GroupName"] == {"Ref": "PruneLogGroup"}
 
 
 def test_instances_use_session_manager_and_read_only_the_artifact_bucket() -> None:

@@ -6,7 +6,16 @@ from __future__ import annotations
 
 import threading
 
-from pipekit.emulator.patches import autoscaling, codedeploy, ec2, elbv2, iam, s3, s3lifecycle
+from pipekit.emulator.patches import (
+    autoscaling,
+    codedeploy,
+    ec2,
+    elbv2,
+    iam,
+    s3,
+    s3lifecycle,
+    timestamps,
+)
 from pipekit.emulator.patches.cloudformation import (
     capabilities,
     changes,
@@ -35,6 +44,7 @@ PATCHES = (
     changesets,
     s3,
     s3lifecycle,
+    timestamps,
     codedeploy,
     stacks,
     ec2,

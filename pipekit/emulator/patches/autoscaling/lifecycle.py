@@ -18,9 +18,10 @@ import contextlib
 import threading
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
+from pipekit.emulator import clock
 from pipekit.emulator.patches.autoscaling import wording
 from pipekit.emulator.patches.autoscaling.state import (
     ADMINISTRATIVE_SUSPENSION_AFTER,
@@ -39,7 +40,7 @@ _why = threading.local()
 
 
 def now() -> datetime:
-    return datetime.now(UTC)
+    return clock.now()
 
 
 @contextlib.contextmanager
