@@ -3,9 +3,11 @@ in local mode (the emulator keeps the group's state: pipekit/emulator/patches/au
 
 - the instance boots and runs its user data: a host is booted for it (HostPool); when the user
   data claims the stack's Elastic IP (templates/ec2.yaml, step claim-elastic-ip), the address
-  is associated with it; its cfn-signal (what a rolling update waits for) follows the user data:
-  with the wait-in-service step it is sent once the group has put the instance InService (after
-  CodeDeploy's CONTINUE), never for an instance abandoned and terminated before; without that
+  is associated with it, where the user data does it: after the wait-in-service step, once the
+  group has put the instance InService (older templates: at boot); its cfn-signal (what a
+  rolling update waits for) follows the user data: with the wait-in-service step it is sent
+  once the group has put the instance InService (after CodeDeploy's CONTINUE) and the claim
+  that follows succeeded, never for an instance abandoned and terminated before; without that
   step (older templates) it is the host having booted, sent while CodeDeploy's launch deployment
   may still run; a host that cannot boot signals FAILURE;
 - CodeDeploy, told through the launch hook it installed (NotificationMetadata: the deployment
@@ -18,8 +20,9 @@ in local mode (the emulator keeps the group's state: pipekit/emulator/patches/au
 
 With no successful revision yet there is nothing to deploy and CodeDeploy is taken to answer
 CONTINUE at once (not found documented; see the README's differences). Everything runs on one
-worker thread, in the order the group did it (a replaced host is stopped before its successor
-boots: the hosts share this machine's network, so the app port is free again).
+worker thread, in the order the group did it (a claim once InService waits on a thread of
+its own). Each host has a network of its own, so every
+instance listens on AppPort; the app URL follows the Elastic IP (pipekit.local.elasticip).
 """
 
 from __future__ import annotations
@@ -43,16 +46,26 @@ _ALLOCATION = re.compile(r"^ALLOCATION_ID='(eipalloc-[0-9a-f]+)'", re.MULTILINE)
 # the user data's wait-in-service step and its bound in seconds
 _WAIT_IN_SERVICE = re.compile(r"^STEP=wait-in-service\s*$", re.MULTILINE)
 _IN_SERVICE_TIMEOUT = re.compile(r"^IN_SERVICE_TIMEOUT=(\d+)\s*$", re.MULTILINE)
+_CLAIM = re.compile(r"^STEP=claim-elastic-ip\s*$", re.MULTILINE)
 # how often local mode looks at the instance's lifecycle state for that step
 POLL_S = 0.25
-# local hosts share this machine's network: one instance per group can listen on AppPort
-MAX_INSTANCES = 1
+# each instance is a booted host (systemd, the app, its agent's hooks) on this 2-core machine:
+# issue 12 sets 4 as what it holds
+MAX_INSTANCES = 4
 
 
 def allocation_id(user_data: str) -> str | None:
     """The Elastic IP the instance's user data associates with itself, if it does."""
     match = _ALLOCATION.search(user_data or "")
     return match.group(1) if match else None
+
+
+def claims_when_in_service(user_data: str) -> bool:
+    """Whether the user data claims the Elastic IP after its wait-in-service step (the address
+    moves to an instance once it serves) rather than at boot (older templates)."""
+    text = user_data or ""
+    claim, wait = _CLAIM.search(text), _WAIT_IN_SERVICE.search(text)
+    return bool(claim and wait and claim.start() > wait.start())
 
 
 def in_service_wait(user_data: str) -> float | None:
@@ -90,9 +103,8 @@ def too_many(desired: int) -> str | None:
     if desired <= MAX_INSTANCES:
         return None
     return (
-        f"local mode runs at most {MAX_INSTANCES} instance per Auto Scaling group: its hosts "
-        "share this machine's network, so two instances cannot both listen on AppPort "
-        f"(asked for {desired}; DeploymentMode=single)"
+        f"local mode runs at most {MAX_INSTANCES} instances per Auto Scaling group: each is a "
+        f"host booted on this machine, which holds no more (asked for {desired})"
     )
 
 
@@ -124,12 +136,16 @@ def lifecycle_state(account: str, region: str, instance_id: str) -> str | None:
 class Launches:
     """Local mode's side of the group's launches and terminations (one worker thread)."""
 
-    def __init__(self, hosts: Any, deployer: Any) -> None:
+    def __init__(self, hosts: Any, deployer: Any, elastic_ip: Any = None) -> None:
         self.hosts = hosts  # pipekit.local.service.HostPool
         self.deployer = deployer  # pipekit.local.deployer.Deployer
+        self.elastic_ip = elastic_ip  # pipekit.local.elasticip.ElasticIp: where the URL goes
         self._queue: queue.Queue[tuple[str, tuple[Any, ...]] | None] = queue.Queue()
         # instance id -> (boot status, the user data's in-service wait or None, when it booted)
         self._signals: dict[str, tuple[str, float | None, float]] = {}
+        # instance id -> outcome of an Elastic IP claim the user data makes once InService
+        self._claims: dict[str, str] = {}
+        self._late_claims: set[str] = set()
         self._booted = threading.Condition()
         self._thread = threading.Thread(target=self._run, name="pipekit-asg", daemon=True)
 
@@ -182,6 +198,13 @@ class Launches:
         while True:
             state = lifecycle_state(account, region, instance_id)
             outcome = signal_after_wait(state, time.monotonic() - at, bound)
+            if outcome == "SUCCESS" and instance_id in self._late_claims:
+                # the claim-elastic-ip step comes first; its failure is the trap's FAILURE
+                with self._booted:
+                    self._booted.wait_for(
+                        lambda: instance_id in self._claims, deadline - time.monotonic()
+                    )
+                    return self._claims.get(instance_id)
             if outcome is not None:
                 return outcome
             if state is None or time.monotonic() >= deadline:
@@ -218,18 +241,52 @@ class Launches:
         self, account: str, region: str, group_name: str, instance_id: str, actions: list[dict]
     ) -> None:
         status = "SUCCESS"
+        data = user_data(account, region, instance_id)
+        late = claims_when_in_service(data)
         try:
             self.hosts.get(instance_id)
-            self._claim_elastic_ip(account, region, instance_id)
+            if not late:
+                self._claim_elastic_ip(account, region, instance_id)
         except Exception:
             log.exception("instance %s did not boot", instance_id)
             status = "FAILURE"
-        wait = in_service_wait(user_data(account, region, instance_id))
+        wait = in_service_wait(data)
         with self._booted:
+            if late:
+                self._late_claims.add(instance_id)
             self._signals[instance_id] = (status, wait, time.monotonic())
             self._booted.notify_all()
         for action in actions:
             self._codedeploy(account, region, group_name, action)
+        if late and status == "SUCCESS":
+            # on a thread of its own: a hook someone else answers may hold the instance long
+            threading.Thread(
+                target=self._claim_in_service,
+                args=(account, region, instance_id, wait or 0.0),
+                name=f"pipekit-claim-{instance_id}",
+                daemon=True,
+            ).start()
+
+    def _claim_in_service(self, account: str, region: str, instance_id: str, bound: float) -> None:
+        """The user data's claim after its wait-in-service step: once the group has put the
+        instance InService (by now CodeDeploy has answered its launch hook), never for an
+        instance abandoned or terminated first."""
+        deadline = time.monotonic() + bound
+        state = lifecycle_state(account, region, instance_id)
+        while state not in ("InService", None) and time.monotonic() < deadline:
+            time.sleep(POLL_S)
+            state = lifecycle_state(account, region, instance_id)
+        if state != "InService":
+            return
+        outcome = "SUCCESS"
+        try:
+            self._claim_elastic_ip(account, region, instance_id)
+        except Exception:
+            log.exception("instance %s could not claim the Elastic IP", instance_id)
+            outcome = "FAILURE"
+        with self._booted:
+            self._claims[instance_id] = outcome
+            self._booted.notify_all()
 
     def _claim_elastic_ip(self, account: str, region: str, instance_id: str) -> None:
         from moto.ec2.models import ec2_backends
@@ -241,6 +298,8 @@ class Launches:
                 instance=ec2.get_instance(instance_id), allocation_id=allocation, reassociate=True
             )
             log.info("instance %s claimed the Elastic IP %s", instance_id, allocation)
+            if self.elastic_ip is not None:
+                self.elastic_ip.claimed(account, region, allocation)
 
     def _codedeploy(self, account: str, region: str, group_name: str, action: dict) -> None:
         backend = codedeploy_backends[account][region]

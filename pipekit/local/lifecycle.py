@@ -25,6 +25,7 @@ from pipekit.gitcmd import GitError, git
 from pipekit.harness.config import PROJECT_ROOT, Environment
 from pipekit.local import control
 from pipekit.local.gitremote import GitRemote
+from pipekit.local.runtime import netns
 from pipekit.local.runtime.host import cleanup_stale
 from pipekit.local.runtime.procs import mounts_under, nspawn_under, pid_alive, stop_nspawn
 from pipekit.local.runtime.rootfs import ensure_rootfs
@@ -206,8 +207,8 @@ def up(
         raise UserError(f"the app port {app_port} (AppPort in parameters/local.json) is taken")
     if params.get("DeploymentMode", "single") != "single":
         raise UserError(
-            "local mode runs DeploymentMode=single only: its hosts share this machine's network, "
-            "so several instances cannot all listen on AppPort; set it in parameters/local.json"
+            "local mode runs DeploymentMode=single only: fleet mode puts a load balancer in front "
+            "of the instances, which local mode does not run yet; set it in parameters/local.json"
         )
     repository = params.get("GitHubRepository", "")
     if "/" not in repository:
@@ -382,9 +383,10 @@ def down(*, root: Path = PROJECT_ROOT, state_dir: Path | None = None, say: Say =
     for mount in sorted(mounts_under(state_dir), reverse=True):
         subprocess.run(["umount", "-l", mount], capture_output=True, check=False)
     left = mounts_under(state_dir) + [f"systemd-nspawn pid {p}" for p in nspawn_under(machines)]
+    left += netns.left(machines)
     if stack is not None and pid_alive(stack.service_pid):
         left.append(f"service pid {stack.service_pid}")
     if left:
         raise UserError(f"could not stop everything: {', '.join(left)}")
     shutil.rmtree(state_dir, ignore_errors=True)
-    say("Local mode is stopped: no process, host or mount left.")
+    say("Local mode is stopped: no process, host, mount or network namespace left.")

@@ -4,7 +4,8 @@ the pipeline engine, plus a small loopback control endpoint for the git hook and
     python -m pipekit.local.service --state-dir DIR --port P --control-port C --app-port A
 
 Control endpoint (JSON over HTTP, 127.0.0.1 only):
-  GET  /health                      -> {"endpoint_url", "machines", "pid"}
+  GET  /health                      -> {"endpoint_url", "machines", "addresses" (instance id
+                                        -> host address), "elastic_ip" (its instance), "pid"}
   POST /push      {repository, updates:[{old,new,ref}]} -> {"started": [execution ids]}
   POST /hosts     {instance_ids:[...]}                  -> {"machines": [...]} (boots them;
                   later launches and terminations boot and stop hosts by themselves)
@@ -28,6 +29,7 @@ from typing import Any
 from pipekit.emulator import records
 from pipekit.local.actions.base import Runners
 from pipekit.local.autoscaling import Launches
+from pipekit.local.elasticip import ElasticIp
 from pipekit.local.engine import Engine
 from pipekit.local.gitremote import GitRemote
 
@@ -35,23 +37,27 @@ log = logging.getLogger("pipekit.local.service")
 
 
 class HostPool:
-    """One booted nspawn host per EC2 instance id, booted on first use."""
+    """One booted nspawn host per EC2 instance id, booted on first use, each in its own network
+    namespace listening on the app port at its own address."""
 
     def __init__(self, state_dir: Path, app_port: int) -> None:
         self.state_dir = state_dir
         self.app_port = app_port
         self.hosts: dict[str, Any] = {}
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # the table; never held through a boot
+        self._booting = threading.Lock()  # one boot at a time
 
     def get(self, instance_id: str) -> Any:
         from pipekit.local.runtime.host import boot_host
 
-        with self._lock:
-            host = self.hosts.get(instance_id)
+        with self._booting:
+            with self._lock:
+                host = self.hosts.get(instance_id)
             if host is None:
                 log.info("booting host %s on app port %s", instance_id, self.app_port)
                 host = boot_host(instance_id, app_port=self.app_port, state_dir=self.state_dir)
-                self.hosts[instance_id] = host
+                with self._lock:
+                    self.hosts[instance_id] = host
             return host
 
     def stop(self, instance_id: str) -> None:
@@ -66,8 +72,18 @@ class HostPool:
         with self._lock:
             return sorted(self.hosts)
 
-    def stop_all(self) -> None:
+    def address(self, instance_id: str) -> str | None:
+        """Where this machine reaches the instance's host, if it has one."""
         with self._lock:
+            host = self.hosts.get(instance_id)
+        return host.address if host is not None else None
+
+    def addresses(self) -> dict[str, str]:
+        with self._lock:
+            return {name: host.address for name, host in sorted(self.hosts.items())}
+
+    def stop_all(self) -> None:
+        with self._booting, self._lock:  # a boot under way ends first, then stops too
             for name, host in list(self.hosts.items()):
                 try:
                     host.stop()
@@ -123,7 +139,9 @@ class Service:
         (state_dir / "work").mkdir(parents=True, exist_ok=True)
         records.install()
         records.set_controller(self.engine)
-        self.launches = Launches(self.hosts, self.engine.deployer)
+        self.elastic_ip = ElasticIp(self.hosts, app_port)
+        self.elastic_ip.start()
+        self.launches = Launches(self.hosts, self.engine.deployer, self.elastic_ip)
         self.launches.start()
         self.control = ThreadingHTTPServer(("127.0.0.1", control_port), self._handler())
         self.control.daemon_threads = True
@@ -144,6 +162,7 @@ class Service:
         log.info("shutting down")
         self.engine.close()
         self.launches.close()
+        self.elastic_ip.close()
         self.hosts.stop_all()
         records.set_controller(None)
         self.control.shutdown()
@@ -172,6 +191,8 @@ class Service:
                         {
                             "endpoint_url": service.endpoint_url,
                             "machines": service.hosts.names(),
+                            "addresses": service.hosts.addresses(),
+                            "elastic_ip": service.elastic_ip.instance(),
                             "pid": os.getpid(),
                         },
                     )

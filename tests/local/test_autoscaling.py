@@ -144,11 +144,12 @@ def test_a_replaced_instance_gets_the_last_successful_revision(local_stack: Loca
     assert targets["instancesList"] == [new]
     # the app answers again, from the new host, with the last successful revision
     lifecycle.wait_live(stack.app_url, head, timeout=60)
-    machines = control.call(stack.control_url, "/health")["machines"]
-    assert new in machines and old not in machines
-    # the user data's claim-elastic-ip step: the stack's address moved to the new instance
+    health = control.call(stack.control_url, "/health")
+    assert new in health["machines"] and old not in health["machines"]
+    # the user data's claim-elastic-ip step: the stack's address moved to the new instance, and
+    # the URL (the address, locally) with it
     [address] = stack.client("ec2").describe_addresses()["Addresses"]
-    assert address["InstanceId"] == new
+    assert address["InstanceId"] == new == health["elastic_ip"]
 
     activities = asg.describe_scaling_activities(AutoScalingGroupName=name)
     check_output("autoscaling", "DescribeScalingActivities", activities)
@@ -255,13 +256,13 @@ def test_set_desired_capacity_above_max_size_is_refused(local_stack: LocalStack)
         "ValidationError",
         "New SetDesiredCapacity value 2 is above max value 1 for the AutoScalingGroup.",
     )
-    # within a raised MaxSize AWS would launch a second instance; local mode's hosts cannot
+    # within a raised MaxSize AWS would launch five; this machine holds four hosts
     with pytest.raises(ClientError) as err:
         local_stack.client("autoscaling").update_auto_scaling_group(
-            AutoScalingGroupName=name, MaxSize=2, DesiredCapacity=2
+            AutoScalingGroupName=name, MaxSize=5, DesiredCapacity=5
         )
     assert err.value.response["Error"]["Message"].startswith(
-        "local mode runs at most 1 instance per Auto Scaling group"
+        "local mode runs at most 4 instances per Auto Scaling group"
     )
     assert group(local_stack, name)["MaxSize"] == 1
 

@@ -11,6 +11,7 @@ from pipekit.cfn.template import load_template
 from pipekit.local.autoscaling import (
     allocation_id,
     answer,
+    claims_when_in_service,
     in_service_wait,
     signal_after_wait,
     too_many,
@@ -46,6 +47,16 @@ def test_the_user_data_says_whether_it_waits_for_in_service() -> None:
     assert in_service_wait("") is None
 
 
+def test_the_user_data_claims_the_elastic_ip_once_in_service() -> None:
+    # the template's: the address moves only to an instance that serves the last good revision
+    assert claims_when_in_service(_template_user_data())
+    # the template before: claimed at boot, ahead of the wait (or with no wait at all)
+    before = "STEP=claim-elastic-ip\nSTEP=install-codedeploy-agent\nSTEP=wait-in-service\n"
+    assert not claims_when_in_service(before)
+    assert not claims_when_in_service("STEP=claim-elastic-ip\nSTEP=signal\n")
+    assert not claims_when_in_service("")
+
+
 def test_the_wait_signals_success_in_service_failure_past_its_bound_none_once_gone() -> None:
     assert signal_after_wait("InService", 0.0, 540.0) == "SUCCESS"
     assert signal_after_wait("Pending:Wait", 10.0, 540.0) is None  # CodeDeploy still deploying
@@ -63,9 +74,12 @@ def test_codedeploys_answer_to_the_launch_hook() -> None:
     assert answer(revision, None) == "ABANDON"
 
 
-def test_local_hosts_allow_one_instance_per_group() -> None:
-    assert too_many(0) is None and too_many(1) is None
-    assert "share this machine's network" in (too_many(2) or "")
+def test_local_mode_holds_up_to_four_instances_per_group() -> None:
+    assert too_many(0) is None and too_many(2) is None and too_many(4) is None
+    assert too_many(5) == (
+        "local mode runs at most 4 instances per Auto Scaling group: each is a host booted on "
+        "this machine, which holds no more (asked for 5)"
+    )
 
 
 def _signal_with(monkeypatch, booted, states: list[str | None], timeout: float = 5.0):

@@ -51,7 +51,7 @@ def without_wait_step(tmp_path: Path) -> Path:
     ec2 = root / "templates" / "ec2.yaml"
     text = ec2.read_text()
     start = text.index("                STEP=wait-in-service\n")
-    end = text.index("                STEP=signal\n")
+    end = text.index("                STEP=", start + 1)  # the next step (claim-elastic-ip)
     ec2.write_text(text[:start] + text[end:])
     return root
 

@@ -333,9 +333,9 @@ def test_application_stop_runs_the_last_successful_revision(host: Host, tmp_path
 # --- the project's bundle on a host: the proof -----------------------------------------
 
 
-def get(path: str) -> tuple[int, str]:
+def get(h: Host, path: str) -> tuple[int, str]:
     try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{SCENARIO_PORT}{path}", timeout=3) as r:
+        with urllib.request.urlopen(f"http://{h.address}:{SCENARIO_PORT}{path}", timeout=3) as r:
             return r.status, r.read().decode()
     except urllib.error.HTTPError as exc:
         return exc.code, exc.read().decode()
@@ -387,14 +387,14 @@ def test_scenario_1_first_install_serves_the_bundle_commit(scenario: dict) -> No
     assert outcome.status == "Succeeded", outcome.log_tail
     assert list(statuses(outcome)) == ALL_EVENTS
     assert set(statuses(outcome).values()) == {"Succeeded"}
-    status, body = get("/version")
+    status, body = get(h, "/version")
     assert status == 200
     assert json.loads(body) == json.loads(
         zipfile.ZipFile(good.artifact).read("version.json").decode()
     )
-    status, page = get("/")
+    status, page = get(h, "/")
     assert status == 200 and "release alpha" in page and "a" * 40 in page
-    assert get("/health")[0] == 200
+    assert get(h, "/health")[0] == 200
     link = h.run(["readlink", "/opt/sample-app/current"]).stdout.strip()
     assert link == "/opt/sample-app/releases/d-GOOD1"
     # Runs as the unprivileged user, with only the bind capability, under systemd.
@@ -424,8 +424,8 @@ def test_scenario_2_upgrade_stops_the_old_and_serves_the_new(scenario: dict) -> 
     outcome = deploy_zip(h, good2.artifact, deployment_id="d-GOOD2", **APP)
     assert outcome.status == "Succeeded", outcome.log_tail
     assert "stopping sample-app.service" in outcome.event("ApplicationStop").log_tail
-    assert json.loads(get("/version")[1])["commit"] == "b" * 40
-    assert "release beta" in get("/")[1]
+    assert json.loads(get(h, "/version")[1])["commit"] == "b" * 40
+    assert "release beta" in get(h, "/")[1]
     new_pids = service_pids(h)
     assert new_pids and not (old_pids & new_pids)
     releases = h.run(["ls", "/opt/sample-app/releases"]).stdout.split()
@@ -446,11 +446,11 @@ def test_scenario_3_broken_release_fails_validation_and_redeploy_restores(scenar
     # It failed at the release's first crash, not after systemd's StartLimitBurst (5) starts.
     unit = ["systemctl", "show", "-p", "NRestarts", "--value", "sample-app.service"]
     assert int(h.run(unit).stdout) < 3
-    assert health_status() != 200
+    assert health_status(h) != 200
     # What CodeDeploy's rollback does: a new deployment of the last good revision.
     restore = deploy_zip(h, scenario["good2"].artifact, deployment_id="d-RESTORE", **APP)
     assert restore.status == "Succeeded", restore.log_tail
-    assert json.loads(get("/version")[1])["commit"] == "b" * 40
+    assert json.loads(get(h, "/version")[1])["commit"] == "b" * 40
     # ApplicationStop of the restore ran the script of the last successful INSTALL: d-BROKEN,
     # whose Install succeeded before its ValidateService failed (the agent's rule).
     last = h.run(
@@ -465,9 +465,9 @@ def test_scenario_3_broken_release_fails_validation_and_redeploy_restores(scenar
     assert h.run(["readlink", "/opt/sample-app/current"]).stdout.strip().endswith("/d-RESTORE")
 
 
-def health_status() -> int | None:
+def health_status(h: Host) -> int | None:
     try:
-        return get("/health")[0]
+        return get(h, "/health")[0]
     except (urllib.error.URLError, ConnectionError):
         return None
 
@@ -482,7 +482,7 @@ def test_scenario_4_deploy_after_the_service_was_killed(scenario: dict) -> None:
     outcome = deploy_zip(h, good3.artifact, deployment_id="d-AFTERKILL", **APP)
     assert outcome.event("ApplicationStop").status == "Succeeded"
     assert outcome.status == "Succeeded", outcome.log_tail
-    assert json.loads(get("/version")[1])["commit"] == "d" * 40
+    assert json.loads(get(h, "/version")[1])["commit"] == "d" * 40
     # Old releases are pruned to the last three.
     releases = h.run(["ls", "/opt/sample-app/releases"]).stdout.split()
     assert len(releases) == 3

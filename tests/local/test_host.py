@@ -13,8 +13,9 @@ from pathlib import Path
 
 import pytest
 
+from pipekit.errors import UserError
 from pipekit.local.runtime import host as hostmod
-from pipekit.local.runtime import procs
+from pipekit.local.runtime import netns, procs
 from pipekit.local.runtime.host import boot_host, cleanup_stale
 from pipekit.local.runtime.rootfs import (
     debian_mirror,
@@ -100,27 +101,34 @@ def test_boot_run_put_file_and_stop(rootfs: Path, tmp_path: Path) -> None:
         h.put_file("/etc/pk-b-marker", b"x")
         assert not (rootfs / "etc/pk-b-marker").exists()
         assert (h.root() / "etc/pk-b-marker").exists()
-        # A service in the container is reachable from here on loopback (shared network).
-        h.run(
-            [
-                "systemd-run",
-                "--unit=pk-http",
-                "python3",
-                "-m",
-                "http.server",
-                "--bind",
-                "127.0.0.1",
-                "21011",
-            ]
-        )
-        body = _fetch("http://127.0.0.1:21011/", attempts=50)
+        # A service in the container is reachable from here at the host's own address, and
+        # not on this machine's loopback: the host has a network of its own.
+        h.run(["systemd-run", "--unit=pk-http", "python3", "-m", "http.server", "21011"])
+        body = _fetch(f"http://{h.address}:21011/", attempts=50)
         assert "Directory listing" in body
+        assert _refused("http://127.0.0.1:21011/")
+        # inside, its own loopback answers (what ValidateService's curl uses)
+        inside = h.run(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "127.0.0.1:21011"])
+        assert inside.stdout == "200"
+        assert netns.left(state) != []
     finally:
         h.stop()
     h.stop()  # idempotent
+    assert netns.left(state) == []
     assert _mounts_under(state) == []
     assert _nspawn_pids_for(state / "pk-b-host1" / "root") == []
     assert not (state / "pk-b-host1").exists()
+
+
+def _refused(url: str) -> bool:
+    import urllib.error
+    import urllib.request
+
+    try:
+        urllib.request.urlopen(url, timeout=2).close()
+    except (urllib.error.URLError, ConnectionError):
+        return True
+    return False
 
 
 def _fetch(url: str, attempts: int) -> str:
@@ -161,8 +169,11 @@ def test_cleanup_stale_removes_hosts_of_a_killed_run(rootfs: Path, tmp_path: Pat
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(timeout=10)
         assert _mounts_under(state), "the killed run should have left its overlay mounted"
+        assert netns.left(state), "the killed run should have left its network namespace"
+        # booting the same host again clears what the killed run left (as `local up` does)
         assert cleanup_stale(state) == ["pk-b-stale"]
         assert _mounts_under(state) == []
+        assert netns.left(state) == []
         assert _nspawn_pids_for(root) == []
         assert not (state / "pk-b-stale").exists()
     finally:
@@ -194,3 +205,52 @@ def test_writable_root_falls_back_to_a_copy_without_overlayfs(tmp_path: Path) ->
         assert not (base / "new").exists()
     finally:
         procs.umount(root2)
+
+
+@pytest.mark.host
+def test_two_hosts_listen_on_the_same_port_each_at_its_own_address(
+    rootfs: Path, tmp_path: Path
+) -> None:
+    state = tmp_path / "state"
+    hosts = [boot_host(f"pk-b-twin{i}", app_port=21013, state_dir=state) for i in (1, 2)]
+    try:
+        assert hosts[0].address != hosts[1].address
+        for h in hosts:
+            page = f"/tmp/www/{h.name}"
+            h.put_file(page, h.name.encode())
+            h.run(["systemd-run", "--unit=pk-http", "python3", "-m", "http.server", "-d",
+                   "/tmp/www", "21013"])  # fmt: skip
+        for h in hosts:
+            assert _fetch(f"http://{h.address}:21013/{h.name}", attempts=50) == h.name
+        # no route out: a host reaches nothing beyond its own link
+        out = hosts[0].run(["ip", "-4", "route"]).stdout
+        assert "default" not in out
+    finally:
+        for h in hosts:
+            h.stop()
+    assert netns.left(state) == []
+
+
+@pytest.mark.host
+def test_a_namespace_left_by_a_crash_is_in_the_way_until_cleanup_removes_it(
+    tmp_path: Path,
+) -> None:
+    state = tmp_path / "state"
+    state.mkdir()
+    network = netns.create(state, "pk-b-crashed")  # its host directory is gone
+    try:
+        with pytest.raises(UserError) as err:
+            netns.create(state, "pk-b-crashed")
+        assert str(err.value) == (
+            f"the network namespace {network.namespace} and network link {network.link} of host "
+            "pk-b-crashed, left by a crashed run, are in the way: run `make local-down` (or "
+            f"`ip link delete {network.link}; ip netns delete {network.namespace}`)"
+        )
+        assert netns.left(state) == [
+            f"network namespace {network.namespace}",
+            f"network link {network.link}",
+        ]
+        assert cleanup_stale(state) == []  # no host to remove, but its namespace goes
+        assert netns.left(state) == []
+    finally:
+        netns.remove(state, "pk-b-crashed")

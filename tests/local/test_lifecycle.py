@@ -68,6 +68,7 @@ def test_down_cleans_up_after_a_killed_service(tmp_path):
     import os
     import signal
 
+    from pipekit.local.runtime import netns
     from tests.support.local_fixtures import host_namespaces, leftovers, start_local_stack
 
     state = (tmp_path / "state").resolve()
@@ -77,6 +78,7 @@ def test_down_cleans_up_after_a_killed_service(tmp_path):
         os.kill(stack.service_pid, signal.SIGKILL)
         time.sleep(0.5)
         assert mounts_under(state), "the hosts' mounts outlive the service"
+        assert netns.left(state / "machines"), "the hosts' network namespaces outlive it too"
         assert not control.is_running(read_state(state))
         namespaces = host_namespaces(state)
         assert namespaces, "no host PID namespace found to check after down"

@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 
 from pipekit.local import lifecycle
+from pipekit.local.runtime import netns
 from pipekit.local.runtime.procs import mounts_under, pid_alive
 from pipekit.local.state import LocalStack
 
@@ -69,11 +70,13 @@ def leftovers(
     state_dir: Path, service_pid: int, namespaces: frozenset[str] | set[str] = frozenset()
 ) -> list[str]:
     """What `local down` must not leave: the service process, host processes (found by their
-    command line or by living in, or entering, one of the hosts' PID `namespaces`), mounts."""
+    command line or by living in, or entering, one of the hosts' PID `namespaces`), mounts, the
+    hosts' network namespaces and links."""
     problems = []
     if pid_alive(service_pid):
         problems.append(f"service pid {service_pid} still running")
     problems += [f"mount {m}" for m in mounts_under(state_dir)]
+    problems += netns.left(state_dir / "machines")
     for proc in Path("/proc").iterdir():
         if not proc.name.isdigit():
             continue

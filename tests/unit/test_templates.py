@@ -480,8 +480,10 @@ def test_user_data_bootstraps_agent_before_signalling(mode: str) -> None:
     success = script.index('signal 0 "serving the last successful revision (InService)"')
     assert script.index("systemctl is-active --quiet codedeploy-agent\n") < success
     assert script.index("./codedeploy-install auto") < success
-    # ready = InService: after CodeDeploy's launch deployment (tests/unit/test_user_data_wait.py)
-    assert steps(script)[-2:] == ["wait-in-service", "signal"]
+    # ready = InService: after CodeDeploy's launch deployment (tests/unit/test_user_data_wait.py);
+    # only then does the instance take the stack's address (a new instance would otherwise take
+    # the URL from the serving one before it serves: tests/local/test_autoscaling_scaleout.py)
+    assert steps(script)[-3:] == ["wait-in-service", "claim-elastic-ip", "signal"]
     assert "trap on_error ERR" in script
     if mode == "single":
         assert "ALLOCATION_ID='eipalloc-0123456789abcdef0'" in script

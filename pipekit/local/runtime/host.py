@@ -1,9 +1,10 @@
 """A real systemd Linux host on this machine: systemd-nspawn booting a cached Debian root.
 
 The root filesystem is built once (`pipekit.local.runtime.rootfs`); every host gets its own
-writable overlay on top of it, so booting a fresh host costs a mount, not a copy. The container
-shares this machine's network namespace, so a service listening on port P inside it answers on
-127.0.0.1:P.
+writable overlay on top of it, so booting a fresh host costs a mount, not a copy. Each host boots
+in a network namespace of its own (`pipekit.local.runtime.netns`), as an instance has its own
+network: a service listening on port P inside it answers on `host.address`:P, from this machine
+only, and every host can use the same P.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import time
 from pathlib import Path
 
 from pipekit.errors import UserError
+from pipekit.local.runtime import netns
 from pipekit.local.runtime.procs import (
     children,
     cmdline,
@@ -36,8 +38,15 @@ CONTAINER_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 class Host:
     """One booted container. Commands run inside it through nsenter into its PID 1."""
 
-    def __init__(self, name: str, state_dir: Path, nspawn: subprocess.Popen[bytes]) -> None:
+    def __init__(
+        self,
+        name: str,
+        state_dir: Path,
+        nspawn: subprocess.Popen[bytes],
+        network: netns.Network,
+    ) -> None:
         self.name = name
+        self.network = network
         self.state_dir = state_dir
         self._dir = state_dir / name
         self._nspawn = nspawn
@@ -46,6 +55,11 @@ class Host:
 
     def root(self) -> Path:
         return self._dir / "root"
+
+    @property
+    def address(self) -> str:
+        """Where this machine reaches the host (its eth0)."""
+        return self.network.address
 
     @property
     def console_log(self) -> Path:
@@ -60,6 +74,7 @@ class Host:
             "nsenter",
             f"--target={self.leader_pid}",
             "--mount",
+            "--net",
             "--uts",
             "--ipc",
             "--pid",
@@ -155,6 +170,7 @@ class Host:
         namespace = pid_namespace(self.leader_pid)
         stop_nspawn(self._nspawn.pid, self._nspawn)
         kill_pid_namespace(namespace)
+        netns.remove(self.state_dir, self.name)
         umount(self.root())
         shutil.rmtree(self._dir, ignore_errors=True)
         self._stopped = True
@@ -200,20 +216,27 @@ def boot_host(name: str, *, app_port: int, state_dir: Path, cache_dir: Path | No
     check_tools()
     base = ensure_rootfs(cache_dir)
     hdir = state_dir / name
-    if hdir.exists():
+    if hdir.exists() or netns.in_the_way(state_dir, name):
         cleanup_stale(state_dir)
         if hdir.exists():
             raise UserError(f"a host named {name} is already running under {state_dir}")
+        problem = netns.in_the_way(state_dir, name)
+        if problem:
+            raise UserError(problem)
     root, upper, work = hdir / "root", hdir / "upper", hdir / "work"
     for d in (root, upper, work):
         d.mkdir(parents=True)
     _make_root(base, root, upper, work)
     (root / "etc/sample-app").mkdir(parents=True, exist_ok=True)
-    # Locally the app must only listen on loopback (the container shares this machine's network).
-    (root / "etc/sample-app/env").write_text(f"PORT={app_port}\nBIND_ADDRESS=127.0.0.1\n")
+    # what the user data writes (templates/ec2.yaml, write-app-config): the port alone, so the
+    # app binds every address of its own network, as on the instance
+    (root / "etc/sample-app/env").write_text(f"PORT={app_port}\n")
     (root / "etc/hostname").write_text(f"{name}\n")
+    # the owner first: a run killed from here on leaves a host that cleanup_stale removes
+    (hdir / "host.json").write_text(json.dumps({"name": name, "owner_pid": os.getpid()}) + "\n")
     log = open(hdir / "console.log", "wb")  # noqa: SIM115 - handed to the child process
     try:
+        network = netns.create(state_dir, name)
         nspawn = subprocess.Popen(
             [
                 "systemd-nspawn",
@@ -224,6 +247,7 @@ def boot_host(name: str, *, app_port: int, state_dir: Path, cache_dir: Path | No
                 "--keep-unit",
                 "--console=pipe",
                 f"--machine={name}",
+                f"--network-namespace-path={network.path}",
                 "--quiet",
             ],
             stdin=subprocess.DEVNULL,
@@ -231,31 +255,33 @@ def boot_host(name: str, *, app_port: int, state_dir: Path, cache_dir: Path | No
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-    except OSError:
+    except BaseException:
+        netns.remove(state_dir, name)
         umount(root)
         shutil.rmtree(hdir, ignore_errors=True)
         raise
     finally:
         log.close()
-    (hdir / "host.json").write_text(
-        json.dumps({"name": name, "nspawn_pid": nspawn.pid, "owner_pid": os.getpid()}) + "\n"
-    )
-    host = Host(name, state_dir, nspawn)
+    meta = {"name": name, "nspawn_pid": nspawn.pid, "owner_pid": os.getpid()}
+    (hdir / "host.json").write_text(json.dumps({**meta, "address": network.address}) + "\n")
+    host = Host(name, state_dir, nspawn, network)
     try:
         host._wait_booted(time.monotonic() + BOOT_TIMEOUT_S)
     except BaseException:
         host.stop()
         raise
     # cleanup_stale needs the container's init to reach processes left inside it
-    meta = {"name": name, "nspawn_pid": nspawn.pid, "owner_pid": os.getpid()}
-    (hdir / "host.json").write_text(json.dumps({**meta, "leader_pid": host.leader_pid}) + "\n")
+    meta.update(address=network.address, leader_pid=host.leader_pid)
+    (hdir / "host.json").write_text(json.dumps(meta) + "\n")
     return host
 
 
 def cleanup_stale(state_dir: Path) -> list[str]:
-    """Remove hosts whose owning process is gone (a killed run): stop, unmount, delete."""
+    """Remove hosts whose owning process is gone (a killed run): stop, unmount, delete, and
+    their network namespaces, also those whose host directory is already gone."""
     removed: list[str] = []
     if not state_dir.is_dir():
+        netns.remove_orphans(state_dir, keep=set())
         return removed
     for hdir in sorted(p for p in state_dir.iterdir() if p.is_dir()):
         meta_path = hdir / "host.json"
@@ -273,7 +299,9 @@ def cleanup_stale(state_dir: Path) -> list[str]:
         if pid and "systemd-nspawn" in cmdline(pid):
             stop_nspawn(pid)
         kill_pid_namespace(namespace)
+        netns.remove(state_dir, hdir.name)
         umount(hdir / "root")
         shutil.rmtree(hdir, ignore_errors=True)
         removed.append(hdir.name)
+    netns.remove_orphans(state_dir, keep={p.name for p in state_dir.iterdir() if p.is_dir()})
     return removed

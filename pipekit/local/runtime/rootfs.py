@@ -64,7 +64,8 @@ def debian_mirror(sources: Path = Path("/etc/apt")) -> str:
 
 
 @contextlib.contextmanager
-def _locked(path: Path) -> Iterator[None]:
+def file_lock(path: Path) -> Iterator[None]:
+    """Hold an exclusive lock on `path` (created with its parents) across processes."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w") as fh:
         fcntl.flock(fh, fcntl.LOCK_EX)
@@ -93,7 +94,7 @@ def ensure_rootfs(cache_dir: Path | None = None) -> Path:
     if done.exists():
         return target
     check_tools()
-    with _locked(cache_dir / f"rootfs-{rootfs_key()}.lock"):
+    with file_lock(cache_dir / f"rootfs-{rootfs_key()}.lock"):
         if done.exists():
             return target
         partial = target.with_name(target.name + ".partial")
