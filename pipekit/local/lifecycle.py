@@ -138,16 +138,9 @@ def port_free(port: int) -> bool:
     return True
 
 
-def deploy_stack(
-    stack: LocalStack, root: Path, overrides: dict[str, str], say: Say
-) -> dict[str, str]:
-    """Deploy the real templates with parameters/local.json through the harness deploy code."""
-    import boto3
-
-    from pipekit.harness.deploy import deploy_environment
-    from pipekit.harness.session import Clients
-
-    env = Environment(
+def environment(stack: LocalStack, root: Path = PROJECT_ROOT) -> Environment:
+    """The harness's view of a running local mode (what `ENV=local` resolves to)."""
+    return Environment(
         name="local",
         parameter_file=parameter_file(root),
         stack_name=stack.stack_name,
@@ -158,6 +151,18 @@ def deploy_stack(
         app_url=stack.app_url,
         root=root,
     )
+
+
+def deploy_stack(
+    stack: LocalStack, root: Path, overrides: dict[str, str], say: Say
+) -> dict[str, str]:
+    """Deploy the real templates with parameters/local.json through the harness deploy code."""
+    import boto3
+
+    from pipekit.harness.deploy import deploy_environment
+    from pipekit.harness.session import Clients
+
+    env = environment(stack, root)
     clients = Clients(
         session=boto3.Session(region_name=stack.region, **LOCAL_CREDENTIALS),
         endpoint_url=stack.endpoint_url,

@@ -16,29 +16,15 @@ from pipekit import appclient
 from pipekit.e2e.gitops import Checkout
 from pipekit.e2e.waiting import find_commit_execution, wait_execution
 from pipekit.errors import UserError
-from pipekit.harness.config import Environment
 from pipekit.harness.redeploy import redeploy
 from pipekit.harness.why import show_why
-from pipekit.local.state import LOCAL_CREDENTIALS
+from pipekit.local.lifecycle import environment
 from pipekit.progress import console
 from pipekit.samplechanges import STOP_PATH, break_application_stop, set_marker
 
 pytestmark = pytest.mark.host
 
 BROKEN_TEST = Path("app/tests/test_why_broken.py")
-
-
-def environment(stack) -> Environment:
-    return Environment(
-        name="local",
-        parameter_file=Path("parameters/local.json"),
-        stack_name=stack.stack_name,
-        protected=False,
-        region=stack.region,
-        endpoint_url=stack.endpoint_url,
-        credentials=dict(LOCAL_CREDENTIALS),
-        app_url=stack.app_url,
-    )
 
 
 def idle(stack, timeout: float = 600) -> None:
