@@ -17,8 +17,8 @@ Steps are the points where a run fails in its own way when a call is refused
 (`pipekit.iam.failures` words each one as AWS does): `source.connection`, `source.upload`,
 `build.start`, `build.logs`, `build.source`, `build.reports`, `build.upload`, `build.poll`,
 `approval.notify`, `deploy.start`, `deploy`, `deploy.poll`, `instance.bundle`, `instance.boot`.
-Rows of one step are in the order the service makes the calls; the first refused one is the one reported.
-A row's `context` adds request context keys (templates filled like `resource`).
+Rows of one step are in the order the service makes the calls; the first refused one is the
+one reported. A row's `context` adds request context keys (templates filled like `resource`).
 """
 
 from __future__ import annotations
