@@ -51,6 +51,11 @@ def run(ctx: ActionContext) -> ActionResult:
                 raise ActionFailed("JobFailed", "The pipeline execution was stopped")
             if clock.now() >= approval.expires:
                 raise ActionFailed("JobFailed", "The approval request expired after 7 days")
+    except ActionFailed:
+        with recs.lock:  # expired or stopped: the token identifies no request any more
+            if approval.status is None:
+                recs.approvals.pop(approval.token, None)
+        raise
     finally:
         wire.show_token(execution, stage, action["name"], None)
     wire.answered_by(execution, stage, action["name"], approval.answered_by)
