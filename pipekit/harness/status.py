@@ -11,6 +11,7 @@ from rich.table import Table
 
 from pipekit import appclient
 from pipekit.errors import UserError
+from pipekit.harness.approve import waiting_line
 from pipekit.harness.config import Environment
 from pipekit.harness.deploy import stack_outputs
 from pipekit.harness.explain import stack_failure, status_cause
@@ -103,9 +104,9 @@ def recent_runs(codepipeline, pipeline: str, limit: int = 5) -> list[RunSummary]
     return [summarise_execution(s) for s in response.get("pipelineExecutionSummaries", [])]
 
 
-def pipeline_stages(codepipeline, pipeline: str) -> list[tuple[str, str, str, str]] | None:
+def pipeline_state(codepipeline, pipeline: str) -> dict | None:
     try:
-        return stage_rows(codepipeline.get_pipeline_state(name=pipeline))
+        return codepipeline.get_pipeline_state(name=pipeline)
     except ClientError as exc:
         # Emulators may not implement get_pipeline_state (moto answers 500); the runs above
         # still tell the story, so status degrades instead of failing.
@@ -178,13 +179,16 @@ def show_status(env: Environment, clients, runs: int = 5) -> None:
         if latest is not None and latest.status == "Failed":
             summary = {"pipelineExecutionId": latest.execution_id, "status": latest.status}
             console.print(f"[red]Latest {status_cause(clients, env, outputs, summary)}[/]")
-        stages = pipeline_stages(codepipeline, pipeline)
-        if stages is None:
+        state = pipeline_state(codepipeline, pipeline)
+        if state is None:
             console.print("Stage states: not available from this endpoint")
         else:
-            for stage, state, execution, detail in stages:
-                line = f"  {stage:<8} {state:<11} {execution[:8]}"
+            for stage, stage_status, execution, detail in stage_rows(state):
+                line = f"  {stage:<8} {stage_status:<11} {execution[:8]}"
                 console.print(line + (f"  {detail}" if detail else ""))
+            waiting = waiting_line(state, env)
+            if waiting:
+                console.print(f"[yellow]{waiting}[/]", markup=True, highlight=False)
     else:
         console.print("No PipelineName output yet.")
     app, group = outputs.get("CodeDeployApplicationName"), outputs.get("DeploymentGroupName")

@@ -164,6 +164,15 @@ CALLS: tuple[Call, ...] = (
         PROJECT,
         CDK + "codebuild/build-action.ts: the action polls the build it started",
     ),
+    # --- Approve: the manual approval action (pipeline's role), when the gate is on -----------
+    Call(
+        "approval.notify",
+        "pipeline",
+        "sns:Publish",
+        TOPIC,
+        CDK + "manual-approval-action.ts (notificationTopic.grantPublish(options.role): the "
+        "action publishes the approval request to its NotificationArn)",
+    ),
     # --- Deploy: the CodeDeploy action (pipeline's role) ---------------------------------------
     Call(
         "deploy.start",
@@ -193,15 +202,6 @@ CALLS: tuple[Call, ...] = (
         "codedeploy:CreateDeployment",
         GROUP,
         CDK + "codedeploy/server-deploy-action.ts (CreateDeployment, GetDeployment on the group)",
-    ),
-    # --- Approve: the manual approval action (pipeline's role), when the gate is on -----------
-    Call(
-        "approval.notify",
-        "pipeline",
-        "sns:Publish",
-        TOPIC,
-        CDK + "manual-approval-action.ts (notificationTopic.grantPublish(options.role): the "
-        "action publishes the approval request to its NotificationArn)",
     ),
     # --- Deploy: CodeDeploy itself (the group's service role) ----------------------------------
     Call(
