@@ -171,3 +171,23 @@ def test_an_unanswered_request_expires_after_seven_days(world_factory):
     assert summaries[0]["status"] == "Failed"
     assert w.deployments() == []
     assert refusal(w, token)[0] == "InvalidApprovalTokenException"
+
+
+def test_without_sns_publish_on_the_topic_the_approval_fails(world_factory):
+    w = world_factory("p-nopublish", on_failure=False, auto_rollback=False, approval=True)
+    deny = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Deny", "Action": "sns:Publish", "Resource": "*"}],
+    }
+    client(w.emu, "iam").put_role_policy(
+        RoleName="p-nopublish-role", PolicyName="no-publish", PolicyDocument=json.dumps(deny)
+    )
+    w.push({"app.txt": "v1"}, "first")
+    summaries = w.wait_idle()
+    assert summaries[0]["status"] == "Failed"
+    assert w.deployments() == []
+    state = w.cp().get_pipeline_state(name=w.pipeline)
+    approve = next(s for s in state["stageStates"] if s["stageName"] == "Approve")
+    latest = approve["actionStates"][0]["latestExecution"]
+    assert latest["status"] == "Failed" and "token" not in latest
+    assert "is not authorized to perform: sns:Publish" in latest["errorDetails"]["message"]
