@@ -87,6 +87,7 @@ def test_a_run_waits_for_approval_then_deploys(world_factory):
     details = w.cp().list_action_executions(pipelineName=w.pipeline)["actionExecutionDetails"]
     approval = next(d for d in details if d["stageName"] == "Approve")
     assert approval["input"]["resolvedConfiguration"]["CustomData"] == f"Deploy commit {sha}?"
+    assert approval["output"]["executionResult"]["externalExecutionId"] == token
     # answered once: the same token again is refused
     assert refusal(w, token) == (
         "ApprovalAlreadyCompletedException",

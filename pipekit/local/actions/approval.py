@@ -59,9 +59,11 @@ def run(ctx: ActionContext) -> ActionResult:
     finally:
         wire.show_token(execution, stage, action["name"], None)
     wire.answered_by(execution, stage, action["name"], approval.answered_by)
+    # the token is the action execution's external id: PutApprovalResult's reference says to
+    # use list_action_executions' externalExecutionId as the token in PARALLEL mode
     if approval.status == "Rejected":
-        raise ActionFailed("JobFailed", approval.summary or "Rejected")
-    return ActionResult({}, {}, "", approval.summary or "Approved")
+        raise ActionFailed("JobFailed", approval.summary or "Rejected", approval.token)
+    return ActionResult({}, {}, approval.token, approval.summary or "Approved")
 
 
 def _notify(ctx: ActionContext, topic: str, approval: Approval) -> None:
