@@ -16,6 +16,7 @@ COMMANDS = [
     "status",
     "why",
     "redeploy",
+    "approve",
     "destroy",
     "local",
     "e2e",

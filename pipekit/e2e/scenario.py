@@ -58,6 +58,7 @@ class _Pipeline:
     build: str | None
     deploy: str | None
     definition: dict[str, Any] = field(default_factory=dict)  # get_pipeline's response
+    approval: str | None = None  # the stage of a manual approval (ApprovalBeforeDeploy true)
 
 
 def default_changes() -> SampleChanges:
@@ -100,6 +101,7 @@ class Scenario:
             build=decisions.stage_of_action_category(definition, "Build"),
             deploy=decisions.stage_of_action_category(definition, "Deploy"),
             definition=definition,
+            approval=decisions.stage_of_action_category(definition, "Approval"),
         )
 
     def _push(self, checkout: Checkout, commit: str) -> float:
@@ -130,6 +132,7 @@ class Scenario:
             console=self.console,
             label=label,
             interval=self.o.poll_interval,
+            approve=pipeline.approval is not None,
         )
         self.report.stage_seconds[label] = {
             k: round(v, 1) for k, v in decisions.stage_durations(details).items()

@@ -13,6 +13,7 @@ from rich.table import Table
 
 from pipekit import appclient
 from pipekit.errors import UserError
+from pipekit.harness.approve import waiting_line
 from pipekit.harness.config import Environment
 from pipekit.harness.deploy import stack_outputs
 from pipekit.harness.explain import stack_failure, status_cause
@@ -121,9 +122,9 @@ def recent_runs(codepipeline, pipeline: str, limit: int = 5) -> list[RunSummary]
     return [summarise_execution(s) for s in response.get("pipelineExecutionSummaries", [])]
 
 
-def pipeline_stages(codepipeline, pipeline: str) -> list[tuple[str, str, str, str]] | None:
+def pipeline_state(codepipeline, pipeline: str) -> dict | None:
     try:
-        return stage_rows(codepipeline.get_pipeline_state(name=pipeline))
+        return codepipeline.get_pipeline_state(name=pipeline)
     except ClientError as exc:
         # Emulators may not implement get_pipeline_state (moto answers 500); the runs above
         # still tell the story, so status degrades instead of failing.
@@ -217,21 +218,23 @@ def read_status(env: Environment, clients, runs: int = 5) -> dict:
         if shown and shown[0].status == "Failed":
             summary = {"pipelineExecutionId": shown[0].execution_id, "status": "Failed"}
             latest_failure = status_cause(clients, env, outputs, summary)
-        stages = pipeline_stages(codepipeline, pipeline)
+        state = pipeline_state(codepipeline, pipeline)
+        stages = None if state is None else stage_rows(state)
         data["pipeline"] = {
             "name": pipeline,
             "runs": [run_record(r) for r in shown],
             "latest_failure": latest_failure,
+            "waiting_approval": None if state is None else waiting_line(state, env),
             "stages": None
             if stages is None
             else [
                 {
                     "name": name,
-                    "status": state,
+                    "status": stage_status,
                     "execution_id": execution,
                     "failure": detail or None,
                 }
-                for name, state, execution, detail in stages
+                for name, stage_status, execution, detail in stages
             ],
         }
     app, group = outputs.get("CodeDeployApplicationName"), outputs.get("DeploymentGroupName")
@@ -298,6 +301,8 @@ def render_status(data: dict) -> None:
                 line = f"  {stage['name']:<8} {stage['status']:<11} {stage['execution_id'][:8]}"
                 detail = f"  {stage['failure']}" if stage["failure"] else ""
                 console.print(line + detail, markup=False)
+        if pipeline["waiting_approval"]:
+            console.print(pipeline["waiting_approval"], style="yellow", markup=False)
     group = data["deployment_group"]
     if group is not None:
         last = group["last_deployment"]

@@ -16,9 +16,9 @@ action has been seen to need.
 Steps are the points where a run fails in its own way when a call is refused
 (`pipekit.iam.failures` words each one as AWS does): `source.connection`, `source.upload`,
 `build.start`, `build.logs`, `build.source`, `build.reports`, `build.upload`, `build.poll`,
-`deploy.start`, `deploy`, `deploy.poll`, `instance.bundle`, `instance.boot`. Rows of one step
-are in the order the service makes the calls; the first refused one is the one reported.
-A row's `context` adds request context keys (templates filled like `resource`).
+`approval.notify`, `deploy.start`, `deploy`, `deploy.poll`, `instance.bundle`, `instance.boot`.
+Rows of one step are in the order the service makes the calls; the first refused one is the
+one reported. A row's `context` adds request context keys (templates filled like `resource`).
 """
 
 from __future__ import annotations
@@ -68,6 +68,7 @@ GROUP = "arn:{partition}:codedeploy:{region}:{account}:deploymentgroup:{applicat
 CONFIG = "arn:{partition}:codedeploy:{region}:{account}:deploymentconfig:{config}"
 LOG_STREAM = "arn:{partition}:logs:{region}:{account}:log-group:{log_group}:log-stream:{stream}"
 REPORT_GROUP = "arn:{partition}:codebuild:{region}:{account}:report-group/{report_group}"
+TOPIC = "arn:{partition}:sns:{region}:{account}:{topic}"
 
 CALLS: tuple[Call, ...] = (
     # --- Source: the GitHub (CodeConnections) action, as the pipeline's role ----------------
@@ -162,6 +163,15 @@ CALLS: tuple[Call, ...] = (
         "codebuild:BatchGetBuilds",
         PROJECT,
         CDK + "codebuild/build-action.ts: the action polls the build it started",
+    ),
+    # --- Approve: the manual approval action (pipeline's role), when the gate is on -----------
+    Call(
+        "approval.notify",
+        "pipeline",
+        "sns:Publish",
+        TOPIC,
+        CDK + "manual-approval-action.ts (notificationTopic.grantPublish(options.role): the "
+        "action publishes the approval request to its NotificationArn)",
     ),
     # --- Deploy: the CodeDeploy action (pipeline's role) ---------------------------------------
     Call(

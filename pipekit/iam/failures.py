@@ -130,6 +130,14 @@ def deploy_action(denied: Any) -> str:
     return denied.message
 
 
+def approval_notify(denied: Any) -> str:
+    """The approval action's error when its notification is refused: by analogy with the
+    CodeDeploy action (the service's AccessDenied text, passed on as the action's message)."""
+    if denied.trust:
+        return pipeline_trust(denied.principal.role_arn)
+    return denied.message
+
+
 def deployment(denied: Any) -> tuple[str, str]:
     """(error code, message) of a deployment CodeDeploy failed because of its service role
     (CodeDeploy user guide, error-codes: IAM_ROLE_PERMISSIONS "CodeDeploy does not have the

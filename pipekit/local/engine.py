@@ -300,6 +300,9 @@ class Engine:
                 wire.update(execution, status="Stopped")
                 return
             if not self._run_stage(execution, definition, stage, namespaces):
+                if execution.stop_requested:  # an action that waits (an approval) gave up
+                    wire.update(execution, status="Stopped")
+                    return
                 wire.update(execution, status="Failed")
                 self._after_stage_failure(execution, stage)
                 return

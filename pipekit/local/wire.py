@@ -244,6 +244,26 @@ def finish_action(
             execution.record["_namespaces"][action["namespace"]] = result.variables
 
 
+def show_token(execution: Execution, stage: str, action_name: str, token: str | None) -> None:
+    """An approval's token in its action state while the request is open (GetPipelineState's
+    `latestExecution.token`, what PutApprovalResult needs); None takes it away."""
+    recs = execution.records
+    with recs.lock:
+        latest = _action_state(recs, execution.pipeline_name, stage, action_name)["latestExecution"]
+        if token is None:
+            latest.pop("token", None)
+        else:
+            latest["token"] = token
+
+
+def answered_by(execution: Execution, stage: str, action_name: str, arn: str) -> None:
+    """Who answered an approval (the action state's `lastUpdatedBy`)."""
+    recs = execution.records
+    with recs.lock:
+        latest = _action_state(recs, execution.pipeline_name, stage, action_name)["latestExecution"]
+        latest["lastUpdatedBy"] = arn
+
+
 def record_source_revision(
     execution: Execution,
     definition: dict[str, Any],

@@ -72,11 +72,16 @@ class World:
         fail_build_of_marker: bool = False,
         rollback_to_the_start: bool = False,
         stage_rollback_too: bool = False,
+        approval: bool = False,
     ) -> None:
         self.remote, self.branch = remote, branch
         self.fail_build_of_marker = fail_build_of_marker
         self.rollback_to_the_start = rollback_to_the_start
         self.stage_rollback_too = stage_rollback_too
+        self.approval = approval
+        self.waiting: dict[str, str] = {}  # execution id -> open approval token
+        self.held: dict[str, list[Any]] = {}  # execution id -> its steps after the approval
+        self.answers: list[tuple[str, str]] = []  # (execution id, status) in answer order
         self.lock = threading.RLock()
         self.clock = itertools.count()
         self.seen_head = remote_head(remote, branch)
@@ -142,6 +147,8 @@ class World:
                 error="Build failed: exit status 2" if build_fails else None,
             ),
         ]
+        if self.approval and not build_fails:
+            steps.append(lambda: self.ask(eid))
         if build_fails:
             steps.append(lambda: self.finish(eid, "Failed"))
         elif broken:
@@ -151,12 +158,17 @@ class World:
         self.plans[eid] = steps
         return eid
 
+    def ask(self, eid: str) -> None:
+        """The run reaches Approve: it holds its remaining steps until the answer."""
+        self.waiting[eid] = f"00000000-0000-4000-8000-{next(self.ids):012d}"
+        self.held[eid], self.plans[eid] = self.plans[eid], []
+
     def act(self, eid, stage, status, *, external=None, error=None) -> None:
-        category = stage
-        provider = {
-            "Source": "CodeStarSourceConnection",
-            "Build": "CodeBuild",
-            "Deploy": "CodeDeploy",
+        category, provider = {
+            "Source": ("Source", "CodeStarSourceConnection"),
+            "Build": ("Build", "CodeBuild"),
+            "Approve": ("Approval", "Manual"),
+            "Deploy": ("Deploy", "CodeDeploy"),
         }[stage]
         result: dict[str, Any] = {}
         if external:
@@ -290,6 +302,7 @@ class World:
                 "stages": [
                     stage("Source", "Source", "CodeStarSourceConnection"),
                     stage("Build", "Build", "CodeBuild"),
+                    *([stage("Approve", "Approval", "Manual")] if self.approval else []),
                     stage(
                         "Deploy",
                         "Deploy",
@@ -301,6 +314,24 @@ class World:
                 ],
             }
         }
+
+    def _get_pipeline_state(self, name):
+        approve: dict[str, Any] = {
+            "stageName": "Approve",
+            "actionStates": [{"actionName": "Approve"}],
+        }
+        for eid, token in self.waiting.items():
+            approve["latestExecution"] = {"pipelineExecutionId": eid, "status": "InProgress"}
+            approve["actionStates"][0]["latestExecution"] = {"status": "InProgress", "token": token}
+        return {"pipelineName": name, "stageStates": [approve]}
+
+    def _put_approval_result(self, pipelineName, stageName, actionName, result, token):
+        (eid,) = [e for e, t in self.waiting.items() if t == token]
+        del self.waiting[eid]
+        self.answers.append((eid, result["status"]))
+        self.act(eid, "Approve", "Succeeded")
+        self.plans[eid] = self.held.pop(eid)
+        return {"approvedAt": self.now()}
 
     def _list_pipeline_executions(self, pipelineName, maxResults=100):
         return {"pipelineExecutionSummaries": [dict(s) for s in reversed(self.executions)]}
@@ -521,6 +552,16 @@ def test_full_scenario_passes_and_leaves_marker_without_breakage(remote, tmp_pat
     data = json.loads(path.read_text())
     assert data["ok"] is True and data["good_commit"] == report.good_commit
     assert data["commit_to_live_s"] == report.commit_to_live_s
+
+
+def test_with_the_approval_gate_on_each_run_is_approved_and_the_scenario_passes(remote, tmp_path):
+    world, report, output = run(remote, tmp_path, approval=True)
+    assert report.ok, (report.problems, output)
+    # every run that built reached Approve and was approved once, in push order
+    assert [status for _, status in world.answers] == ["Approved"] * len(world.answers)
+    assert len(world.answers) == len(world.executions) >= 3
+    assert world.waiting == {}
+    assert set(report.stage_seconds["good"]) == {"Source", "Build", "Approve", "Deploy"}
 
 
 def test_rollback_to_another_revision_is_reported_and_repo_still_restored(remote, tmp_path):

@@ -1,4 +1,4 @@
-"""The action provider registry: the three providers local mode runs, and a clear failure for
+"""The action provider registry: the four providers local mode runs, and a clear failure for
 any other (the engine records it as the action's error)."""
 
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from pipekit.local import actions
-from pipekit.local.actions import build, deploy, source
+from pipekit.local.actions import approval, build, deploy, source
 from pipekit.local.wire import ActionFailed
 
 
@@ -16,6 +16,7 @@ def test_the_registry_names_each_provider_once():
         "CodeStarSourceConnection": source.run,
         "CodeBuild": build.run,
         "CodeDeploy": deploy.run,
+        "Manual": approval.run,
     }
     assert actions.handler_for("CodeBuild") is build.run
 

@@ -267,8 +267,11 @@ def make_world(
     triggers=None,
     mode: str = "QUEUED",
     build_role: str | None = None,
+    approval: bool = False,
 ) -> World:
-    """`build_role`: the build project's service role (default: the world's one role)."""
+    """`build_role`: the build project's service role (default: the world's one role);
+    `approval`: an Approve stage (manual approval notifying a topic) before Deploy, as
+    templates/pipeline.yaml has it with ApprovalBeforeDeploy true."""
     iam, s3 = client(emu, "iam"), client(emu, "s3")
     # one role for the pipeline, the project and the group, which local mode authorizes
     role = service_role(iam, f"{name}-role")
@@ -401,6 +404,9 @@ def make_world(
             deploy_stage,
         ],
     }
+    if approval:
+        topic = client(emu, "sns").create_topic(Name=f"{name}-topic")["TopicArn"]
+        pipeline["stages"].insert(2, approve_stage(topic))
     if triggers is not None:
         pipeline["triggers"] = triggers
     client(emu, "codepipeline").create_pipeline(pipeline=pipeline)
@@ -421,6 +427,28 @@ def make_world(
     )
     records.set_controller(engine)
     return World(emu, engine, runner, clone, remote, name, instance)
+
+
+def approve_stage(topic_arn: str) -> dict:
+    """The Approve stage of templates/pipeline.yaml, in API shape."""
+    return {
+        "name": "Approve",
+        "actions": [
+            {
+                "name": "Approve",
+                "actionTypeId": {
+                    "category": "Approval",
+                    "owner": "AWS",
+                    "provider": "Manual",
+                    "version": "1",
+                },
+                "configuration": {
+                    "NotificationArn": topic_arn,
+                    "CustomData": "Deploy commit #{SourceVariables.CommitId}?",
+                },
+            }
+        ],
+    }
 
 
 @pytest.fixture

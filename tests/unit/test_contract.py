@@ -38,6 +38,7 @@ ROOT_PARAMETERS = {
     "ArtifactRetentionDays",
     "CodeBuildImage",
     "CodeBuildComputeType",
+    "ApprovalBeforeDeploy",
 }
 ROOT_OUTPUTS = {
     "AppUrl",

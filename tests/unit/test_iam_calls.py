@@ -20,6 +20,7 @@ STEPS = (
     "build.reports",
     "build.upload",
     "build.poll",
+    "approval.notify",
     "deploy.start",
     "deploy",
     "instance.bundle",
@@ -47,6 +48,7 @@ FIELDS = {
     "target_group_arn": "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/t/1",
     "stack_id": "arn:aws:cloudformation:us-east-1:123456789012:stack/s/1",
     "allocation_id": "eipalloc-1",
+    "topic": "pipekit-dev-NotificationTopic-1",
     "instance_id": "i-1",
     "instance_stack_tag": "pipekit-local",
 }

@@ -59,6 +59,8 @@ ACTION_CONFIG_KEYS = {
         "EnvironmentVariables",
     },
     "CodeDeploy": {"ApplicationName", "DeploymentGroupName"},
+    # CodePipeline user guide, action reference "Manual approval" (approvals-action-add)
+    "Manual": {"NotificationArn", "CustomData", "ExternalEntityLink"},
 }
 
 
@@ -194,6 +196,40 @@ def test_action_configuration_keys_are_documented(mode: str, conn: str) -> None:
             assert set(action["Configuration"]) <= ACTION_CONFIG_KEYS[provider], provider
             assert action["ActionTypeId"]["Owner"] == "AWS"
             assert action["ActionTypeId"]["Version"] == "1"
+
+
+@pytest.mark.parametrize("gate", ["true", "false"])
+def test_the_approval_gate_sits_between_build_and_deploy_only_when_on(gate: str) -> None:
+    doc = rendered("pipeline", ApprovalBeforeDeploy=gate)
+    (pipeline,) = resources_of(doc, "AWS::CodePipeline::Pipeline").values()
+    stages = pipeline["Properties"]["Stages"]
+    policies = [
+        p
+        for p in resources_of(doc, "AWS::IAM::Policy").values()
+        if p["Properties"]["PolicyName"] == "notify-approval"
+    ]
+    if gate == "false":
+        assert [s["Name"] for s in stages] == ["Source", "Build", "Deploy", "Prune"]
+        assert policies == []
+        return
+    assert [s["Name"] for s in stages] == ["Source", "Build", "Approve", "Deploy", "Prune"]
+    (action,) = stages[2]["Actions"]
+    assert action["ActionTypeId"] == {
+        "Category": "Approval",
+        "Owner": "AWS",
+        "Provider": "Manual",
+        "Version": "1",
+    }
+    config = action["Configuration"]
+    assert config["NotificationArn"] == {"Ref": "NotificationTopic"}
+    assert "#{SourceVariables.CommitId}" in config["CustomData"]
+    assert len(config["CustomData"]) <= 512  # the action reference's limit
+    # the pipeline's role may publish to that topic and nothing else
+    (policy,) = policies
+    (statement,) = policy["Properties"]["PolicyDocument"]["Statement"]
+    assert statement["Action"] == "sns:Publish"
+    assert statement["Resource"] == {"Ref": "NotificationTopic"}
+    assert policy["Properties"]["Roles"] == [child_values("pipeline")["CodePipelineRoleName"]]
 
 
 @pytest.mark.parametrize("branch", ["main", "release/2026"])

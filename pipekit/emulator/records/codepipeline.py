@@ -14,8 +14,12 @@ from moto.codepipeline.responses import CodePipelineResponse
 from moto.core.responses import ActionResult
 
 from pipekit.emulator.records.exceptions import (
+    ActionNotFoundException,
+    ApprovalAlreadyCompletedException,
+    InvalidApprovalTokenException,
     PipelineExecutionNotFoundException,
     PipelineNotFoundException,
+    StageNotFoundException,
     ValidationException,
 )
 from pipekit.emulator.records.overrides import context, original
@@ -23,6 +27,7 @@ from pipekit.emulator.records.store import (
     Controller,
     Record,
     controller,
+    now,
     pipeline_token,
     public,
     records_for,
@@ -226,6 +231,68 @@ def stop_pipeline_execution(self: CodePipelineResponse) -> ActionResult:
     return ActionResult({"pipelineExecutionId": execution_id})
 
 
+# ApprovalResult in botocore's codepipeline model: status is an enum, summary 0..512 characters
+APPROVAL_STATUSES = ("Approved", "Rejected")
+APPROVAL_SUMMARY_LIMIT = 512
+
+
+def put_approval_result(self: CodePipelineResponse) -> ActionResult:
+    """Answer a manual approval the engine's approval action waits on (`Records.approvals`).
+
+    The refusals are the ones botocore lists for PutApprovalResult, chosen by their
+    descriptions there: a token that was answered already -> ApprovalAlreadyCompletedException
+    ("The approval action has already been approved or rejected"); any other token that is not
+    the action's open request (unknown, expired, of another action) ->
+    InvalidApprovalTokenException ("The approval request already received a response or has
+    expired"). Those descriptions are the messages too: AWS's own text is not documented."""
+    account_id, region, recs = context(self)
+    name = self._get_param("pipelineName")
+    definition = _pipeline_definition(account_id, region, name)
+    stage_name, action_name = self._get_param("stageName"), self._get_param("actionName")
+    stage = next((s for s in definition["stages"] if s["name"] == stage_name), None)
+    if stage is None:
+        raise StageNotFoundException(f"Stage {stage_name} not found in pipeline {name}")
+    if not any(a["name"] == action_name for a in stage["actions"]):
+        raise ActionNotFoundException(f"Action {action_name} not found in stage {stage_name}")
+    result = self._get_param("result") or {}
+    status, summary = result.get("status"), result.get("summary", "")
+    if status not in APPROVAL_STATUSES:
+        raise ValidationException(
+            f"Value '{status}' at 'result.status' failed to satisfy constraint: Member must "
+            f"satisfy enum value set: [{', '.join(APPROVAL_STATUSES)}]"
+        )
+    if len(summary) > APPROVAL_SUMMARY_LIMIT:
+        raise ValidationException(
+            "Value at 'result.summary' failed to satisfy constraint: Member must have length "
+            f"less than or equal to {APPROVAL_SUMMARY_LIMIT}"
+        )
+    token = self._get_param("token")
+    with recs.lock:
+        approval = recs.approvals.get(token)
+        if approval is None or (approval.pipeline, approval.stage, approval.action) != (
+            name,
+            stage_name,
+            action_name,
+        ):
+            raise InvalidApprovalTokenException(
+                "The approval request already received a response or has expired"
+            )
+        if approval.status is not None:
+            raise ApprovalAlreadyCompletedException(
+                "The approval action has already been approved or rejected"
+            )
+        if now() >= approval.expires:
+            raise InvalidApprovalTokenException(
+                "The approval request already received a response or has expired"
+            )
+        approved_at = now()
+        approval.status, approval.summary = status, summary
+        # the caller's ARN, as AWS records it (lastUpdatedBy); moto's caller is the account root
+        approval.answered_by = f"arn:aws:iam::{account_id}:root"
+        approval.answered.set()
+    return ActionResult({"approvedAt": approved_at})
+
+
 OVERRIDES = {
     "list_pipeline_executions": list_pipeline_executions,
     "get_pipeline_execution": get_pipeline_execution,
@@ -234,6 +301,7 @@ OVERRIDES = {
     "start_pipeline_execution": start_pipeline_execution,
     "rollback_stage": rollback_stage,
     "stop_pipeline_execution": stop_pipeline_execution,
+    "put_approval_result": put_approval_result,
 }
 SERVICE = "codepipeline"
 RESPONSE = CodePipelineResponse

@@ -67,3 +67,15 @@ class RevisionRequiredException(_NamedError):
 
 class InvalidTimeRangeException(_NamedError):
     pass
+
+
+class ActionNotFoundException(_NamedError):
+    pass
+
+
+class InvalidApprovalTokenException(_NamedError):
+    pass
+
+
+class ApprovalAlreadyCompletedException(_NamedError):
+    pass

@@ -37,6 +37,22 @@ def public(record: Record) -> Record:
 
 
 @dataclass
+class Approval:
+    """One manual approval request: what the approval action waits on and PutApprovalResult
+    answers. `status` stays None until answered (then Approved or Rejected)."""
+
+    pipeline: str
+    stage: str
+    action: str
+    token: str
+    expires: datetime
+    status: str | None = None
+    summary: str = ""
+    answered_by: str = ""
+    answered: threading.Event = field(default_factory=threading.Event)
+
+
+@dataclass
 class Records:
     """Everything the engine recorded for one account and region."""
 
@@ -55,6 +71,8 @@ class Records:
     targets: dict[str, dict[str, Record]] = field(default_factory=dict)
     # pipeline name -> token of the pipeline object the records belong to (see pipeline_token)
     owners: dict[str, tuple[int, str]] = field(default_factory=dict)
+    # approval token -> the manual approval it identifies (see `Approval`), answered or not
+    approvals: dict[str, Approval] = field(default_factory=dict)
 
     def reset(self) -> None:
         with self.lock:
@@ -66,6 +84,7 @@ class Records:
                 self.deployments,
                 self.targets,
                 self.owners,
+                self.approvals,
             ):
                 table.clear()
 
