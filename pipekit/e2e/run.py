@@ -28,7 +28,9 @@ def prepare(
     """The clients, the target and the preflight notes (printed): what the e2e and the bench
     act on. `check=False` skips the preflight (for reading records only: nothing is pushed)."""
     clients = clients_for(env)
-    local_state = read_local_state(env.root) if env.name == "local" else None
+    # The local remote from the running local mode's state, unless the caller named one.
+    local = env.name == "local" and git_remote is None
+    local_state = read_local_state(env.root) if local else None
     target, notes = resolve_target(
         env=env.name,
         stack_name=env.stack_name,

@@ -121,14 +121,14 @@ def pipeline_executions(cp: Any, pipeline: str, limit: int = 50) -> list[dict[st
 
 
 def run_records(
-    cp: Any, cb: Any, cd: Any, pipeline: str, execution_id: str
-) -> tuple[dict[str, Any], list[dict[str, Any]], dict[str, dict], dict[str, tuple[dict, list]]]:
-    """Everything the services recorded about one pipeline execution: the execution, its action
-    executions, the builds its CodeBuild actions ran and the deployments (with their targets)
-    its CodeDeploy actions made, CodeDeploy's rollback deployments included."""
-    execution = cp.get_pipeline_execution(pipelineName=pipeline, pipelineExecutionId=execution_id)[
-        "pipelineExecution"
-    ]
+    cp: Any, cb: Any, cd: Any, pipeline: str, summary: dict[str, Any]
+) -> tuple[list[dict[str, Any]], dict[str, dict], dict[str, tuple[dict, list]]]:
+    """Everything the services recorded about one pipeline execution (`summary`, from
+    ListPipelineExecutions: the one record with the execution's start and last update;
+    GetPipelineExecution has neither): its action executions, the builds its CodeBuild actions
+    ran and the deployments (with their targets) its CodeDeploy actions made, CodeDeploy's
+    rollback deployments included."""
+    execution_id = summary["pipelineExecutionId"]
     details = action_executions(cp, pipeline, execution_id)
 
     def ids_of(provider: str) -> list[str]:
@@ -155,4 +155,4 @@ def run_records(
         rollback_id = info.get("rollbackInfo", {}).get("rollbackDeploymentId")
         if rollback_id:
             pending.append(rollback_id)
-    return execution, details, builds, deployments
+    return details, builds, deployments

@@ -213,7 +213,7 @@ def run_timing(
 
 
 def trigger_to_start(pushed_at: datetime | None, started_at: datetime | None) -> float | None:
-    """Push (this machine's UTC clock, taken as `git push` returned) to the execution's
+    """Push (this machine's UTC clock, taken as `git push` began) to the execution's
     startTime (the service's clock): the one gap no record holds both ends of, so it carries
     the two clocks' skew."""
     return seconds(pushed_at, started_at)

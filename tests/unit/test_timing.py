@@ -169,18 +169,19 @@ def stub_deployment(cd, deployment: dict, targets: list[dict]) -> None:
 def records():
     clients = StubbedClients()
     cp, cb, cd = clients.stub("codepipeline"), clients.stub("codebuild"), clients.stub("codedeploy")
+    # a ListPipelineExecutions summary: the record of the execution's start and last update
     execution = {
-        "pipelineName": PIPELINE,
-        "pipelineVersion": 1,
         "pipelineExecutionId": "e-1",
         "status": "Failed",
         "executionType": "STANDARD",
-        "artifactRevisions": [{"name": "SourceOutput", "revisionId": COMMIT}],
+        "startTime": at(0),
+        "lastUpdateTime": at(151),
+        "sourceRevisions": [{"actionName": "Source", "revisionId": COMMIT}],
     }
     cp.add_response(
-        "get_pipeline_execution",
-        {"pipelineExecution": execution},
-        {"pipelineName": PIPELINE, "pipelineExecutionId": "e-1"},
+        "list_pipeline_executions",
+        {"pipelineExecutionSummaries": [execution]},
+        {"pipelineName": PIPELINE, "maxResults": 1},
     )
     cp.add_response(
         "list_action_executions",
@@ -209,18 +210,18 @@ def records():
     stub_deployment(
         cd, rollback, [target(ROLLBACK, INSTANCES[1], 220), target(ROLLBACK, INSTANCES[0], 150)]
     )
-    yield clients, execution
+    yield clients
     clients.assert_done()
 
 
 def test_run_timing_reads_every_step_from_the_records(records):
-    clients, _ = records
-    execution, details, builds, deployments = run_records(
-        clients("codepipeline"), clients("codebuild"), clients("codedeploy"), PIPELINE, "e-1"
+    clients = records
+    (execution,) = pipeline_executions(clients("codepipeline"), PIPELINE, 1)
+    details, builds, deployments = run_records(
+        clients("codepipeline"), clients("codebuild"), clients("codedeploy"), PIPELINE, execution
     )
-    execution = {**execution, "startTime": at(0), "lastUpdateTime": at(151)}
     run = timing.run_timing(execution, details, builds, deployments)
-    assert run["seconds"] == 151.0 and run["status"] == "Failed"
+    assert run["seconds"] == 151.0 and run["status"] == "Failed" and run["commit"] == COMMIT
     assert [(a["stage"], a["seconds"]) for a in run["actions"]] == [
         ("Source", 2.0),
         ("Build", 55.5),
@@ -250,11 +251,11 @@ def test_run_timing_reads_every_step_from_the_records(records):
 
 
 def test_the_table_shows_the_records_numbers(records):
-    clients, _ = records
-    execution, details, builds, deployments = run_records(
-        clients("codepipeline"), clients("codebuild"), clients("codedeploy"), PIPELINE, "e-1"
+    clients = records
+    (execution,) = pipeline_executions(clients("codepipeline"), PIPELINE, 1)
+    details, builds, deployments = run_records(
+        clients("codepipeline"), clients("codebuild"), clients("codedeploy"), PIPELINE, execution
     )
-    execution = {**execution, "startTime": at(0), "lastUpdateTime": at(151)}
     rows = {
         step.strip(): seconds
         for step, _, seconds in _rows(timing.run_timing(execution, details, builds, deployments))
