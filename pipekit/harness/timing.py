@@ -160,7 +160,8 @@ def lifecycle_events(targets: Iterable[Response]) -> list[Response]:
             }
         )
     # Instance order as the deployment reached them (a fleet goes one batch after another).
-    return sorted(instances, key=lambda i: (i["first"] is None, i["first"] or 0, i["instance"]))
+    instances.sort(key=lambda i: (i["first"] is None, i["first"] or 0, i["instance"]))
+    return [{k: v for k, v in i.items() if k != "first"} for i in instances]
 
 
 def deployment_timing(info: Response, targets: Iterable[Response]) -> Response:
