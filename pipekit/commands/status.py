@@ -10,6 +10,12 @@ def register(subparsers) -> None:
     parser = subparsers.add_parser("status", help="pipeline runs, stages, deployment, version")
     add_environment_arguments(parser)
     parser.add_argument("--runs", type=int, default=5, help="how many recent runs (default 5)")
+    parser.add_argument(
+        "--output",
+        choices=["text", "json"],
+        default="text",
+        help="text (tables) or json (docs/schemas/status.schema.json)",
+    )
     parser.set_defaults(func=run)
 
 
@@ -18,5 +24,5 @@ def run(args, clients=None) -> int:
     from pipekit.harness.status import show_status
 
     env = environment_from_args(args)
-    show_status(env, clients or clients_for(env), args.runs)
+    show_status(env, clients or clients_for(env), args.runs, args.output)
     return 0

@@ -205,19 +205,28 @@ def _caller_identity(start_response: Any, session: sessions.RoleSession) -> list
     return [body]
 
 
+def needs(
+    session: sessions.RoleSession, request: operations.Request, region: str
+) -> tuple[str, dict[str, Any], list[tuple[str, str]]]:
+    """The request's operation, its fields and the (IAM action, resource) pairs it must be
+    allowed; raises `operations.Unmodelled` for an operation no row covers."""
+    name, fields = operations.identify(request)
+    pairs = operations.authorizations(
+        request.service,
+        name,
+        fields,
+        partition=session.partition,
+        region=region,
+        account=session.account_id,
+        deployment_group=_deployment_group(session.account_id, region),
+    )
+    return name, fields, pairs
+
+
 def refusal(session: sessions.RoleSession, request: operations.Request, region: str) -> str | None:
     """Why AWS would refuse this session the request (its access-denied message), or None."""
-    name, fields = operations.identify(request)
     try:
-        pairs = operations.authorizations(
-            request.service,
-            name,
-            fields,
-            partition=session.partition,
-            region=region,
-            account=session.account_id,
-            deployment_group=_deployment_group(session.account_id, region),
-        )
+        name, fields, pairs = needs(session, request, region)
     except operations.Unmodelled as exc:
         return str(exc)
     context = request_context(session.role_arn, session.account_id)
@@ -288,4 +297,4 @@ class AuthnApp:
         return self.app(environ, start_response)
 
 
-__all__ = ["AuthnApp", "credential", "refusal", "request_of"]
+__all__ = ["AuthnApp", "credential", "needs", "refusal", "request_of"]

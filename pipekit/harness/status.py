@@ -3,10 +3,12 @@ The summarising functions are pure, over responses shaped as the botocore models
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import datetime
 
 from botocore.exceptions import ClientError
+from rich import box
 from rich.table import Table
 
 from pipekit import appclient
@@ -79,22 +81,38 @@ def stage_rows(state: dict) -> list[tuple[str, str, str, str]]:
     return rows
 
 
-def summarise_deployment(info: dict) -> str:
-    """One line for a get_deployment deploymentInfo, rollback relations included."""
-    parts = [f"{info.get('deploymentId', '?')} {info.get('status', '?')}"]
+def summarise_deployment(info: dict) -> dict:
+    """A get_deployment deploymentInfo reduced to what status shows, rollback relations included."""
     start, end = info.get("startTime") or info.get("createTime"), info.get("completeTime")
-    if start and end:
-        parts.append(f"in {duration((end - start).total_seconds())}")
-    if info.get("creator"):
-        parts.append(f"by {info['creator']}")
     error = info.get("errorInformation") or {}
-    if error.get("code"):
-        parts.append(f"error {error['code']}: {error.get('message', '')}".rstrip(": "))
     rollback = info.get("rollbackInfo") or {}
-    if rollback.get("rollbackDeploymentId"):
-        parts.append(f"rolled back by {rollback['rollbackDeploymentId']}")
-    if rollback.get("rollbackTriggeringDeploymentId"):
-        parts.append(f"rollback of {rollback['rollbackTriggeringDeploymentId']}")
+    created = info.get("createTime")
+    return {
+        "id": info.get("deploymentId", "?"),
+        "status": info.get("status", "?"),
+        "created": created.isoformat() if created else None,
+        "duration_s": (end - start).total_seconds() if start and end else None,
+        "creator": info.get("creator"),
+        "error_code": error.get("code"),
+        "error_message": error.get("message"),
+        "rolled_back_by": rollback.get("rollbackDeploymentId"),
+        "rollback_of": rollback.get("rollbackTriggeringDeploymentId"),
+    }
+
+
+def deployment_line(d: dict) -> str:
+    """One line for a summarised deployment."""
+    parts = [f"{d['id']} {d['status']}"]
+    if d["duration_s"] is not None:
+        parts.append(f"in {duration(d['duration_s'])}")
+    if d["creator"]:
+        parts.append(f"by {d['creator']}")
+    if d["error_code"]:
+        parts.append(f"error {d['error_code']}: {d['error_message'] or ''}".rstrip(": "))
+    if d["rolled_back_by"]:
+        parts.append(f"rolled back by {d['rolled_back_by']}")
+    if d["rollback_of"]:
+        parts.append(f"rollback of {d['rollback_of']}")
     return ", ".join(parts)
 
 
@@ -115,7 +133,8 @@ def pipeline_stages(codepipeline, pipeline: str) -> list[tuple[str, str, str, st
         raise
 
 
-def last_deployment(codedeploy, application: str, group: str) -> str | None:
+def last_deployment(codedeploy, application: str, group: str) -> dict | None:
+    """The newest of the group's deployments, summarised (None: none yet)."""
     ids = codedeploy.list_deployments(applicationName=application, deploymentGroupName=group).get(
         "deployments", []
     )
@@ -126,70 +145,175 @@ def last_deployment(codedeploy, application: str, group: str) -> str | None:
     return summarise_deployment(latest)
 
 
-def app_version(url: str, timeout: float = 5.0) -> str:
+def app_answer(url: str, timeout: float = 5.0) -> dict:
     """What the app's /version says, or why it did not answer."""
     answer, body = appclient.version(url, timeout)
+    record: dict = {"url": url, "answering": body is not None}
     if body is None:
-        why = answer.error or f"HTTP {answer.status}, not a JSON object"
-        return f"not answering at {appclient.join(url, '/version')} ({why})"
-    commit = str(body.get("commit", "?"))[:12]
+        record["error"] = answer.error or f"HTTP {answer.status}, not a JSON object"
+        return record
+    record["commit"] = str(body.get("commit", "?"))[:12]
+    record["build_id"] = str(body.get("build_id", "?"))
+    record["pipeline_execution_id"] = str(body.get("pipeline_execution_id", "?"))
+    return record
+
+
+def app_line(app: dict) -> str:
+    if not app["answering"]:
+        return f"not answering at {appclient.join(app['url'], '/version')} ({app['error']})"
     return (
-        f"answering at {url}: commit {commit}, build {body.get('build_id', '?')}, "
-        f"pipeline execution {body.get('pipeline_execution_id', '?')}"
+        f"answering at {app['url']}: commit {app['commit']}, build {app['build_id']}, "
+        f"pipeline execution {app['pipeline_execution_id']}"
     )
 
 
-def show_status(env: Environment, clients, runs: int = 5) -> None:
-    """The stack's state (and its last failure), the pipeline's recent runs and stage states,
-    the last deployment and what the app serves: what `make status` prints."""
+def app_version(url: str, timeout: float = 5.0) -> str:
+    """What the app's /version says, or why it did not answer, in one line."""
+    return app_line(app_answer(url, timeout))
+
+
+def run_record(r: RunSummary) -> dict:
+    return {
+        "id": r.execution_id,
+        "commit": r.commit,
+        "trigger": r.trigger,
+        "type": r.kind,
+        "status": r.status,
+        "started": r.started.isoformat() if r.started else None,
+        "duration_s": r.duration_s,
+    }
+
+
+def read_status(env: Environment, clients, runs: int = 5) -> dict:
+    """Everything `make status` shows, in the shape of docs/schemas/status.schema.json: the one
+    reader behind both the table and `--output json`."""
     cfn = clients("cloudformation")
     status = stack_status(cfn, env.stack_name)
     if status is None:
         raise UserError(
             f"the stack {env.stack_name} does not exist: deploy it with `{env.make_hint('deploy')}`"
         )
-    console.print(f"Stack {env.stack_name}: {status}")
     cause = stack_failure(cfn, env.stack_name, status)
-    if cause:
-        console.print(
-            f"  last failure: {cause.get('LogicalResourceId')}: {cause.get('ResourceStatusReason')}"
-        )
+    data: dict = {
+        "stack": {
+            "name": env.stack_name,
+            "status": status,
+            "last_failure": {
+                "resource": cause.get("LogicalResourceId"),
+                "reason": cause.get("ResourceStatusReason"),
+            }
+            if cause
+            else None,
+        },
+        "pipeline": None,
+        "deployment_group": None,
+    }
     outputs = stack_outputs(cfn, env.stack_name)
     pipeline = outputs.get("PipelineName")
     if pipeline:
         codepipeline = clients("codepipeline")
-        table = Table(title=f"Recent runs of {pipeline}")
-        for column in ("Execution", "Commit", "Trigger", "Type", "Status", "Duration"):
-            table.add_column(column)
-        runs_shown = recent_runs(codepipeline, pipeline, runs)
-        for r in runs_shown:
-            style = "red" if r.status == "Failed" else "green" if r.status == "Succeeded" else ""
-            table.add_row(
-                r.execution_id[:8],
-                r.commit,
-                r.trigger,
-                r.kind,
-                r.status,
-                duration(r.duration_s),
-                style=style,
-            )
-        console.print(table)
-        latest = runs_shown[0] if runs_shown else None
-        if latest is not None and latest.status == "Failed":
-            summary = {"pipelineExecutionId": latest.execution_id, "status": latest.status}
-            console.print(f"[red]Latest {status_cause(clients, env, outputs, summary)}[/]")
+        shown = recent_runs(codepipeline, pipeline, runs)
+        latest_failure = None
+        if shown and shown[0].status == "Failed":
+            summary = {"pipelineExecutionId": shown[0].execution_id, "status": "Failed"}
+            latest_failure = status_cause(clients, env, outputs, summary)
         stages = pipeline_stages(codepipeline, pipeline)
-        if stages is None:
-            console.print("Stage states: not available from this endpoint")
-        else:
-            for stage, state, execution, detail in stages:
-                line = f"  {stage:<8} {state:<11} {execution[:8]}"
-                console.print(line + (f"  {detail}" if detail else ""))
-    else:
-        console.print("No PipelineName output yet.")
+        data["pipeline"] = {
+            "name": pipeline,
+            "runs": [run_record(r) for r in shown],
+            "latest_failure": latest_failure,
+            "stages": None
+            if stages is None
+            else [
+                {
+                    "name": name,
+                    "status": state,
+                    "execution_id": execution,
+                    "failure": detail or None,
+                }
+                for name, state, execution, detail in stages
+            ],
+        }
     app, group = outputs.get("CodeDeployApplicationName"), outputs.get("DeploymentGroupName")
     if app and group:
-        deployment = last_deployment(clients("codedeploy"), app, group)
-        console.print(f"Last deployment: {deployment or 'none yet'}")
+        data["deployment_group"] = {
+            "application": app,
+            "name": group,
+            "last_deployment": last_deployment(clients("codedeploy"), app, group),
+        }
     url = env.app_url or outputs.get("AppUrl")
-    console.print(f"App: {app_version(url) if url else 'no AppUrl output'}")
+    data["app"] = app_answer(url) if url else None
+    return data
+
+
+def runs_table(pipeline: dict) -> Table:
+    """The recent runs, fitting 80 columns with the commit and the status whole: those two (and
+    the short ids) never wrap; trigger and type, the least scanned, wrap within their cells."""
+    table = Table(
+        title=f"Recent runs of {pipeline['name']}",
+        box=box.SIMPLE_HEAD,
+        show_edge=False,
+        pad_edge=False,
+        collapse_padding=True,
+    )
+    table.add_column("Run", no_wrap=True, min_width=8)
+    table.add_column("Commit", no_wrap=True, min_width=12)
+    table.add_column("Status", no_wrap=True, min_width=10)
+    table.add_column("Took", no_wrap=True, justify="right")
+    table.add_column("Trigger", overflow="fold")
+    table.add_column("Type", overflow="fold", max_width=11)  # "ROLLBACK to" / "<run>"
+    for r in pipeline["runs"]:
+        status = r["status"]
+        style = "red" if status == "Failed" else "green" if status == "Succeeded" else ""
+        table.add_row(
+            r["id"][:8],
+            r["commit"],
+            status,
+            duration(r["duration_s"]),
+            r["trigger"],
+            r["type"],
+            style=style,
+        )
+    return table
+
+
+def render_status(data: dict) -> None:
+    """The screen `make status` prints, from read_status's data."""
+    stack = data["stack"]
+    console.print(f"Stack {stack['name']}: {stack['status']}", markup=False)
+    if stack["last_failure"]:
+        failure = stack["last_failure"]
+        console.print(f"  last failure: {failure['resource']}: {failure['reason']}", markup=False)
+    pipeline = data["pipeline"]
+    if pipeline is None:
+        console.print("No PipelineName output yet.")
+    else:
+        console.print(runs_table(pipeline))
+        if pipeline["latest_failure"]:
+            console.print(f"Latest {pipeline['latest_failure']}", style="red", markup=False)
+        if pipeline["stages"] is None:
+            console.print("Stage states: not available from this endpoint")
+        else:
+            for stage in pipeline["stages"]:
+                line = f"  {stage['name']:<8} {stage['status']:<11} {stage['execution_id'][:8]}"
+                detail = f"  {stage['failure']}" if stage["failure"] else ""
+                console.print(line + detail, markup=False)
+    group = data["deployment_group"]
+    if group is not None:
+        last = group["last_deployment"]
+        console.print(
+            f"Last deployment: {deployment_line(last) if last else 'none yet'}", markup=False
+        )
+    app = data["app"]
+    console.print(f"App: {app_line(app) if app else 'no AppUrl output'}", markup=False)
+
+
+def show_status(env: Environment, clients, runs: int = 5, output: str = "text") -> dict:
+    """What `make status` prints: the screen, or JSON in the shape of
+    docs/schemas/status.schema.json. Returns the data both are made from."""
+    data = read_status(env, clients, runs)
+    if output == "json":
+        console.out(json.dumps(data, indent=2), highlight=False)
+    else:
+        render_status(data)
+    return data

@@ -8,14 +8,19 @@ or None when there is none or it is not one)."""
 from __future__ import annotations
 
 import json
+import socket
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from pipekit.errors import UserError
+from pipekit.local.runtime.procs import pid_alive
 
 STATE_DIR = ".local"  # under the project root, unless a caller names another
 STATE_FILE = "state.json"
+# Loopback answers or refuses at once; the bound only matters for an endpoint elsewhere.
+CONNECT_TIMEOUT_S = 2.0
 LOCAL_REGION = "us-east-1"
 # moto accepts any credentials; fixed values keep the local account id stable.
 LOCAL_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
@@ -85,7 +90,33 @@ def read_state_data(state_dir: Path) -> dict[str, Any]:
         ) from None
     if not isinstance(state, dict) or not state.get("endpoint_url"):
         raise UserError(f"{path} has no endpoint_url: run `make local-down` then `make local`")
+    gone = service_gone(state)
+    if gone:
+        # decided here, before any call: a dead service otherwise surfaces as botocore's
+        # EndpointConnectionError, which reads as a network problem
+        raise UserError(
+            f"local mode is not running (its service {gone}): run `make local-down && make local`"
+        )
     return state
+
+
+def service_gone(state: dict[str, Any]) -> str | None:
+    """How the service a state file records is gone (its pid dead, or its endpoint refusing
+    connections), or None while it serves."""
+    endpoint = state["endpoint_url"]
+    pid = state.get("service_pid")
+    if isinstance(pid, int) and pid > 0 and not pid_alive(pid):
+        return f"at {endpoint}, pid {pid}, is gone"
+    where = urlsplit(endpoint)
+    try:
+        port = where.port or (443 if where.scheme == "https" else 80)
+    except ValueError:
+        return f"at {endpoint} is gone (not a URL with a port)"
+    try:
+        with socket.create_connection((where.hostname or "127.0.0.1", port), CONNECT_TIMEOUT_S):
+            return None
+    except OSError as exc:
+        return f"at {endpoint} is gone: {exc.strerror or exc}"
 
 
 def write_state(state_dir: Path, stack: LocalStack) -> None:

@@ -8,6 +8,7 @@ import argparse
 import json
 from pathlib import Path
 
+import jsonschema
 import pytest
 
 from pipekit.commands import deploy as deploy_cmd
@@ -20,6 +21,7 @@ from pipekit.harness.ami import PUBLIC_PARAMETER
 
 REPO = Path(__file__).resolve().parents[2]
 TEMPLATES = REPO / "templates"
+STATUS_SCHEMA = json.loads((REPO / "docs" / "schemas" / "status.schema.json").read_text())
 
 
 def write_params(root: Path, values: dict[str, str]) -> None:
@@ -47,6 +49,7 @@ def args(aws, **overrides) -> argparse.Namespace:
         "update_ami": False,
         "poll": 0.05,
         "runs": 5,
+        "output": "text",
         "force": False,
     }
     return argparse.Namespace(**(values | overrides))
@@ -107,6 +110,12 @@ def test_deploy_creates_the_pipeline_the_design_describes(aws, project, capsys):
     status_out = capsys.readouterr().out
     assert "Stack pipekit-dev: CREATE_COMPLETE" in status_out
     assert f"Recent runs of {out['PipelineName']}" in status_out
+    # the same reader as JSON, in the shape its schema fixes, against the emulator's answers
+    assert status_cmd.run(args(aws, output="json")) == 0
+    data = json.loads(capsys.readouterr().out)
+    jsonschema.validate(data, STATUS_SCHEMA)
+    assert data["stack"]["status"] == "CREATE_COMPLETE"
+    assert data["pipeline"]["name"] == out["PipelineName"]
 
 
 def test_update_then_no_change_then_destroy(aws, project, capsys):

@@ -14,6 +14,8 @@ SAMPLE = (
     ("pipeline", "codebuild:StartBuild", "RunBuild"),
     ("build", "logs:CreateLogStream", "BuildLogs"),
     ("build", "logs:CreateLogStream", "PruneLogs"),  # the Prune stage's own project and role
+    # the pruner's own AWS CLI calls, authorized by the emulator's session middleware
+    ("build", "s3:ListBucket", "ListArtifacts"),
     ("pipeline", "codedeploy:CreateDeployment", "RunDeployment"),
     ("instance", "s3:GetObject", "ReadBundles"),
     # the user data's wait-in-service step (boot calls are evaluated without a run: cheap)

@@ -10,6 +10,13 @@ mutation removes the action from that statement in a copy of the templates (or d
 managed policy), deploys the copy and runs again, which stops at the first refusal. The instance's
 boot (cfn-signal, the Elastic IP) is not run by local mode: its calls are evaluated against the
 deployed instance role with the fields the stack gives them.
+
+A build whose buildspec is inline in the template (the Prune stage's pruner) runs for real: its
+commands call AWS with the AWS CLI as the project's role, each request authorized by the
+emulator's session middleware (`pipekit.emulator.authn`), which the trace records too
+(`SessionCheck`). For the pruner to make every call it can, an artifact older than the retention
+is put in the bucket first (the clock moved past it); removed, each of those permissions fails
+the Prune stage's BUILD phase with AWS's access-denied message in the build log.
 """
 
 from __future__ import annotations
@@ -23,14 +30,14 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-from pipekit.emulator import access, records
-from pipekit.iam import calls, failures
-from pipekit.iam.policy import evaluate
+from pipekit.emulator import access, authn, records
+from pipekit.iam import calls, failures, operations
+from pipekit.iam.policy import access_denied_message, evaluate, request_context
 from pipekit.local import authz
 from pipekit.local.actions.base import Runners
 from pipekit.local.engine import Engine
 from pipekit.local.gitremote import GitRemote
-from tests.support.emulator_fixtures import local_parameters, publish_templates
+from tests.support.emulator_fixtures import advance_clock, local_parameters, publish_templates
 from tests.support.template_mutation import Grant, mutated_copy, template_of
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -59,6 +66,24 @@ class Check:
 
 
 @dataclass(frozen=True)
+class SessionCheck:
+    """One (action, resource) a role session's request needed: a build's own AWS call."""
+
+    role_arn: str
+    service: str
+    operation: str
+    action: str
+    resource: str
+
+    def refused_text(self) -> str:
+        """AWS's access-denied sentence for it, from "is not authorized" on (the caller before
+        it names the build's session, new in each run); S3 quotes the resource."""
+        shown = f'"{self.resource}"' if self.service == "s3" else self.resource
+        message = access_denied_message("-", self.action, shown, evaluate([], "", ""))
+        return message.removeprefix("User: - ")
+
+
+@dataclass(frozen=True)
 class Outcome:
     """Where a run failed (the step it reads from what AWS's APIs show) and the error."""
 
@@ -74,18 +99,33 @@ class Mutation:
     kind: str
     action: str
     grants: frozenset[Grant]
-    needs: list[tuple[calls.Call, Check]] = field(default_factory=list)
+    needs: list[tuple[calls.Call | None, Check | SessionCheck]] = field(default_factory=list)
 
     @property
     def label(self) -> str:
         what = self.action if self.action != "*" else "everything"
         return f"{self.kind} role: {what} ({'; '.join(sorted(map(str, self.grants)))})"
 
-    def expected(self, trace: list[Check]) -> tuple[str, str]:
+    def expected(self, trace: list[Check | SessionCheck]) -> tuple[str, str]:
         """(step, text the error must contain) of the first call that needs the permission,
         with the values the mutated run gave it (its own keys, streams, role names)."""
-        call = self.needs[0][0]
-        checks = [c for c in trace if c.step == call.step and c.principal.kind == call.principal]
+        call, first = self.needs[0]
+        if isinstance(first, SessionCheck):
+            same = [
+                c
+                for c in trace
+                if isinstance(c, SessionCheck)
+                and (c.operation, c.action) == (first.operation, first.action)
+            ]
+            if not same:
+                return "build.commands", f"(the run never made {first.operation})"
+            return "build.commands", same[-1].refused_text()
+        assert call is not None
+        checks = [
+            c
+            for c in trace
+            if isinstance(c, Check) and c.step == call.step and c.principal.kind == call.principal
+        ]
         if not checks:
             return call.step, f"(the run never reached {call.step})"
         check = checks[-1]
@@ -107,10 +147,16 @@ class Mutation:
 
 
 class FakeRunners:
-    """Builds zip the source and report the buildspec's report groups; deployments succeed."""
+    """Builds zip the source and report the buildspec's report groups, but a buildspec inline in
+    the template (the pruner's) runs for real; deployments succeed."""
 
     def build(self, src: Path, work: Path, env: dict, buildspec: Path | None) -> Any:
         import yaml
+
+        from pipekit.local.runtime.buildrunner import run_build
+
+        if buildspec is not None and not buildspec.is_relative_to(src):  # the template's own
+            return run_build(src, work, env, buildspec)
 
         work.mkdir(parents=True, exist_ok=True)
         out = work / "bundle.zip"
@@ -149,20 +195,30 @@ class FakeRunners:
 
 
 @contextlib.contextmanager
-def recording() -> Iterator[list[Check]]:
-    """Every authz.authorize call made meanwhile (the call sites use the module's function)."""
-    trace: list[Check] = []
-    real = authz.authorize
+def recording() -> Iterator[list[Check | SessionCheck]]:
+    """Every authz.authorize call and every role session's request made meanwhile, in order
+    (the call sites use the modules' functions)."""
+    trace: list[Check | SessionCheck] = []
+    real, real_refusal = authz.authorize, authn.refusal
 
     def record(step, principal, region, fields, conditions=frozenset(), **kwargs):
         trace.append(Check(step, principal, dict(fields), frozenset(conditions)))
         return real(step, principal, region, fields, conditions, **kwargs)
 
-    authz.authorize = record
+    def record_session(session, request, region):
+        with contextlib.suppress(operations.Unmodelled):  # refused as such below
+            name, _, pairs = authn.needs(session, request, region)
+            trace.extend(
+                SessionCheck(session.role_arn, request.service, name, action, resource)
+                for action, resource in pairs
+            )
+        return real_refusal(session, request, region)
+
+    authz.authorize, authn.refusal = record, record_session
     try:
         yield trace
     finally:
-        authz.authorize = real
+        authz.authorize, authn.refusal = real, real_refusal
 
 
 class Harness:
@@ -227,8 +283,10 @@ class Harness:
         shutil.rmtree(remote.path(repo), ignore_errors=True)
         remote.create(repo, "http://127.0.0.1:1/unused")
         remote.seed(repo, ROOT, "main")
+        self.stale_artifact()
         fake = FakeRunners()
-        engine = Engine(Runners(fake.build, fake.deploy, lambda i: i), remote, self.work / "run")
+        runners = Runners(fake.build, fake.deploy, lambda i: i, endpoint_url=self.em.endpoint_url)
+        engine = Engine(runners, remote, self.work / "run")
         records.install()
         records.set_controller(engine)
         try:
@@ -248,6 +306,20 @@ class Harness:
         finally:
             records.set_controller(None)
             engine.close()
+
+    def stale_artifact(self) -> None:
+        """An artifact no deployment names, older than the stack's retention: the Prune stage
+        must read its tags and mark it."""
+        cfn = self.em.client("cloudformation")
+        stack = cfn.describe_stacks(StackName=STACK)["Stacks"][0]
+        days = next(
+            int(p["ParameterValue"])
+            for p in stack["Parameters"]
+            if p["ParameterKey"] == "ArtifactRetentionDays"
+        )
+        bucket = self.outputs["ArtifactBucketName"]
+        self.em.client("s3").put_object(Bucket=bucket, Key="stale/artifact.zip", Body=b"old")
+        advance_clock(self.em, days=days + 1)
 
     def outcome(self, pipeline: str, execution: str) -> Outcome:
         details = self.em.client("codepipeline").list_action_executions(
@@ -282,11 +354,23 @@ class Harness:
         if phase is None:
             return Outcome("build.poll", message, where)
         context = phase["contexts"][0]["message"]
+        if phase["phaseType"] == "BUILD":  # the buildspec's commands: what they logged
+            log = self._build_log(build)
+            # the AWS CLI's own line first, for the report's one-line summary
+            said = [line for line in log.splitlines() if line.startswith("An error occurred (")]
+            return Outcome("build.commands", "\n".join([*said, log, context]), "build phase BUILD")
         step = {"QUEUED": "build.logs", "DOWNLOAD_SOURCE": "build.source"}.get(phase["phaseType"])
         if step is None:
             reports = context.startswith("Error in UPLOAD_ARTIFACTS phase: [")
             step = "build.reports" if reports else "build.upload"
         return Outcome(step, context, f"build phase {phase['phaseType']}")
+
+    def _build_log(self, build: dict) -> str:
+        where = build["logs"]
+        events = self.em.client("logs").get_log_events(
+            logGroupName=where["groupName"], logStreamName=where["streamName"]
+        )["events"]
+        return "".join(f"{e['message']}\n" for e in events)
 
     def _deploy_outcome(self, config: dict, message: str, where: str) -> Outcome:
         cd = self.em.client("codedeploy")
@@ -312,11 +396,10 @@ class Harness:
         return Outcome(None, error.get("message", message), where)
 
 
-def grants_of(check: Check, call: calls.Call) -> frozenset[Grant]:
-    """The statements (or AWS-managed policies) of the role that allow the call."""
-    action, resource, context = authz.request(call, check.principal, REGION, check.fields)
+def grants_of(role_arn: str, action: str, resource: str, context: dict) -> frozenset[Grant]:
+    """The statements (or AWS-managed policies) of the role that allow the request."""
     found = set()
-    for name, document in access.named_policies(ACCOUNT, check.principal.role_arn):
+    for name, document in access.named_policies(ACCOUNT, role_arn):
         decision = evaluate([document], action, resource, context)
         if not decision.allowed:
             continue
@@ -330,7 +413,7 @@ def grants_of(check: Check, call: calls.Call) -> frozenset[Grant]:
     return frozenset(found)
 
 
-def mutations(trace: list[Check]) -> tuple[list[Mutation], list[calls.Call]]:
+def mutations(trace: list[Check | SessionCheck]) -> tuple[list[Mutation], list[calls.Call]]:
     """The mutations a baseline trace calls for, and the table's rows it never exercised."""
     found: dict[tuple[str, str, frozenset[Grant]], Mutation] = {}
     seen: set[calls.Call] = set()
@@ -338,13 +421,19 @@ def mutations(trace: list[Check]) -> tuple[list[Mutation], list[calls.Call]]:
     # by each role's own statements: one mutation per role
     made_for: set[tuple[calls.Call, str]] = set()
     for check in trace:
+        if isinstance(check, SessionCheck):
+            context = request_context(check.role_arn, ACCOUNT)
+            grants = grants_of(check.role_arn, check.action, check.resource, context)
+            key = ("build", check.action if any(g.sid for g in grants) else "*", grants)
+            found.setdefault(key, Mutation(*key)).needs.append((None, check))
+            continue
         for call in authz.rows(check.step, check.principal.kind, check.conditions):
             if (call, check.principal.role_arn) in made_for:
                 continue
             seen.add(call)
             made_for.add((call, check.principal.role_arn))
-            action = authz.request(call, check.principal, REGION, check.fields)[0]
-            grants = grants_of(check, call)
+            action, resource, context = authz.request(call, check.principal, REGION, check.fields)
+            grants = grants_of(check.principal.role_arn, action, resource, context)
             key_action = action if any(g.sid for g in grants) else "*"
             key = (check.principal.kind, key_action, grants)
             found.setdefault(key, Mutation(check.principal.kind, key_action, grants)).needs.append(
@@ -357,7 +446,7 @@ def mutations(trace: list[Check]) -> tuple[list[Mutation], list[calls.Call]]:
 class Result:
     mutation: Mutation
     outcome: Outcome
-    trace: list[Check]
+    trace: list[Check | SessionCheck]
 
     @property
     def caught(self) -> bool:
@@ -372,7 +461,7 @@ class Result:
         return f"{self.mutation.label} | {failing} | {first} | {verdict}"
 
 
-def baseline(harness: Harness) -> tuple[list[Check], Outcome]:
+def baseline(harness: Harness) -> tuple[list[Check | SessionCheck], Outcome]:
     """Deploy the templates as they are and run once, recording every authorization."""
     with recording() as trace:
         harness.deploy(TEMPLATES)

@@ -4,6 +4,9 @@ must fix, never a traceback."""
 from __future__ import annotations
 
 import json
+import os
+import socket
+import subprocess
 
 import pytest
 
@@ -79,3 +82,60 @@ def test_malformed_local_state(project, capsys):
     (project / ".local" / "state.json").write_text(json.dumps({"region": "us-east-1"}))
     with pytest.raises(UserError, match="has no endpoint_url"):
         config.resolve_environment("local")
+
+
+# ---- ENV=local with a crashed service -----------------------------------------------------------
+
+
+def closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def dead_pid() -> int:
+    proc = subprocess.Popen(["true"])
+    proc.wait()
+    return proc.pid
+
+
+def write_local_state(project, **state) -> None:
+    write_params(project, "local", {"GitHubRepository": "local/sample-app"})
+    (project / ".local").mkdir()
+    (project / ".local" / "state.json").write_text(json.dumps({"region": "us-east-1", **state}))
+
+
+@pytest.mark.parametrize("command", ["status", "why", "redeploy", "deploy", "destroy", "e2e"])
+def test_local_with_a_crashed_service_says_so_before_any_call(
+    project, monkeypatch, capsys, command
+):
+    port = closed_port()
+    write_local_state(project, endpoint_url=f"http://127.0.0.1:{port}", service_pid=dead_pid())
+    monkeypatch.setattr(cli, "COMMANDS", [command])
+    code, out, err = run_cli(capsys, command, "--env", "local")
+    assert code == 2, (out, err)
+    assert err.startswith(
+        f"error: local mode is not running (its service at http://127.0.0.1:{port}, pid "
+    ), err
+    assert err.rstrip().endswith("is gone): run `make local-down && make local`"), err
+    assert "network" not in err and "Traceback" not in err
+
+
+def test_local_with_a_live_pid_but_a_closed_port_is_not_running(project):
+    port = closed_port()
+    write_local_state(project, endpoint_url=f"http://127.0.0.1:{port}", service_pid=os.getpid())
+    with pytest.raises(UserError) as caught:
+        config.resolve_environment("local")
+    assert str(caught.value).startswith(
+        f"local mode is not running (its service at http://127.0.0.1:{port} is gone: "
+    )
+    assert str(caught.value).endswith("): run `make local-down && make local`")
+
+
+def test_local_with_its_service_listening_resolves(project):
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        url = f"http://127.0.0.1:{listener.getsockname()[1]}"
+        write_local_state(project, endpoint_url=url, service_pid=os.getpid())
+        assert config.resolve_environment("local").endpoint_url == url

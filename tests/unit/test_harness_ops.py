@@ -25,7 +25,7 @@ from pipekit.harness.publish import (
     template_version,
     tls_only_policy,
 )
-from pipekit.harness.status import last_deployment, recent_runs, stage_rows
+from pipekit.harness.status import deployment_line, last_deployment, recent_runs, stage_rows
 from tests.support.harness import STACK_ID, StubbedClients, env_for, make_project
 
 T0 = datetime(2026, 11, 27, 1, 0, tzinfo=UTC)
@@ -159,7 +159,7 @@ def test_last_deployment_is_the_newest_and_names_its_rollback():
         },
         {"deploymentId": "d-NEW"},
     )
-    line = last_deployment(clients("codedeploy"), "a", "g")
+    line = deployment_line(last_deployment(clients("codedeploy"), "a", "g"))
     assert line == "d-NEW Succeeded, in 1m00s, by codeDeployRollback, rollback of d-OLD"
 
 
@@ -609,7 +609,9 @@ def test_status_command_reports_runs_stages_deployment_and_live_version(
     )
     from pipekit.commands import status as status_cmd
 
-    args = argparse.Namespace(env="dev", stack_name=None, region=None, endpoint_url=None, runs=5)
+    args = argparse.Namespace(
+        env="dev", stack_name=None, region=None, endpoint_url=None, runs=5, output="text"
+    )
     assert status_cmd.run(args, clients) == 0
     out = capsys.readouterr().out
     assert "Stack pipekit-dev: UPDATE_COMPLETE" in out
@@ -628,6 +630,8 @@ def test_status_of_a_missing_stack_says_deploy_first(project, monkeypatch):
     )
     from pipekit.commands import status as status_cmd
 
-    args = argparse.Namespace(env="dev", stack_name=None, region=None, endpoint_url=None, runs=5)
+    args = argparse.Namespace(
+        env="dev", stack_name=None, region=None, endpoint_url=None, runs=5, output="text"
+    )
     with pytest.raises(UserError, match="does not exist: deploy it with `make deploy ENV=dev`"):
         status_cmd.run(args, clients)

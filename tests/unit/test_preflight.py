@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import time
 from pathlib import Path
 
@@ -206,11 +207,15 @@ def test_local_without_state_says_run_make_local(project):
 def test_local_reads_state(project):
     write_params(project, "local", {"GitHubRepository": "local/sample-app"})
     (project / ".local").mkdir()
-    (project / ".local" / "state.json").write_text(
-        json.dumps({"endpoint_url": "http://127.0.0.1:23001", "region": "us-east-1"})
-    )
-    env = resolve_environment("local", root=project)
-    assert env.endpoint_url == "http://127.0.0.1:23001"
+    with socket.socket() as service:  # the state's service must be listening
+        service.bind(("127.0.0.1", 0))
+        service.listen()
+        url = f"http://127.0.0.1:{service.getsockname()[1]}"
+        (project / ".local" / "state.json").write_text(
+            json.dumps({"endpoint_url": url, "region": "us-east-1", "service_pid": os.getpid()})
+        )
+        env = resolve_environment("local", root=project)
+    assert env.endpoint_url == url
     assert env.credentials and env.region == "us-east-1"
     assert env.stack_name == "pipekit-local" and not env.protected
 
