@@ -103,8 +103,8 @@ test-e2e: $(VENV)/.stamp ## Commit, watch it go live, break it, watch it roll ba
 test-taskcat: .venv-taskcat/.stamp ## Run the taskcat tests in AWS (needs credentials)
 	$(TASKCAT) test run
 
-bench: setup ## Local mode speed: commit to live and broken commit to restored, per stage
-	$(PIPEKIT) bench $(ARGS)
+bench: $(VENV)/.stamp ## A release timed per step from the services' records (ARGS="--last N" reads, no push)
+	$(PIPEKIT) bench --env $(ENV) $(ARGS)
 
 clean: ## Remove the Python environments and build output (not the cached host filesystem)
 	rm -rf $(VENV) .venv-checkov .venv-awscli .venv-taskcat build .pytest_cache taskcat_outputs

@@ -1,23 +1,53 @@
-"""`pipekit bench`: local-mode speed, commit to live and broken commit to restored, per stage."""
+"""`pipekit bench`: how long a release takes, step by step, from the services' own records
+(action executions, build phases, deployment lifecycle events); on AWS and in local mode alike."""
 
 from __future__ import annotations
 
-from pathlib import Path
+import argparse
+
+from pipekit.harness.session import aws_errors
 
 
-def register(subparsers) -> None:
-    parser = subparsers.add_parser("bench", help="time commit->live and broken->restored locally")
+def register(subparsers: argparse._SubParsersAction) -> None:
+    from pipekit.harness.config import add_environment_arguments
+
+    parser = subparsers.add_parser(
+        "bench", help="time a release per step from the services' records", description=__doc__
+    )
+    add_environment_arguments(parser)
     parser.add_argument(
-        "--state-dir", type=Path, help="local mode state (default <project>/.local)"
+        "--last",
+        type=int,
+        metavar="N",
+        help="read the last N pipeline runs instead of pushing a good and a broken commit",
     )
     parser.add_argument(
-        "--json", type=Path, default=Path("build/bench/local.json"), help="where to write results"
+        "--git-remote", help="the pipeline repository's git URL to push to (as for `pipekit e2e`)"
     )
+    parser.add_argument(
+        "--allow-branch",
+        metavar="BRANCH",
+        help="allow test commits on BRANCH even though it is not named for tests",
+    )
+    parser.add_argument("--app-url", help="override the stack's AppUrl output")
+    parser.add_argument("--report-dir", default="reports", help="where the JSON report goes")
     parser.set_defaults(func=run)
 
 
-def run(args) -> int:
-    from pipekit.local import bench
+@aws_errors
+def run(args: argparse.Namespace) -> int:
+    from pipekit.e2e.bench import bench
+    from pipekit.errors import UserError
+    from pipekit.harness.config import environment_from_args
 
-    bench.run_and_report(args.state_dir, args.json)
-    return 0
+    if args.last is not None and not 1 <= args.last <= 100:
+        raise UserError("--last takes a number of runs from 1 to 100")
+    status, _, _ = bench(
+        environment_from_args(args),
+        last=args.last,
+        git_remote=args.git_remote,
+        allow_branch=args.allow_branch,
+        app_url=args.app_url,
+        report_dir=args.report_dir,
+    )
+    return status

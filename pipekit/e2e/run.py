@@ -9,26 +9,28 @@ from rich.console import Console
 
 from pipekit.e2e import report as report_mod
 from pipekit.e2e.scenario import Options, Scenario
-from pipekit.e2e.target import preflight, resolve_target
+from pipekit.e2e.target import Target, preflight, resolve_target
 from pipekit.e2e.waiting import Clients
 from pipekit.harness.config import Environment, read_local_state
 from pipekit.harness.preflight import connection_service
 from pipekit.harness.session import clients_for
 
 
-def run_e2e(
+def prepare(
     env: Environment,
+    console: Console,
     *,
     git_remote: str | None = None,
     allow_branch: str | None = None,
     app_url: str | None = None,
-    report_dir: Path | str = "reports",
-    timeout: float = 1800,
-) -> int:
-    """0 when the scenario passed, 1 when it failed (the report says why)."""
+    check: bool = True,
+) -> tuple[Clients, Target, list[str]]:
+    """The clients, the target and the preflight notes (printed): what the e2e and the bench
+    act on. `check=False` skips the preflight (for reading records only: nothing is pushed)."""
     clients = clients_for(env)
-    console = Console()
-    local_state = read_local_state(env.root) if env.name == "local" else None
+    # The local remote from the running local mode's state, unless the caller named one.
+    local = env.name == "local" and git_remote is None
+    local_state = read_local_state(env.root) if local else None
     target, notes = resolve_target(
         env=env.name,
         stack_name=env.stack_name,
@@ -42,19 +44,35 @@ def run_e2e(
     connections = None
     if target.connection_arn:
         connections = clients(connection_service(target.connection_arn))
-    notes += preflight(target, connections=connections, allow_branch=allow_branch)
+    if check:
+        notes += preflight(target, connections=connections, allow_branch=allow_branch)
     for note in notes:
         console.print(f"[bold]preflight[/bold] {note}")
+    services = Clients(
+        codepipeline=clients("codepipeline"),
+        codedeploy=clients("codedeploy"),
+        codebuild=clients("codebuild"),
+        logs=clients("logs"),
+    )
+    return services, target, notes
+
+
+def run_e2e(
+    env: Environment,
+    *,
+    git_remote: str | None = None,
+    allow_branch: str | None = None,
+    app_url: str | None = None,
+    report_dir: Path | str = "reports",
+    timeout: float = 1800,
+) -> int:
+    """0 when the scenario passed, 1 when it failed (the report says why)."""
+    console = Console()
+    services, target, notes = prepare(
+        env, console, git_remote=git_remote, allow_branch=allow_branch, app_url=app_url
+    )
     scenario = Scenario(
-        Clients(
-            codepipeline=clients("codepipeline"),
-            codedeploy=clients("codedeploy"),
-            codebuild=clients("codebuild"),
-            logs=clients("logs"),
-        ),
-        target,
-        options=Options(execution_timeout=timeout),
-        console=console,
+        services, target, options=Options(execution_timeout=timeout), console=console
     )
     scenario.report.preflight = notes
     result = scenario.run()

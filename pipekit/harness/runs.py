@@ -105,3 +105,54 @@ def group_deployments(cd: Any, application: str, group: str, limit: int = 50) ->
 
 def error_code(exc: ClientError) -> str:
     return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+def pipeline_executions(cp: Any, pipeline: str, limit: int = 50) -> list[dict[str, Any]]:
+    """The pipeline's newest execution summaries (at most `limit`), newest first."""
+    found: list[dict[str, Any]] = []
+    kwargs: dict[str, Any] = {"pipelineName": pipeline, "maxResults": min(limit, 100)}
+    while len(found) < limit:
+        resp = cp.list_pipeline_executions(**kwargs)
+        found.extend(resp.get("pipelineExecutionSummaries", []))
+        if not resp.get("nextToken"):
+            break
+        kwargs["nextToken"] = resp["nextToken"]
+    return found[:limit]
+
+
+def run_records(
+    cp: Any, cb: Any, cd: Any, pipeline: str, summary: dict[str, Any]
+) -> tuple[list[dict[str, Any]], dict[str, dict], dict[str, tuple[dict, list]]]:
+    """Everything the services recorded about one pipeline execution (`summary`, from
+    ListPipelineExecutions: the one record with the execution's start and last update;
+    GetPipelineExecution has neither): its action executions, the builds its CodeBuild actions
+    ran and the deployments (with their targets) its CodeDeploy actions made, CodeDeploy's
+    rollback deployments included."""
+    execution_id = summary["pipelineExecutionId"]
+    details = action_executions(cp, pipeline, execution_id)
+
+    def ids_of(provider: str) -> list[str]:
+        return [
+            ext
+            for d in details
+            if d.get("input", {}).get("actionTypeId", {}).get("provider") == provider
+            and (ext := d.get("output", {}).get("executionResult", {}).get("externalExecutionId"))
+        ]
+
+    build_ids = ids_of("CodeBuild")
+    builds: dict[str, dict] = {}
+    for i in range(0, len(build_ids), BUILD_BATCH):
+        for found in cb.batch_get_builds(ids=build_ids[i : i + BUILD_BATCH]).get("builds", []):
+            builds[found["id"]] = found
+    deployments: dict[str, tuple[dict, list]] = {}
+    pending = ids_of("CodeDeploy")
+    while pending and len(deployments) < 2 * DEPLOYMENT_BATCH:  # each has at most one rollback
+        deployment_id = pending.pop(0)
+        if deployment_id in deployments:
+            continue
+        info = cd.get_deployment(deploymentId=deployment_id)["deploymentInfo"]
+        deployments[deployment_id] = (info, deployment_targets(cd, deployment_id))
+        rollback_id = info.get("rollbackInfo", {}).get("rollbackDeploymentId")
+        if rollback_id:
+            pending.append(rollback_id)
+    return details, builds, deployments

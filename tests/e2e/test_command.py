@@ -7,7 +7,7 @@ import argparse
 
 import pytest
 
-from pipekit.commands import e2e
+from pipekit.commands import bench, e2e
 from pipekit.errors import UserError
 
 
@@ -31,3 +31,23 @@ def test_options_and_defaults():
         "reports",
         1800,
     )
+
+
+def parse_bench(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="pipekit")
+    bench.register(parser.add_subparsers(dest="command", required=True))
+    return parser.parse_args(["bench", *argv])
+
+
+def test_bench_reads_the_last_runs_of_a_stack_that_must_exist(aws):
+    args = parse_bench(["--env", "dev", "--endpoint-url", aws.endpoint_url, "--last", "2"])
+    assert (args.last, args.report_dir) == (2, "reports")
+    with pytest.raises(UserError, match=r"stack pipekit-dev is not readable"):
+        args.func(args)
+
+
+@pytest.mark.parametrize("last", ["0", "101"])
+def test_bench_last_takes_1_to_100_runs(last):
+    args = parse_bench(["--env", "dev", "--last", last])
+    with pytest.raises(UserError, match="--last takes a number of runs from 1 to 100"):
+        args.func(args)
