@@ -111,3 +111,47 @@ class Probe:
             started = self.clock()
             self.record(*self.fetch(self.base_url))
             self._stop.wait(max(0.0, self.interval - (self.clock() - started)))
+
+
+class FirstServed:
+    """The first moment the URL answers what `check` wants, polled in a thread from the push on.
+
+    A run ends after the app is live (the Prune stage comes after Deploy) and the e2e waits for
+    the run's verdict first: timing the URL only after that would time the run, not the release.
+    With `after_miss`, an answer counts only once `check` has failed at least once (restored:
+    the good commit is served before the broken push, too). Bounded by `timeout`."""
+
+    def __init__(
+        self,
+        check: Callable[[], Any | None],
+        *,
+        interval: float,
+        timeout: float,
+        after_miss: bool = False,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.check, self.interval, self.timeout = check, interval, timeout
+        self.after_miss, self.clock = after_miss, clock
+        self.at: float | None = None
+        self.data: Any | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="e2e-first-served", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        deadline, missed = self.clock() + self.timeout, not self.after_miss
+        while not self._stop.is_set() and self.clock() < deadline:
+            started = self.clock()
+            found = self.check()
+            if found is None:
+                missed = True
+            elif missed:
+                self.at, self.data = started, found
+                return
+            self._stop.wait(max(0.0, self.interval - (self.clock() - started)))
+
+    def result(self, timeout: float) -> tuple[float, Any] | None:
+        """(when, what) once seen, waiting at most `timeout`; None if it was not seen."""
+        self._thread.join(timeout)
+        self._stop.set()
+        return (self.at, self.data) if self.at is not None else None

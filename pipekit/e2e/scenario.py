@@ -18,7 +18,7 @@ from rich.console import Console
 from pipekit import appclient
 from pipekit.e2e import decisions
 from pipekit.e2e.gitops import Checkout
-from pipekit.e2e.probe import Probe
+from pipekit.e2e.probe import FirstServed, Probe
 from pipekit.e2e.report import Report
 from pipekit.e2e.target import Target
 from pipekit.e2e.waiting import (
@@ -145,9 +145,30 @@ class Scenario:
             raise E2EFailure(f"the {label} commit's execution was superseded{by}")
         return summary, execution, details
 
-    def _wait_served(self, commit: str, marker: str | None = None) -> dict[str, Any]:
-        """Poll the app until `/version` reports `commit` (and `/` shows `marker`)."""
+    def _watch_served(
+        self, commit: str, marker: str | None = None, *, after_miss: bool = False
+    ) -> FirstServed:
+        """From now on, the first moment the app serves `commit` (see FirstServed)."""
+        return FirstServed(
+            self._served_check(commit, marker),
+            interval=self.o.url_interval,
+            timeout=self.o.execution_timeout + self.o.url_timeout,
+            after_miss=after_miss,
+            clock=self.clock,
+        )
 
+    def _live_seconds(
+        self, watch: FirstServed, pushed_at: float, commit: str, marker: str | None = None
+    ) -> tuple[dict[str, Any], float]:
+        """What the app serves and the seconds from the push to the first time it served it
+        (the watcher's moment; if it saw none, e.g. no miss before a restore, now)."""
+        data = self._wait_served(commit, marker)
+        seen = watch.result(timeout=2 * self.o.url_interval + 5)
+        if seen is not None:
+            return seen[1], round(seen[0] - pushed_at, 1)
+        return data, round(self.clock() - pushed_at, 1)
+
+    def _served_check(self, commit: str, marker: str | None):
         def check() -> dict[str, Any] | None:
             _, data = appclient.version(self.t.app_url)
             if not decisions.same_commit(decisions.served_commit(data), commit):
@@ -158,8 +179,12 @@ class Scenario:
                     return None
             return data
 
+        return check
+
+    def _wait_served(self, commit: str, marker: str | None = None) -> dict[str, Any]:
+        """Poll the app until `/version` reports `commit` (and `/` shows `marker`)."""
         return poll(
-            check,
+            self._served_check(commit, marker),
             timeout=self.o.url_timeout,
             interval=self.o.url_interval,
             what=f"{self.t.app_url} to serve commit {commit[:12]}",
@@ -207,6 +232,7 @@ class Scenario:
         self.report.good_commit = commit
         self.say(f"pushing marker commit {commit[:12]} ({marker})")
         pushed_at = self._push(checkout, commit)
+        watch = self._watch_served(commit, marker)
         _, execution, details = self._run_commit("good", commit, pipeline)
         if execution["status"] != "Succeeded":
             raise self._fail_with_details("good", details)
@@ -215,8 +241,7 @@ class Scenario:
         self.report.step(
             "good commit pipeline", True, self.clock() - pushed_at, execution["pipelineExecutionId"]
         )
-        data = self._wait_served(commit, marker)
-        self.report.commit_to_live_s = round(self.clock() - pushed_at, 1)
+        data, self.report.commit_to_live_s = self._live_seconds(watch, pushed_at, commit, marker)
         self.report.step(
             "good commit live",
             True,
@@ -242,12 +267,15 @@ class Scenario:
         )
         with probe:
             pushed_at = self._push(checkout, commit)
+            watch = self._watch_served(good, after_miss=True)
             try:
-                self._judge_broken(commit, good, pipeline, pushed_at)
+                self._judge_broken(commit, good, pipeline, pushed_at, watch)
             finally:
                 self.report.probe = probe.stop().as_dict()
 
-    def _judge_broken(self, commit: str, good: str, pipeline: _Pipeline, pushed_at: float) -> None:
+    def _judge_broken(
+        self, commit: str, good: str, pipeline: _Pipeline, pushed_at: float, watch: FirstServed
+    ) -> None:
         r = self.report
         _, execution, details = self._run_commit("broken", commit, pipeline)
         r.step(
@@ -293,9 +321,8 @@ class Scenario:
             None,
             layer_problem or f"{pipeline.deploy} has no OnFailure: ROLLBACK",
         )
-        data = self._wait_served(good)
+        data, r.broken_push_to_restored_s = self._live_seconds(watch, pushed_at, good)
         r.live_commit = decisions.served_commit(data)
-        r.broken_push_to_restored_s = round(self.clock() - pushed_at, 1)
         r.step(
             "previous good commit served again",
             True,

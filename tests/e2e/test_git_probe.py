@@ -196,3 +196,35 @@ def test_version_reads_json_and_reports_non_json(app):
     app.commit = None
     answer, data = appclient.version(app.url)
     assert answer.status == 502 and data is None
+
+
+def _answers(*values):
+    """A check that answers `values` in turn (None = not served), then keeps the last one."""
+    seq = list(values)
+    calls: list[int] = []
+
+    def check():
+        calls.append(1)
+        return seq[min(len(calls), len(seq)) - 1]
+
+    return check, calls
+
+
+def test_first_served_is_the_first_answer_not_the_moment_someone_asks():
+    from pipekit.e2e.probe import FirstServed
+
+    check, calls = _answers(None, None, {"commit": "c"})
+    watch = FirstServed(check, interval=0.01, timeout=5)
+    at, data = watch.result(timeout=5)
+    assert data == {"commit": "c"} and len(calls) == 3
+    assert watch.result(timeout=0) == (at, data)  # stays what was first seen
+
+
+def test_first_served_after_a_miss_ignores_the_answers_before_it():
+    from pipekit.e2e.probe import FirstServed
+
+    check, calls = _answers({"commit": "good"}, {"commit": "good"}, None, {"commit": "good"})
+    seen = FirstServed(check, interval=0.01, timeout=5, after_miss=True).result(timeout=5)
+    assert seen is not None and len(calls) == 4
+    never = FirstServed(lambda: {"commit": "good"}, interval=0.01, timeout=0.2, after_miss=True)
+    assert never.result(timeout=1) is None
