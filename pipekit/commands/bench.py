@@ -9,6 +9,7 @@ from pipekit.harness.session import aws_errors
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
+    from pipekit.e2e.target import add_target_arguments
     from pipekit.harness.config import add_environment_arguments
 
     parser = subparsers.add_parser(
@@ -21,16 +22,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="N",
         help="read the last N pipeline runs instead of pushing a good and a broken commit",
     )
-    parser.add_argument(
-        "--git-remote", help="the pipeline repository's git URL to push to (as for `pipekit e2e`)"
-    )
-    parser.add_argument(
-        "--allow-branch",
-        metavar="BRANCH",
-        help="allow test commits on BRANCH even though it is not named for tests",
-    )
-    parser.add_argument("--app-url", help="override the stack's AppUrl output")
-    parser.add_argument("--report-dir", default="reports", help="where the JSON report goes")
+    add_target_arguments(parser)
     parser.set_defaults(func=run)
 
 

@@ -7,22 +7,12 @@ import argparse
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
+    from pipekit.e2e.target import add_target_arguments
     from pipekit.harness.config import add_environment_arguments
 
     parser = subparsers.add_parser("e2e", help=__doc__.splitlines()[0], description=__doc__)
     add_environment_arguments(parser)
-    parser.add_argument(
-        "--git-remote",
-        help="the pipeline repository's git URL to push to (default: the local remote in local "
-        "mode, else this checkout's remote matching the pipeline's FullRepositoryId)",
-    )
-    parser.add_argument(
-        "--allow-branch",
-        metavar="BRANCH",
-        help="allow test commits on BRANCH even though it is not named for tests",
-    )
-    parser.add_argument("--app-url", help="override the stack's AppUrl output")
-    parser.add_argument("--report-dir", default="reports", help="where the JSON report goes")
+    add_target_arguments(parser)
     parser.add_argument(
         "--timeout", type=float, default=1800, help="seconds to wait for one pipeline run"
     )

@@ -158,3 +158,19 @@ def preflight(
         raise UserError(f"branch {target.branch} does not exist on {target.git_remote}")
     notes.append(f"remote {target.branch} at {head[:12]}")
     return notes
+
+
+def add_target_arguments(parser) -> None:
+    """The options that say where the scenario pushes and what it watches (e2e and bench)."""
+    parser.add_argument(
+        "--git-remote",
+        help="the pipeline repository's git URL to push to (default: the local remote in local "
+        "mode, else this checkout's remote matching the pipeline's FullRepositoryId)",
+    )
+    parser.add_argument(
+        "--allow-branch",
+        metavar="BRANCH",
+        help="allow test commits on BRANCH even though it is not named for tests",
+    )
+    parser.add_argument("--app-url", help="override the stack's AppUrl output")
+    parser.add_argument("--report-dir", default="reports", help="where the JSON report goes")

@@ -15,7 +15,7 @@ from pipekit.errors import UserError
 from pipekit.harness import runs
 from pipekit.harness.config import Environment
 from pipekit.harness.deploy import stack_outputs
-from pipekit.harness.preflight import stack_status
+from pipekit.harness.preflight import existing_stack_status
 from pipekit.progress import console
 
 # ApprovalSummary in botocore's codepipeline model: at most 512 characters
@@ -88,10 +88,7 @@ def approve(
     if comment is not None and len(comment) > SUMMARY_LIMIT:
         raise UserError(f"the comment has {len(comment)} characters: at most {SUMMARY_LIMIT}")
     cfn = clients("cloudformation")
-    if stack_status(cfn, env.stack_name) is None:
-        raise UserError(
-            f"the stack {env.stack_name} does not exist: deploy it with `{env.make_hint('deploy')}`"
-        )
+    existing_stack_status(cfn, env)
     pipeline = stack_outputs(cfn, env.stack_name).get("PipelineName")
     if not pipeline:
         raise UserError(f"the stack {env.stack_name} has no PipelineName output (yet)")

@@ -233,6 +233,17 @@ def stack_status(cfn, stack_name: str) -> str | None:
     return stacks[0]["StackStatus"] if stacks else None
 
 
+def existing_stack_status(cfn, env: Environment) -> str:
+    """The stack's status, for a command that needs the stack; a UserError saying how to deploy
+    it when there is none."""
+    status = stack_status(cfn, env.stack_name)
+    if status is None:
+        raise UserError(
+            f"the stack {env.stack_name} does not exist: deploy it with `{env.make_hint('deploy')}`"
+        )
+    return status
+
+
 def stack_state_problem(status: str | None, stack_name: str, env: Environment) -> str | None:
     """Why the stack cannot be created or updated now, and the way out; None when it can."""
     if status is None or status in UPDATABLE or status in CREATABLE_AGAIN:

@@ -23,7 +23,7 @@ from pipekit.harness import diagnosis as dx
 from pipekit.harness import runs
 from pipekit.harness.config import Environment
 from pipekit.harness.deploy import stack_outputs
-from pipekit.harness.preflight import stack_status
+from pipekit.harness.preflight import existing_stack_status
 from pipekit.harness.status import app_version
 from pipekit.progress import console, duration
 
@@ -176,10 +176,7 @@ def redeploy(
 ) -> dict:
     """Deploy, wait, report; returns the deployment's final deploymentInfo."""
     cfn = clients("cloudformation")
-    if stack_status(cfn, env.stack_name) is None:
-        raise UserError(
-            f"the stack {env.stack_name} does not exist: deploy it with `{env.make_hint('deploy')}`"
-        )
+    existing_stack_status(cfn, env)
     outputs = stack_outputs(cfn, env.stack_name)
     app, group = outputs.get("CodeDeployApplicationName"), outputs.get("DeploymentGroupName")
     if not (app and group):

@@ -12,12 +12,11 @@ from rich import box
 from rich.table import Table
 
 from pipekit import appclient
-from pipekit.errors import UserError
 from pipekit.harness.approve import waiting_line
 from pipekit.harness.config import Environment
 from pipekit.harness.deploy import stack_outputs
 from pipekit.harness.explain import stack_failure, status_cause
-from pipekit.harness.preflight import stack_status
+from pipekit.harness.preflight import existing_stack_status
 from pipekit.progress import console, duration
 
 
@@ -189,11 +188,7 @@ def read_status(env: Environment, clients, runs: int = 5) -> dict:
     """Everything `make status` shows, in the shape of docs/schemas/status.schema.json: the one
     reader behind both the table and `--output json`."""
     cfn = clients("cloudformation")
-    status = stack_status(cfn, env.stack_name)
-    if status is None:
-        raise UserError(
-            f"the stack {env.stack_name} does not exist: deploy it with `{env.make_hint('deploy')}`"
-        )
+    status = existing_stack_status(cfn, env)
     cause = stack_failure(cfn, env.stack_name, status)
     data: dict = {
         "stack": {

@@ -11,7 +11,7 @@ from pipekit.harness import diagnosis as dx
 from pipekit.harness.config import Environment
 from pipekit.harness.deploy import stack_outputs
 from pipekit.harness.explain import RECENT_RUNS, diagnose, select_run, stack_failure
-from pipekit.harness.preflight import stack_status
+from pipekit.harness.preflight import existing_stack_status
 from pipekit.harness.status import app_version
 from pipekit.progress import console
 
@@ -45,11 +45,7 @@ def show_why(
     """What `make why` prints (a screen, or JSON in the shape of docs/schemas/why.schema.json);
     returns the diagnosis (None when there is no failed run)."""
     cfn = clients("cloudformation")
-    status = stack_status(cfn, env.stack_name)
-    if status is None:
-        raise UserError(
-            f"the stack {env.stack_name} does not exist: deploy it with `{env.make_hint('deploy')}`"
-        )
+    status = existing_stack_status(cfn, env)
     cause = stack_failure(cfn, env.stack_name, status)
     outputs = stack_outputs(cfn, env.stack_name)
     pipeline = outputs.get("PipelineName")
