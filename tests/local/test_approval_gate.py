@@ -1,7 +1,7 @@
 """The approval gate on local mode (ApprovalBeforeDeploy true through a parameter override, the
 real templates): a push builds, then waits at Approve without deploying; `make approve` gets it
 live; `make approve --reject` fails the run and leaves the live commit as it was. Runs on the
-shared local mode and leaves it on the gate's default (off), serving its last good commit."""
+shared local mode and leaves it on the gate's default (off), serving its branch's head."""
 
 from __future__ import annotations
 
@@ -98,3 +98,7 @@ def test_a_push_waits_for_approval_then_goes_live_or_is_rejected(local_stack, tm
         lifecycle.deploy_stack(
             stack, lifecycle.PROJECT_ROOT, {"AppPort": str(stack.app_port)}, say=lambda _: None
         )
+        # the branch's head must be live again for the tests that follow (they wait for it): the
+        # rejected commit never deployed, so push one more, which deploys with the gate off
+        set_marker(clone, "approval: gate off again")
+        lifecycle.wait_live(stack.app_url, push(stack, clone, "approval: gate off"), timeout=300)
