@@ -1,6 +1,7 @@
 """How long a release should take on AWS, step by step, from the stack's settings: the model
-behind the README's "How long a release takes" (its tables are this module's output:
-`python -m pipekit.harness.model`). Plain functions: settings in, seconds per step out.
+behind the README's "How long a release takes" (pipekit.harness.modeltables renders its
+tables: `python -m pipekit.harness.modeltables`). Plain functions: settings in, seconds per step
+out.
 
 Every step says which setting governs it (file and value) and where its seconds come from: an
 AWS document, or "estimate" where AWS publishes no number. `make bench` measures the same steps
@@ -322,96 +323,3 @@ def totals(s: Settings) -> dict[str, float]:
         "broken_to_restored_s": total(broken(s, "crash")),
         "unhealthy_to_restored_s": total(broken(s, "unhealthy")),
     }
-
-
-# --- The README's tables -----------------------------------------------------------------
-
-SCENARIOS = (("single", 1), ("fleet", 2), ("fleet", 10))
-
-
-def _label(mode: str, size: int) -> str:
-    return "single mode" if mode == "single" else f"fleet of {size}"
-
-
-def _fmt(value: float) -> str:
-    return f"{value:g}"
-
-
-def step_table(before: Settings, after: Settings, which: str = "release") -> list[str]:
-    """Markdown rows: step, governed by (after), before s, after s, source, measured locally."""
-    make = release if which == "release" else broken
-    old, new = make(before), make(after)
-    lines = [
-        "| step | governed by (file: setting = value, new default) | before (s) | after (s) "
-        "| source | measured locally (s) |",
-        "| --- | --- | --- | --- | --- | --- |",
-    ]
-    old_by_name = {step.name: step for step in old}
-    for step in new:
-        was = old_by_name.get(step.name)
-        times = f" x {step.times}" if step.times > 1 else ""
-        before_s = (
-            f"{_fmt(was.seconds)}{f' x {was.times}' if was.times > 1 else ''}" if was else "-"
-        )
-        lines.append(
-            f"| {step.name} | {step.governed_by} | {before_s} | {_fmt(step.seconds)}{times} "
-            f"| {step.source} |  |"
-        )
-    lines.append(f"| **total** |  | **{_fmt(total(old))}** | **{_fmt(total(new))}** |  |  |")
-    return lines
-
-
-def summary_table(before: Mapping[str, str], after: Mapping[str, str]) -> list[str]:
-    lines = [
-        "| deployment | commit -> live (s) | commit -> all live (s) | broken -> restored (s) "
-        "| never-healthy -> restored (s) | measured locally (s) |",
-        "| --- | --- | --- | --- | --- | --- |",
-    ]
-    for mode, size in SCENARIOS:
-        old = totals(settings_from(before, mode, size))
-        new = totals(settings_from(after, mode, size))
-        cells = [
-            f"{_fmt(old[k])} -> **{_fmt(new[k])}**"
-            for k in (
-                "commit_to_live_s",
-                "commit_to_all_live_s",
-                "broken_to_restored_s",
-                "unhealthy_to_restored_s",
-            )
-        ]
-        lines.append(f"| {_label(mode, size)} | " + " | ".join(cells) + " |  |")
-    return lines
-
-
-def readme_tables(before: Mapping[str, str], after: Mapping[str, str]) -> str:
-    """The README section's generated part: the summary, then each scenario's steps, then the
-    sources."""
-    out = ["Totals, before -> **after** the new defaults:", "", *summary_table(before, after)]
-    single = settings_from(after, "single", 1)
-    lam = totals(replace(single, build_compute=LAMBDA_WHAT_IF))
-    out += [
-        "",
-        f"What Lambda compute would give (CodeBuildComputeType {LAMBDA_WHAT_IF}, not offered: "
-        'see "Which CodeBuild image, and why"): single mode commit -> live '
-        f"{_fmt(lam['commit_to_live_s'])} s, broken -> restored "
-        f"{_fmt(lam['broken_to_restored_s'])} s.",
-    ]
-    for mode, size in SCENARIOS:
-        old, new = settings_from(before, mode, size), settings_from(after, mode, size)
-        out += ["", f"#### {_label(mode, size).capitalize()}: commit -> all live", ""]
-        out += step_table(old, new, "release")
-        out += ["", f"#### {_label(mode, size).capitalize()}: broken commit -> restored", ""]
-        out += step_table(old, new, "broken")
-    out += ["", "Sources:", ""]
-    out += [f"- {key}: {text}" for key, text in SOURCES.items()]
-    out.append(f"- {ESTIMATE}: no AWS number; this project's estimate (pipekit/harness/model.py)")
-    return "\n".join(out) + "\n"
-
-
-def main() -> None:
-    root = Path(__file__).resolve().parents[2] / "templates" / "root.yaml"
-    print(readme_tables(BEFORE, root_defaults(root)), end="")
-
-
-if __name__ == "__main__":
-    main()

@@ -102,18 +102,3 @@ def test_the_new_defaults_meet_the_fleet_target() -> None:
     before = settings_from(model.BEFORE, "fleet", 10)
     assert totals(after)["commit_to_all_live_s"] <= 240
     assert totals(before)["commit_to_all_live_s"] > 720
-
-
-def test_the_readme_tables_carry_the_models_numbers() -> None:
-    after = model.root_defaults(ROOT_TEMPLATE)
-    text = model.readme_tables(model.BEFORE, after)
-    for mode, size in model.SCENARIOS:
-        new = totals(settings_from(after, mode, size))
-        label = "single mode" if mode == "single" else f"fleet of {size}"
-        row = next(line for line in text.splitlines() if line.startswith(f"| {label} |"))
-        assert f"**{new['commit_to_all_live_s']:g}**" in row
-        assert f"**{new['broken_to_restored_s']:g}**" in row
-    for key in model.SOURCES:
-        assert f"- {key}: " in text
-    totals_rows = [line for line in text.splitlines() if line.startswith("| **total** |")]
-    assert len(totals_rows) == 2 * len(model.SCENARIOS)
