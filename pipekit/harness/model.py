@@ -150,13 +150,14 @@ HANDOFF_S = 1.0
 EC2_START_S = 45.0  # queued + provisioning, on-demand EC2 compute: 20-90 s seen reported
 LAMBDA_START_S = 3.0
 LAMBDA_WHAT_IF = "BUILD_LAMBDA_1GB"
-BUILD_PHASES = (
-    ("DOWNLOAD_SOURCE", 2.0, "the source zip from the artifact bucket"),
-    ("INSTALL", 8.0, "buildspec.yml install: runtime-versions python 3.11, pip install (no cache)"),
-    ("PRE_BUILD", 3.0, "buildspec.yml pre_build: the app's unit tests"),
-    ("BUILD", 4.0, "buildspec.yml build: pip download of the pinned wheels"),
-    ("POST_BUILD..FINALIZING", 4.0, "bundle upload, test report, logs"),
-)
+# CodeBuild's phases after provisioning: phase -> (seconds, what fixes it)
+BUILD_PHASES = {
+    "DOWNLOAD_SOURCE": (2.0, "the source zip from the artifact bucket"),
+    "INSTALL": (8.0, "buildspec.yml install: runtime-versions python 3.11, pip install (no cache)"),
+    "PRE_BUILD": (3.0, "buildspec.yml pre_build: the app's unit tests"),
+    "BUILD": (4.0, "buildspec.yml build: pip download of the pinned wheels"),
+    "POST_BUILD..FINALIZING": (4.0, "bundle upload, test report, logs"),
+}
 DEPLOY_START_S = 5.0  # CreateDeployment -> the agent's first command
 AGENT_ROUND_TRIP_S = 1.0  # per lifecycle event the agent runs (poll, acknowledge, report)
 HOOKS = (
@@ -169,6 +170,7 @@ HOOKS = (
 )
 VALIDATE_GOOD_S = 1.0  # gunicorn answers within about a second of ApplicationStart
 CRASH_DETECTED_S = 3.0  # validate_service.sh fails at the release's first crash
+CRASH_SEEN_BY = "scripts/validate_service.sh crashed()"
 TRAFFIC_POLL_S = 5.0  # CodeDeploy's own wait around (de)registration
 ROLLBACK_START_S = 3.0  # failed deployment ends -> CodeDeploy creates the rollback
 PIPELINE_SEES_DEPLOY_S = 3.0  # deployment ends -> the Deploy action's status
@@ -208,69 +210,62 @@ def pipeline_steps(s: Settings) -> list[Step]:
         Step("hand-off Source -> Build", HANDOFF_S, "CodePipeline", ESTIMATE),
         start,
     ]
-    steps += [Step(f"Build: {p}", sec, what, ESTIMATE) for p, sec, what in BUILD_PHASES]
+    steps += [Step(f"Build: {p}", sec, what, ESTIMATE) for p, (sec, what) in BUILD_PHASES.items()]
     steps.append(Step("hand-off Build -> Deploy", HANDOFF_S, "CodePipeline", ESTIMATE))
     steps.append(Step("Deploy: deployment created -> agent", DEPLOY_START_S, "agent", ESTIMATE))
     return steps
 
 
+def _governed(name: str, seconds: float, parameter: str, value: Any, source: str, times: int = 1):
+    return Step(name, seconds, _root(parameter, value), source, times)
+
+
+def _validate_step(s: Settings, validate: str, n: int) -> Step:
+    if validate == "good":
+        step = _governed(
+            "ValidateService",
+            VALIDATE_GOOD_S + AGENT_ROUND_TRIP_S,
+            "ValidateServiceSeconds",
+            s.validate_service_s,
+            "validate-script",
+            n,
+        )
+        return replace(step, governed_by=step.governed_by + " (a bound, not spent)")
+    if validate == "crash":
+        crash = CRASH_DETECTED_S + AGENT_ROUND_TRIP_S
+        return Step("ValidateService fails (crash seen)", crash, CRASH_SEEN_BY, ESTIMATE)
+    spent = s.validate_service_s + AGENT_ROUND_TRIP_S
+    budget = s.validate_service_s
+    return _governed(
+        "ValidateService fails (budget spent)",
+        spent,
+        "ValidateServiceSeconds",
+        budget,
+        "validate-script",
+    )
+
+
 def instance_steps(s: Settings, *, validate: str = "good") -> list[Step]:
     """One instance (one round), BlockTraffic to AllowTraffic. `validate`: good, crash (the
     app dies at start) or unhealthy (it runs but never serves the commit: the whole budget)."""
-    n = rounds(s)
+    n = rounds(s) if validate == "good" else 1  # a failed round stops the deployment
+    drain, interval = s.deregistration_delay_s, s.health_check_interval_s
     steps = []
     if s.fleet:
+        block = drain + TRAFFIC_POLL_S
         steps.append(
-            Step(
-                "BlockTraffic (drain)",
-                s.deregistration_delay_s + TRAFFIC_POLL_S,
-                _root("DeregistrationDelaySeconds", s.deregistration_delay_s),
-                "elb-drain",
-                n,
+            _governed(
+                "BlockTraffic (drain)", block, "DeregistrationDelaySeconds", drain, "elb-drain", n
             )
         )
-    for name, sec, what in HOOKS:
-        steps.append(Step(name, sec + AGENT_ROUND_TRIP_S, what, ESTIMATE, n))
-    if validate == "good":
+    steps += [Step(name, sec + AGENT_ROUND_TRIP_S, what, ESTIMATE, n) for name, sec, what in HOOKS]
+    steps.append(_validate_step(s, validate, n))
+    if s.fleet and validate == "good":
+        allow = interval + TRAFFIC_POLL_S
+        name = "AllowTraffic (first health check)"
         steps.append(
-            Step(
-                "ValidateService",
-                VALIDATE_GOOD_S + AGENT_ROUND_TRIP_S,
-                _root("ValidateServiceSeconds", s.validate_service_s) + " (a bound, not spent)",
-                "validate-script",
-                n,
-            )
+            _governed(name, allow, "HealthCheckIntervalSeconds", interval, "elb-first-check", n)
         )
-        if s.fleet:
-            steps.append(
-                Step(
-                    "AllowTraffic (first health check)",
-                    s.health_check_interval_s + TRAFFIC_POLL_S,
-                    _root("HealthCheckIntervalSeconds", s.health_check_interval_s),
-                    "elb-first-check",
-                    n,
-                )
-            )
-    elif validate == "crash":
-        steps.append(
-            Step(
-                "ValidateService fails (crash seen)",
-                CRASH_DETECTED_S + AGENT_ROUND_TRIP_S,
-                "scripts/validate_service.sh crashed()",
-                ESTIMATE,
-            )
-        )
-    else:
-        steps.append(
-            Step(
-                "ValidateService fails (budget spent)",
-                s.validate_service_s + AGENT_ROUND_TRIP_S,
-                _root("ValidateServiceSeconds", s.validate_service_s),
-                "validate-script",
-            )
-        )
-    if validate != "good":  # the failed round only: the deployment stops after it
-        steps = [replace(step, times=1) for step in steps]
     return steps
 
 
