@@ -200,10 +200,13 @@ def _deployment_steps(deployment: Mapping[str, Any], prefix: str = "") -> dict[s
 
 def measured_from_bench(result: Mapping[str, Any]) -> dict[str, Any]:
     """A bench report's runs under the model's step names: {"release": {step: s}, "broken":
-    {step: s}, "totals": {...}}; steps the records do not have are left out."""
+    {step: s}, "totals": {...}}, from the good and the broken run (without labels, `--last N`:
+    the newest succeeded and failed ones); steps the records do not have are left out."""
     out: dict[str, Any] = {"totals": dict(result.get("totals") or {})}
     for run in result.get("runs", []):
-        table = {"good": "release", "broken": "broken"}.get(run.get("label", ""))
+        # pushed runs are labelled; `--last N` runs go by their status (newest first)
+        label = run.get("label") or {"Succeeded": "good", "Failed": "broken"}.get(run["status"])
+        table = {"good": "release", "broken": "broken"}.get(label or "")
         if table is None or table in out:
             continue
         steps: dict[str, float | None] = {
