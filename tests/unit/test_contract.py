@@ -39,6 +39,13 @@ ROOT_PARAMETERS = {
     "CodeBuildImage",
     "CodeBuildComputeType",
     "ApprovalBeforeDeploy",
+    "FleetDeploymentConfig",
+    "DeregistrationDelaySeconds",
+    "HealthCheckIntervalSeconds",
+    "HealthCheckTimeoutSeconds",
+    "HealthyThresholdCount",
+    "UnhealthyThresholdCount",
+    "ValidateServiceSeconds",
 }
 ROOT_OUTPUTS = {
     "AppUrl",
