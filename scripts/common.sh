@@ -21,10 +21,15 @@ bundle_dir() {
   cd "$(dirname "${BASH_SOURCE[1]}")/.." && pwd
 }
 
-app_port() {
-  local port=""
+# A NAME=value setting of ENV_FILE (the last one wins), or the default given.
+env_value() {
+  local value=""
   if [ -r "${ENV_FILE}" ]; then
-    port="$(sed -n 's/^PORT=//p' "${ENV_FILE}" | tail -n 1)"
+    value="$(sed -n "s/^${1}=//p" "${ENV_FILE}" | tail -n 1)"
   fi
-  printf '%s\n' "${port:-80}"
+  printf '%s\n' "${value:-$2}"
+}
+
+app_port() {
+  env_value PORT 80
 }

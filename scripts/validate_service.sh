@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # ValidateService: pass only when /health is 200 AND /version reports this bundle's commit, so a
-# deploy with the old version still answering fails. Retries for VALIDATE_SECONDS, then fails;
-# fails at once when this release's process has crashed (see crashed below).
+# deploy with the old version still answering fails. Retries for VALIDATE_SECONDS (from the
+# environment file: the stack's ValidateServiceSeconds; 60 when unset), then fails; fails at
+# once when this release's process has crashed (see crashed below). appspec.yml's timeout for
+# this hook (120 s) stays above it: the root template's MaxValue is 110.
 set -euo pipefail
 # shellcheck source=common.sh source-path=SCRIPTDIR
 . "$(dirname "$0")/common.sh"
@@ -11,7 +13,8 @@ expected="$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["co
   "${bundle}/version.json")"
 port="$(app_port)"
 base="http://127.0.0.1:${port}"
-deadline=$((SECONDS + ${VALIDATE_SECONDS:-60}))
+budget="$(env_value VALIDATE_SECONDS 60)"
+deadline=$((SECONDS + budget))
 last="no answer yet"
 
 # The unit's process exited with a failure since ApplicationStart started it: systemd waits to
@@ -46,6 +49,6 @@ while [ "${SECONDS}" -lt "${deadline}" ]; do
   # gunicorn answers within about a second of ApplicationStart: poll finer than that
   sleep 0.25
 done
-log "gave up after ${VALIDATE_SECONDS:-60} s: ${last}"
+log "gave up after ${budget} s (VALIDATE_SECONDS in ${ENV_FILE}): ${last}"
 systemctl status "${UNIT_NAME}" --no-pager || true
 exit 1

@@ -47,6 +47,12 @@ _ALLOCATION = re.compile(r"^ALLOCATION_ID='(eipalloc-[0-9a-f]+)'", re.MULTILINE)
 _WAIT_IN_SERVICE = re.compile(r"^STEP=wait-in-service\s*$", re.MULTILINE)
 _IN_SERVICE_TIMEOUT = re.compile(r"^IN_SERVICE_TIMEOUT=(\d+)\s*$", re.MULTILINE)
 _CLAIM = re.compile(r"^STEP=claim-elastic-ip\s*$", re.MULTILINE)
+# the user data's write-app-config step: the environment file's lines between the heredoc's
+# markers (templates/ec2.yaml: cat > /etc/sample-app/env <<'APP_ENV' ... APP_ENV)
+_APP_ENV = re.compile(
+    r"^cat > /etc/sample-app/env <<'APP_ENV'\n(.*?)^APP_ENV$", re.MULTILINE | re.DOTALL
+)
+_ENV_LINE = re.compile(r"^([A-Z_][A-Z0-9_]*)=(.*)$")
 # how often local mode looks at the instance's lifecycle state for that step
 POLL_S = 0.25
 # each instance is a booted host (systemd, the app, its agent's hooks) on this 2-core machine:
@@ -58,6 +64,22 @@ def allocation_id(user_data: str) -> str | None:
     """The Elastic IP the instance's user data associates with itself, if it does."""
     match = _ALLOCATION.search(user_data or "")
     return match.group(1) if match else None
+
+
+def app_env(user_data: str) -> dict[str, str]:
+    """NAME -> value of the environment file (/etc/sample-app/env) the user data writes; empty
+    when it writes none this way (older templates wrote PORT alone with printf)."""
+    match = _APP_ENV.search(user_data or "")
+    if not match:
+        return {}
+    lines = (_ENV_LINE.match(line) for line in match.group(1).splitlines())
+    return {m.group(1): m.group(2) for m in lines if m}
+
+
+def instance_app_env(instance_id: str) -> dict[str, str]:
+    """The environment file of a group's instance launched here, from its user data."""
+    where = asg_state.where(instance_id)
+    return app_env(user_data(*where, instance_id)) if where is not None else {}
 
 
 def claims_when_in_service(user_data: str) -> bool:

@@ -22,13 +22,14 @@ import os
 import signal
 import sys
 import threading
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 from pipekit.emulator import records
 from pipekit.local.actions.base import Runners
-from pipekit.local.autoscaling import Launches
+from pipekit.local.autoscaling import Launches, instance_app_env
 from pipekit.local.elasticip import ElasticIp
 from pipekit.local.engine import Engine
 from pipekit.local.gitremote import GitRemote
@@ -40,9 +41,16 @@ class HostPool:
     """One booted nspawn host per EC2 instance id, booted on first use, each in its own network
     namespace listening on the app port at its own address."""
 
-    def __init__(self, state_dir: Path, app_port: int) -> None:
+    def __init__(
+        self,
+        state_dir: Path,
+        app_port: int,
+        env_for: Callable[[str], dict[str, str]] | None = None,
+    ) -> None:
         self.state_dir = state_dir
         self.app_port = app_port
+        # what the instance's user data writes to /etc/sample-app/env besides PORT
+        self.env_for = env_for or (lambda instance_id: {})
         self.hosts: dict[str, Any] = {}
         self._lock = threading.Lock()  # the table; never held through a boot
         self._booting = threading.Lock()  # one boot at a time
@@ -55,7 +63,12 @@ class HostPool:
                 host = self.hosts.get(instance_id)
             if host is None:
                 log.info("booting host %s on app port %s", instance_id, self.app_port)
-                host = boot_host(instance_id, app_port=self.app_port, state_dir=self.state_dir)
+                host = boot_host(
+                    instance_id,
+                    app_port=self.app_port,
+                    state_dir=self.state_dir,
+                    env=self.env_for(instance_id),
+                )
                 with self._lock:
                     self.hosts[instance_id] = host
             return host
@@ -119,7 +132,7 @@ class Service:
         self, state_dir: Path, port: int, control_port: int, app_port: int, connection_wait_s: float
     ) -> None:
         self.state_dir = state_dir
-        self.hosts = HostPool(state_dir / "machines", app_port)
+        self.hosts = HostPool(state_dir / "machines", app_port, instance_app_env)
         self.git = GitRemote(state_dir / "git")
         from pipekit.emulator import start
 

@@ -4,6 +4,7 @@ CodeDeploy's answer to the launch hook, the size local hosts allow."""
 
 from __future__ import annotations
 
+import subprocess
 import time
 from pathlib import Path
 
@@ -11,6 +12,7 @@ from pipekit.cfn.template import load_template
 from pipekit.local.autoscaling import (
     allocation_id,
     answer,
+    app_env,
     claims_when_in_service,
     in_service_wait,
     signal_after_wait,
@@ -117,3 +119,23 @@ def test_the_signal_follows_the_user_data(monkeypatch) -> None:
     assert _signal_with(monkeypatch, ("FAILURE", 540.0, now), ["Pending:Wait"]) == "FAILURE"
     # not booted within the time: nothing
     assert _signal_with(monkeypatch, None, ["Pending:Wait"], 0.1) is None
+
+
+def test_local_hosts_get_the_environment_file_the_user_data_writes(tmp_path: Path) -> None:
+    """app_env reads the write-app-config step's file; running that step with bash writes the
+    same lines, so a local host's /etc/sample-app/env is the instance's."""
+    from tests.unit.test_templates import _user_data
+
+    for mode in ("single", "fleet"):
+        script = _user_data(mode)
+        expected = {"PORT": "8080", "VALIDATE_SECONDS": "30"}
+        assert app_env(script) == expected
+        step = script[
+            script.index("STEP=write-app-config") : script.index("STEP=install-codedeploy")
+        ]
+        step = step.replace("/etc/sample-app", str(tmp_path / mode))
+        subprocess.run(["bash", "-euo", "pipefail", "-c", step], check=True, timeout=10)
+        written = (tmp_path / mode / "env").read_text().splitlines()
+        assert dict(line.split("=", 1) for line in written) == expected
+    # older templates wrote the port alone with printf: nothing to add to the host's PORT
+    assert app_env("printf 'PORT=%s\\n' '80' > /etc/sample-app/env\n") == {}

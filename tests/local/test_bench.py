@@ -11,6 +11,7 @@ from rich.console import Console
 
 from pipekit.e2e.bench import bench
 from pipekit.e2e.gitops import Checkout
+from pipekit.harness.modeltables import measured_from_bench
 from pipekit.local.lifecycle import environment
 from pipekit.samplechanges import set_marker
 from tests.local.test_why_redeploy import idle, push_and_wait
@@ -108,3 +109,15 @@ def test_bench_push_mode_times_a_good_and_a_broken_commit(local_stack, tmp_path)
     assert totals["commit_to_live_s"] and totals["broken_to_restored_s"]
     assert overhead["measured_seconds"] and overhead["share"] is not None
     assert json.loads(path.read_text())["totals"] == totals
+
+    # the README's "measured locally" column reads the same report (pipekit.harness.modeltables)
+    measured = measured_from_bench(json.loads(path.read_text()))
+    print(json.dumps(measured, indent=1))  # for the report
+    good_build = next(a for a in result["runs"][0]["actions"] if a["provider"] == "CodeBuild")
+    phases = {p["phase"]: p["seconds"] for p in good_build["build"]["phases"]}
+    assert measured["release"]["Build: INSTALL"] == phases["INSTALL"]
+    assert measured["release"]["AfterInstall"] > 0
+    assert measured["release"]["total"] == totals["commit_to_live_s"]
+    assert measured["broken"]["ValidateService fails (crash seen)"] > 0
+    assert measured["broken"]["rollback: AfterInstall"] > 0
+    assert measured["broken"]["total"] == totals["broken_to_restored_s"]

@@ -487,3 +487,32 @@ def test_scenario_4_deploy_after_the_service_was_killed(scenario: dict) -> None:
     releases = h.run(["ls", "/opt/sample-app/releases"]).stdout.split()
     assert len(releases) == 3
     assert "d-AFTERKILL" in releases and "d-GOOD1" not in releases
+
+
+@pytest.mark.host
+def test_scenario_5_a_release_that_never_serves_fails_after_the_budget_in_the_env_file(
+    scenario: dict,
+) -> None:
+    """ValidateService's budget is VALIDATE_SECONDS from /etc/sample-app/env (the stack's
+    ValidateServiceSeconds, written by the user data): a release whose app never starts and
+    never crashes fails after that many seconds, with the reason."""
+    h: Host = scenario["host"]
+    checkout = scenario["tmp"] / "checkout-silent"
+    copy_source(REPO, checkout)
+    # ApplicationStart starts nothing: no answer, and no crash for the script to notice
+    (checkout / "scripts/application_start.sh").write_text("#!/usr/bin/env bash\nexit 0\n")
+    env = {"PATH": BUILD_PATH, "COMMIT_ID": "e" * 40, "PIPELINE_EXECUTION_ID": "exec-silent"}
+    silent = run_build(checkout, scenario["tmp"] / "build-silent", env)
+    assert silent.status == "SUCCEEDED", silent.log[-3000:]
+    env_file = h.run(["cat", "/etc/sample-app/env"]).stdout
+    h.put_file("/etc/sample-app/env", (env_file + "VALIDATE_SECONDS=3\n").encode())
+    try:
+        outcome = deploy_zip(h, silent.artifact, deployment_id="d-SILENT", **APP)
+    finally:
+        h.put_file("/etc/sample-app/env", env_file.encode())
+    assert outcome.status == "Failed"
+    validate = outcome.event("ValidateService")
+    assert validate.status == "Failed"
+    assert "gave up after 3 s (VALIDATE_SECONDS in /etc/sample-app/env)" in validate.log_tail
+    # bash SECONDS counts whole seconds: the budget ends within its last second
+    assert 2 <= validate.duration_s < 20, validate.duration_s

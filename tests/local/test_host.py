@@ -80,14 +80,17 @@ def test_rootfs_is_cached_and_complete(rootfs: Path) -> None:
 @pytest.mark.host
 def test_boot_run_put_file_and_stop(rootfs: Path, tmp_path: Path) -> None:
     state = tmp_path / "state"
-    h = boot_host("pk-b-host1", app_port=21010, state_dir=state)
+    # what the user data writes besides the port (templates/ec2.yaml, write-app-config)
+    settings = {"VALIDATE_SECONDS": "7", "PORT": "1"}
+    h = boot_host("pk-b-host1", app_port=21010, state_dir=state, env=settings)
     try:
         assert h.system_state() in ("running", "degraded")
         # Really inside: its own PID 1 is systemd and its hostname is the host's name.
         assert h.run(["cat", "/proc/1/comm"]).stdout.strip() == "systemd"
         assert h.run(["hostname"]).stdout.strip() == "pk-b-host1"
         env_file = h.run(["cat", "/etc/sample-app/env"]).stdout
-        assert "PORT=21010" in env_file.splitlines()
+        # the host's port is the one it listens on, whatever else the settings say
+        assert env_file.splitlines() == ["PORT=21010", "VALIDATE_SECONDS=7"]
         h.put_file("/tmp/pk/x.sh", b'#!/bin/sh\necho "$GREETING from $(id -un)"\n', 0o755)
         out = h.run(["/tmp/pk/x.sh"], env={"GREETING": "hello"})
         assert out.stdout.strip() == "hello from root"

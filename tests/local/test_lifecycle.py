@@ -39,6 +39,17 @@ def test_up_serves_branch_commit_and_a_push_goes_live(local_stack, tmp_path):
     # seeded from this checkout's HEAD (which may have moved on since)
     git("merge-base", "--is-ancestor", stack.seed_commit, "HEAD", cwd=lifecycle.PROJECT_ROOT)
 
+    # each instance's host has the environment file its user data writes (templates/ec2.yaml,
+    # write-app-config): the stack's ValidateServiceSeconds as VALIDATE_SECONDS
+    cfn = stack.client("cloudformation")
+    described = cfn.describe_stacks(StackName=stack.stack_name)["Stacks"][0]["Parameters"]
+    params = {p["ParameterKey"]: p["ParameterValue"] for p in described}
+    machines = control.call(stack.control_url, "/health")["machines"]
+    assert machines
+    for name in machines:
+        env = (Path(stack.state_dir) / "machines" / name / "root/etc/sample-app/env").read_text()
+        assert f"VALIDATE_SECONDS={params['ValidateServiceSeconds']}" in env.splitlines()
+
     # a second `local up` finds it running and changes nothing
     again = lifecycle.up(state_dir=Path(stack.state_dir))
     assert again.service_pid == stack.service_pid

@@ -39,6 +39,13 @@ ROOT_PARAMETERS = {
     "CodeBuildImage",
     "CodeBuildComputeType",
     "ApprovalBeforeDeploy",
+    "FleetDeploymentConfig",
+    "DeregistrationDelaySeconds",
+    "HealthCheckIntervalSeconds",
+    "HealthCheckTimeoutSeconds",
+    "HealthyThresholdCount",
+    "UnhealthyThresholdCount",
+    "ValidateServiceSeconds",
 }
 ROOT_OUTPUTS = {
     "AppUrl",
@@ -341,3 +348,44 @@ def test_documents_named_in_the_project_exist(name: str) -> None:
     named = set(re.findall(r"\bdocs/[\w./-]+\.md\b", text))
     missing = sorted(path for path in named if not (ROOT / path).is_file())
     assert missing == [], f"{name} names documents that do not exist"
+
+
+# --- Release speed settings -----------------------------------------------------------------
+
+
+def test_health_check_timeout_must_be_below_the_interval(root: dict[str, Any]) -> None:
+    """The ELB API refuses timeout >= interval ("Health check interval must be greater than the
+    timeout.", aws/aws-cdk#3703): the root's rule refuses exactly those pairs, in fleet mode."""
+    intervals = root["Parameters"]["HealthCheckIntervalSeconds"]["AllowedValues"]
+    timeouts = root["Parameters"]["HealthCheckTimeoutSeconds"]["AllowedValues"]
+    for interval in intervals:
+        for timeout in timeouts:
+            given = {
+                "GitHubRepository": "o/r",
+                **HARNESS_FILLED,
+                "DeploymentMode": "fleet",
+                "HealthCheckIntervalSeconds": str(interval),
+                "HealthCheckTimeoutSeconds": str(timeout),
+            }
+            expected = [] if int(timeout) < int(interval) else ["HealthCheckTimeoutBelowInterval"]
+            assert broken_rules(root, given) == expected, (interval, timeout)
+    # single mode has no target group: nothing to check
+    single = {"GitHubRepository": "o/r", **HARNESS_FILLED, "HealthCheckTimeoutSeconds": "120"}
+    assert broken_rules(root, single) == []
+
+
+def test_validate_budget_stays_below_the_hooks_timeout(root: dict[str, Any]) -> None:
+    appspec = yaml.safe_load((ROOT / "appspec.yml").read_text())
+    timeout = appspec["hooks"]["ValidateService"][0]["timeout"]
+    spec = root["Parameters"]["ValidateServiceSeconds"]
+    assert spec["MaxValue"] < timeout, "the script must give up before the agent kills it"
+    assert spec["MinValue"] <= spec["Default"] <= spec["MaxValue"]
+
+
+def test_the_pipeline_may_read_every_offered_deployment_config(root: dict[str, Any]) -> None:
+    """CodePipeline's CodeDeploy action calls GetDeploymentConfig on the group's config
+    (pipekit/iam/calls.py): the pipeline role names each config the group may use."""
+    iam = (TEMPLATES / "iam.yaml").read_text()
+    offered = root["Parameters"]["FleetDeploymentConfig"]["AllowedValues"]
+    for config in [*offered, "CodeDeployDefault.AllAtOnce"]:
+        assert f":deploymentconfig:{config}\n" in iam, config

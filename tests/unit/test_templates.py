@@ -510,7 +510,9 @@ def test_user_data_bootstraps_agent_before_signalling(mode: str) -> None:
     # the agent's installer accepts Ruby up to 3.2 only (aws-codedeploy-agent bin/install,
     # supported_ruby_versions): run it with that Ruby by name
     assert "ruby3.2 ./codedeploy-install auto" in script
-    assert "printf 'PORT=%s\\n' '8080' > /etc/sample-app/env" in script
+    assert (
+        "cat > /etc/sample-app/env <<'APP_ENV'\nPORT=8080\nVALIDATE_SECONDS=30\nAPP_ENV\n"
+    ) in script
     assert "https://aws-codedeploy-$REGION.s3.$REGION.amazonaws.com/latest/install" in script
     assert "--resource AutoScalingGroup" in script
     success = script.index('signal 0 "serving the last successful revision (InService)"')

@@ -16,6 +16,7 @@ import shutil
 import signal
 import subprocess
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
 from pipekit.errors import UserError
@@ -211,8 +212,16 @@ def _make_root(base: Path, root: Path, upper: Path, work: Path) -> str:
     return "copy"
 
 
-def boot_host(name: str, *, app_port: int, state_dir: Path, cache_dir: Path | None = None) -> Host:
-    """Boot a fresh host named `name` with /etc/sample-app/env holding PORT=app_port."""
+def boot_host(
+    name: str,
+    *,
+    app_port: int,
+    state_dir: Path,
+    cache_dir: Path | None = None,
+    env: Mapping[str, str] | None = None,
+) -> Host:
+    """Boot a fresh host named `name` with /etc/sample-app/env holding PORT=app_port and the
+    other settings the instance's user data writes there (`env`, e.g. VALIDATE_SECONDS)."""
     check_tools()
     base = ensure_rootfs(cache_dir)
     hdir = state_dir / name
@@ -228,9 +237,10 @@ def boot_host(name: str, *, app_port: int, state_dir: Path, cache_dir: Path | No
         d.mkdir(parents=True)
     _make_root(base, root, upper, work)
     (root / "etc/sample-app").mkdir(parents=True, exist_ok=True)
-    # what the user data writes (templates/ec2.yaml, write-app-config): the port alone, so the
-    # app binds every address of its own network, as on the instance
-    (root / "etc/sample-app/env").write_text(f"PORT={app_port}\n")
+    # what the user data writes (templates/ec2.yaml, write-app-config): the port (the app binds
+    # every address of its own network, as on the instance) and the hooks' settings
+    lines = [f"PORT={app_port}"] + [f"{k}={v}" for k, v in (env or {}).items() if k != "PORT"]
+    (root / "etc/sample-app/env").write_text("\n".join(lines) + "\n")
     (root / "etc/hostname").write_text(f"{name}\n")
     # the owner first: a run killed from here on leaves a host that cleanup_stale removes
     (hdir / "host.json").write_text(json.dumps({"name": name, "owner_pid": os.getpid()}) + "\n")
