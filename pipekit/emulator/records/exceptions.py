@@ -91,3 +91,7 @@ class DeploymentConfigAlreadyExistsException(_NamedError):
 
 class InvalidMinimumHealthyHostValueException(_NamedError):
     pass
+
+
+class DeploymentConfigNameRequiredException(_NamedError):
+    pass
