@@ -68,7 +68,7 @@ def backend_health(account_id: str, region: str) -> Health:
     def health(arn: str, instance_id: str) -> tuple[str, str | None, str | None]:
         backend = elbv2_backends[account_id][region]
         (status,) = backend.describe_target_health(arn, [{"Id": instance_id}])
-        return status.state, status.reason, status.description
+        return status.status, status.reason, status.description
 
     return health
 
