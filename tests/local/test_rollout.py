@@ -9,6 +9,7 @@ instances it is told to."""
 from __future__ import annotations
 
 import io
+import json
 import threading
 import time
 import zipfile
@@ -229,3 +230,21 @@ def test_traffic_control_deregisters_and_registers_each_instance(world_factory, 
     agents.traffic.clear()
     assert deploy(w, cd, names, "good.zip")["status"] == "Succeeded"
     assert [m for _, m in agents.traffic] == ["deregistered from p-tc-tg", "healthy in p-tc-tg"] * 2
+
+    # the group's service role must allow RegisterTargets on the target group (AWSCodeDeployRole)
+    iam = client(w.emu, "iam")
+    deny = {"Effect": "Deny", "Action": "elasticloadbalancing:RegisterTargets", "Resource": arn}
+    allow = {"Effect": "Allow", "Action": "*", "Resource": "*"}
+    iam.put_role_policy(
+        RoleName="p-tc-role",
+        PolicyName="test",
+        PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [allow, deny]}),
+    )
+    agents.runs.clear()
+    refused = deploy(w, cd, names, "good.zip")
+    assert (refused["status"], refused["errorInformation"]["code"]) == (
+        "Failed",
+        "IAM_ROLE_PERMISSIONS",
+    )
+    assert "AmazonElasticLoadBalancingV2" in refused["errorInformation"]["message"]
+    assert agents.runs == []
