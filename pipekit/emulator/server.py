@@ -64,11 +64,13 @@ class Emulator:
         from moto.moto_api import _internal
 
         from pipekit.emulator import records
+        from pipekit.emulator.records import deployconfigs
 
         _internal.moto_api_backend.reset()
         autoscaling.reset()
         connections.reset()
         DeploymentConfig.STORE.clear()
+        deployconfigs.reset()
         records.reset_all()
         sessions.reset()
         clock.reset()

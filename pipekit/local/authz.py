@@ -225,9 +225,22 @@ def deployment_refusal(account_id: str, region: str, group: Any) -> tuple[str, s
         conditions.add("alarms")
     try:
         authorize("deploy", principal, region, {}, conditions)
+        # traffic control: Deregister/RegisterTargets on each of the group's target groups
+        for arn in _traffic_target_groups(account_id, region, group):
+            authorize("deploy", principal, region, {"target_group_arn": arn}, {"fleet"})
     except Denied as denied:
         return failures.deployment(denied)
     return None
+
+
+def _traffic_target_groups(account_id: str, region: str, group: Any) -> list[str]:
+    from pipekit.local.runtime.agent import EventFailure
+    from pipekit.local.traffic import target_groups
+
+    try:
+        return [tg.arn for tg in target_groups(account_id, region, group)]
+    except EventFailure:  # a missing target group fails the deployment in the deployer
+        return []
 
 
 def bundle_refusal(

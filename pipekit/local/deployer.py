@@ -1,8 +1,11 @@
 """CodeDeploy, EC2/on-premises, in place, run locally: what the service does with a deployment
 once it is created (by the API, the pipeline's CodeDeploy action or a rollback): Created ->
 InProgress, the revision to each instance the group targets (one nspawn host per instance id,
-one at a time; the instance's agent fetches the bundle from the emulated S3 itself), the
+in batches; the instance's agent fetches the bundle from the emulated S3 itself), the
 records CodeDeploy keeps (`pipekit.emulator.records.deployments`), then Succeeded or Failed.
+How many instances at a time and when the deployment fails follow its deployment configuration
+(`pipekit.emulator.records.deployconfigs`); a group WITH_TRAFFIC_CONTROL gets BlockTraffic and
+AllowTraffic around each instance's events (`pipekit.local.traffic`).
 A failed deployment that rolls back gets its rollback deployment as it is marked Failed
 (creator `codeDeployRollback`), which then runs on its own, like any other deployment.
 
@@ -13,6 +16,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
@@ -22,10 +26,12 @@ from moto.autoscaling.models import autoscaling_backends
 from moto.ec2.models import ec2_backends
 
 from pipekit.emulator import records as rec
-from pipekit.emulator.records import deployments
+from pipekit.emulator.records import deployconfigs, deployments
 from pipekit.local import authz
 from pipekit.local.instance_s3 import instance_get_object
+from pipekit.local.runtime.agent import EventFailure
 from pipekit.local.runtime.hookrunner import DeploymentOutcome, LifecycleEventResult
+from pipekit.local.traffic import traffic_control
 
 log = logging.getLogger("pipekit.local.deployer")
 
@@ -45,6 +51,8 @@ class Deployer:
     def __init__(self, runners: Any, work_dir: Path) -> None:
         self.runners = runners  # pipekit.local.actions.base.Runners: deploy and host_for
         self.work_dir = work_dir
+        # pipekit.local.traffic.TrafficControl options (health, poll_s, timeout_s)
+        self.traffic_options: dict[str, Any] = {}
 
     # ------------------------------------------------------------ the service's side
 
@@ -153,31 +161,82 @@ class Deployer:
             recs.targets[deployment_id] = targets
         if not instances:
             return dict(zip(("code", "message"), NO_INSTANCES, strict=True))
-        failed = False
-        for instance_id in instances:
-            target = targets[instance_id]
-            if failed:  # one at a time: the rest are skipped once one has failed
-                with recs.lock:
-                    target.update(status="Skipped", lastUpdatedAt=rec.now())
+        config = deployconfigs.get(account_id, region, record["deploymentConfigName"])
+        try:
+            traffic = traffic_control(account_id, region, group, **self.traffic_options)
+        except EventFailure as exc:
+            return {"code": exc.error_code, "message": exc.message}
+        return self._rollout(account_id, region, record, group, config, traffic, targets)
+
+    def _rollout(
+        self,
+        account_id: str,
+        region: str,
+        record: dict,
+        group: Any,
+        config: dict,
+        traffic: Any,
+        targets: dict[str, dict],
+    ) -> dict[str, str] | None:
+        """The instances in batches as the deployment configuration allows (its minimum healthy
+        hosts, pipekit.emulator.records.deployconfigs), each batch's instances at the same
+        time; once the minimum cannot be kept, the rest are Skipped and the deployment fails."""
+        recs = rec.records_for(account_id, region)
+        overview = record["deploymentOverview"]
+        total, failed, succeeded = len(targets), 0, 0
+        pending = list(targets)
+        error = deployconfigs.invalid(config, total)
+        while pending and error is None:
+            size = deployconfigs.next_batch(config, total, failed, len(pending))
+            if size == 0:
+                break
+            batch, pending = pending[:size], pending[size:]
+            with recs.lock:
+                for instance_id in batch:
+                    targets[instance_id].update(status="InProgress", lastUpdatedAt=rec.now())
                     overview["Pending"] -= 1
-                    overview["Skipped"] += 1
-                continue
-            with recs.lock:
-                target.update(status="InProgress", lastUpdatedAt=rec.now())
+                    overview["InProgress"] += 1
+            with ThreadPoolExecutor(max_workers=size) as pool:
+                runs = [
+                    (
+                        i,
+                        pool.submit(
+                            self._on_instance, account_id, region, record, group, i, traffic
+                        ),
+                    )
+                    for i in batch
+                ]
+            for instance_id, run in runs:
+                status, events = run.result()
+                with recs.lock:
+                    targets[instance_id].update(
+                        status=status, lifecycleEvents=events, lastUpdatedAt=rec.now()
+                    )
+                    overview["InProgress"] -= 1
+                    overview[status if status in overview else "Failed"] += 1
+                succeeded += status == "Succeeded"
+                failed += status != "Succeeded"
+        with recs.lock:
+            for instance_id in pending:  # never started: the minimum could not be kept
+                targets[instance_id].update(status="Skipped", lastUpdatedAt=rec.now())
                 overview["Pending"] -= 1
-                overview["InProgress"] += 1
-            status, events = self._on_instance(account_id, region, record, group, instance_id)
-            with recs.lock:
-                target.update(status=status, lifecycleEvents=events, lastUpdatedAt=rec.now())
-                overview["InProgress"] -= 1
-                overview[status if status in overview else "Failed"] += 1
-            failed = status != "Succeeded"
-        return dict(zip(("code", "message"), HEALTH_CONSTRAINTS, strict=True)) if failed else None
+                overview["Skipped"] += 1
+        if error is None and (pending or not deployconfigs.succeeded(config, total, succeeded)):
+            error = dict(zip(("code", "message"), HEALTH_CONSTRAINTS, strict=True))
+        return error
 
     def _on_instance(
-        self, account_id: str, region: str, record: dict, group: Any, instance_id: str
+        self,
+        account_id: str,
+        region: str,
+        record: dict,
+        group: Any,
+        instance_id: str,
+        traffic: Any = None,
     ) -> tuple[str, list[dict]]:
-        """What the instance's agent does with the deployment: (target status, events)."""
+        """What the instance's agent does with the deployment, with CodeDeploy's BlockTraffic
+        and AllowTraffic around it when the group has traffic control: (status, events)."""
+        extra = {} if traffic is None else {"traffic": traffic, "instance_id": instance_id}
         try:
             outcome = self.runners.deploy(
                 self.runners.host_for(instance_id),
@@ -189,6 +248,7 @@ class Deployer:
                 deployment_group_id=group.deployment_group_id,
                 ignore_application_stop_failures=record["ignoreApplicationStopFailures"],
                 file_exists_behavior=record["fileExistsBehavior"],
+                **extra,
             )
         except Exception as exc:
             log.exception("deployment %s to %s crashed", record["deploymentId"], instance_id)

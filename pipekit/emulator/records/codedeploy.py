@@ -12,9 +12,10 @@ from typing import Any
 from moto.codedeploy.responses import CodeDeployResponse
 from moto.core.responses import ActionResult
 
-from pipekit.emulator.records import deployments
+from pipekit.emulator.records import deployconfigs, deployments
 from pipekit.emulator.records.exceptions import (
     ApplicationNameRequiredException,
+    DeploymentConfigNameRequiredException,
     DeploymentDoesNotExistException,
     DeploymentGroupNameRequiredException,
     InstanceDoesNotExistException,
@@ -225,8 +226,34 @@ def _last_info(record: Record) -> Record:
     return info
 
 
+def get_deployment_config(self: CodeDeployResponse) -> ActionResult:
+    """GetDeploymentConfig: the predefined configs and custom ones (deployconfigs)."""
+    account_id, region, _ = context(self)
+    name = self._get_param("deploymentConfigName")
+    if not name:
+        raise DeploymentConfigNameRequiredException(
+            "The deployment configuration name was not specified."
+        )
+    return ActionResult({"deploymentConfigInfo": deployconfigs.get(account_id, region, name)})
+
+
+def create_deployment_config(self: CodeDeployResponse) -> ActionResult:
+    account_id, region, _ = context(self)
+    if not self._get_param("deploymentConfigName"):
+        raise DeploymentConfigNameRequiredException(
+            "The deployment configuration name was not specified."
+        )
+    request = {
+        k: self._get_param(k)
+        for k in ("deploymentConfigName", "minimumHealthyHosts", "computePlatform")
+    }
+    return ActionResult({"deploymentConfigId": deployconfigs.create(account_id, region, request)})
+
+
 OVERRIDES = {
     "create_deployment": create_deployment,
+    "get_deployment_config": get_deployment_config,
+    "create_deployment_config": create_deployment_config,
     "get_deployment": get_deployment,
     "get_deployment_group": get_deployment_group,
     "batch_get_deployments": batch_get_deployments,

@@ -15,6 +15,7 @@ from typing import Any
 
 from moto.codedeploy.models import codedeploy_backends
 
+from pipekit.emulator.records import deployconfigs
 from pipekit.emulator.records.exceptions import (
     ApplicationDoesNotExistException,
     ApplicationNameRequiredException,
@@ -95,6 +96,8 @@ def create(
     if not revision:
         # botocore's description of RevisionRequiredException (the service's wording is unknown)
         raise RevisionRequiredException("The revision ID was not specified.")
+    if request.get("deploymentConfigName"):  # DeploymentConfigDoesNotExistException (botocore)
+        deployconfigs.get(account_id, region, request["deploymentConfigName"])
     recs = records_for(account_id, region)
     with recs.lock:
         # A launch deployment does not wait for, nor refuse, the deployment under way: "If an

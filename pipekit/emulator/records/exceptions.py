@@ -79,3 +79,19 @@ class InvalidApprovalTokenException(_NamedError):
 
 class ApprovalAlreadyCompletedException(_NamedError):
     pass
+
+
+class DeploymentConfigDoesNotExistException(_NamedError):
+    pass
+
+
+class DeploymentConfigAlreadyExistsException(_NamedError):
+    pass
+
+
+class InvalidMinimumHealthyHostValueException(_NamedError):
+    pass
+
+
+class DeploymentConfigNameRequiredException(_NamedError):
+    pass

@@ -20,7 +20,23 @@ EVENTS = (
     "ApplicationStart",
     "ValidateService",
 )
-AGENT_EVENTS = ("DownloadBundle", "Install")
+# With a load balancer in the deployment group, the in-place events are wrapped in these
+# (user guide, reference-appspec-file-structure-hooks: "Run order of hooks", in-place).
+BLOCK_EVENTS = ("BeforeBlockTraffic", "BlockTraffic", "AfterBlockTraffic")
+ALLOW_EVENTS = ("BeforeAllowTraffic", "AllowTraffic", "AfterAllowTraffic")
+TRAFFIC_EVENTS = BLOCK_EVENTS + ALLOW_EVENTS
+# Reserved for CodeDeploy operations: no scripts (the same page's availability table).
+AGENT_EVENTS = ("DownloadBundle", "Install", "BlockTraffic", "AllowTraffic")
+# Run from the LAST SUCCESSFUL revision's appspec, not the current one (botocore
+# CreateDeploymentInput.ignoreApplicationStopFailures).
+PREVIOUS_REVISION_EVENTS = ("ApplicationStop", "BeforeBlockTraffic", "AfterBlockTraffic")
+
+
+def lifecycle_events(traffic_control: bool) -> tuple[str, ...]:
+    """The events of an in-place deployment to one instance, in order."""
+    return BLOCK_EVENTS + EVENTS + ALLOW_EVENTS if traffic_control else EVENTS
+
+
 DEFAULT_TIMEOUT_S = 3600
 FILE_EXISTS_BEHAVIORS = ("DISALLOW", "OVERWRITE", "RETAIN")
 APPSPEC_DOC = "http://docs.aws.amazon.com/codedeploy/latest/userguide/reference-appspec-file.html"
@@ -73,7 +89,7 @@ def parse_appspec(text: str) -> dict[str, Any]:
             "file_exists_behavior, and then try again."
         )
     for event, entries in (spec.get("hooks") or {}).items():
-        if event in AGENT_EVENTS or event not in EVENTS:
+        if event in AGENT_EVENTS or event not in EVENTS + TRAFFIC_EVENTS:
             # local: the agent checks against the events CodeDeploy sends it
             raise ValueError(f"appspec.yml file contains unknown lifecycle events: [{event!r}]")
         for entry in entries or []:

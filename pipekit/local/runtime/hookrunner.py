@@ -11,8 +11,17 @@ at once, whatever the later events do (command_executor.rb, update_last_successf
 each hook runs with its `timeout` (default 3600 s) as its `runas` user with the agent's
 environment variables; the agent waits until the script's stdout/stderr close, so a background
 process holding them runs the hook into its timeout; the first failing event fails the
-deployment and the later events are skipped, except a failing ApplicationStop under
-`ignoreApplicationStopFailures` (recorded Failed, the deployment goes on).
+deployment and the later events are skipped, except a failing ApplicationStop,
+BeforeBlockTraffic or AfterBlockTraffic under `ignoreApplicationStopFailures` (recorded Failed,
+the deployment goes on).
+
+With `traffic` (a group WITH_TRAFFIC_CONTROL and target groups), the in-place events are wrapped
+in BeforeBlockTraffic, BlockTraffic, AfterBlockTraffic ... BeforeAllowTraffic, AllowTraffic,
+AfterAllowTraffic. BlockTraffic and AllowTraffic are CodeDeploy's own work
+(`pipekit.local.traffic`, called here so the events keep one order, one clock and one failure
+rule); the Before/After events run appspec hooks like the others, Before/AfterBlockTraffic from
+the last successful revision like ApplicationStop (botocore
+CreateDeploymentInput.ignoreApplicationStopFailures), so they run nothing on a first deployment.
 """
 
 from __future__ import annotations
@@ -35,7 +44,14 @@ from pipekit.local.runtime.agent import (
     read_instruction,
     write_instruction,
 )
-from pipekit.local.runtime.appspec import DEFAULT_TIMEOUT_S, EVENTS, find_appspec, parse_appspec
+from pipekit.local.runtime.appspec import (
+    DEFAULT_TIMEOUT_S,
+    EVENTS,
+    PREVIOUS_REVISION_EVENTS,
+    find_appspec,
+    lifecycle_events,
+    parse_appspec,
+)
 from pipekit.local.runtime.download import download_bundle
 from pipekit.local.runtime.install import install
 
@@ -183,9 +199,12 @@ def deploy_to_host(
     deployment_group_id: str,
     ignore_application_stop_failures: bool = False,
     file_exists_behavior: str = "DISALLOW",
+    traffic: Any = None,
+    instance_id: str | None = None,
 ) -> DeploymentOutcome:
     """Run one in-place deployment of `revision` (RevisionLocation-shaped) on host, event by
-    event, like the agent; the bundle is read with `get_object` in DownloadBundle."""
+    event, like the agent; the bundle is read with `get_object` in DownloadBundle. `traffic`:
+    CodeDeploy's BlockTraffic/AllowTraffic for `instance_id` (pipekit.local.traffic), or None."""
     dg_id = deployment_group_id
     deployment_dir = AGENT_ROOT / dg_id / deployment_id
     archive = deployment_dir / "deployment-archive"
@@ -201,16 +220,20 @@ def deploy_to_host(
     spec: dict[str, Any] = {}
     failure: EventFailure | None = None
 
-    for name in EVENTS:
+    for name in lifecycle_events(traffic is not None):
         if failure is not None:
             events.append(LifecycleEventResult(name, "Skipped"))
             continue
         result = LifecycleEventResult(name, "Succeeded", start=_now())
         env = {**base_env, "LIFECYCLE_EVENT": name}
         try:
-            if name == "ApplicationStop":
-                result.message, output = _application_stop(host, last_successful, env, log_file)
+            if name in PREVIOUS_REVISION_EVENTS:
+                result.message, output = _previous_hooks(host, name, last_successful, env, log_file)
                 result.log_tail = output[-LOG_TAIL_BYTES:]
+            elif name == "BlockTraffic":
+                result.message = traffic.block(instance_id)
+            elif name == "AllowTraffic":
+                result.message = traffic.allow(instance_id)
             elif name == "DownloadBundle":
                 download_bundle(
                     host,
@@ -239,7 +262,7 @@ def deploy_to_host(
             # ignoreApplicationStopFailures: CodeDeploy goes on with DownloadBundle (botocore
             # CreateDeploymentInput.ignoreApplicationStopFailures); the event stays as failed
             # as the agent reported it.
-            if not (name == "ApplicationStop" and ignore_application_stop_failures):
+            if not (name in PREVIOUS_REVISION_EVENTS and ignore_application_stop_failures):
                 failure = exc
         result.end = _now()
         events.append(result)
@@ -261,10 +284,11 @@ def _load_spec(host: HostLike, archive: PurePosixPath, file_exists_behavior: str
     return spec
 
 
-def _application_stop(
-    host: HostLike, last_successful: str | None, env: dict[str, str], log_file: Path
+def _previous_hooks(
+    host: HostLike, event: str, last_successful: str | None, env: dict[str, str], log_file: Path
 ) -> tuple[str, str]:
-    """Run the LAST SUCCESSFUL install's ApplicationStop scripts; (message, output)."""
+    """Run the LAST SUCCESSFUL install's scripts for `event` (ApplicationStop,
+    Before/AfterBlockTraffic); (message, output)."""
     if not last_successful:
         return "no previous successful revision: nothing to run", ""
     previous_archive = PurePosixPath(last_successful) / "deployment-archive"
@@ -273,5 +297,5 @@ def _application_stop(
         spec = parse_appspec(find_appspec(host_file(host, previous_archive)).read_text())
     except (ValueError, yaml.YAMLError) as exc:
         raise EventFailure("INVALID_REVISION", "UnknownError", str(exc)) from None
-    output = _run_hooks(host, "ApplicationStop", previous_archive, spec, env, log_file)
+    output = _run_hooks(host, event, previous_archive, spec, env, log_file)
     return f"ran the scripts of {last_successful}", output
