@@ -22,7 +22,7 @@ from moto.autoscaling.models import autoscaling_backends
 from moto.ec2.models import ec2_backends
 
 from pipekit.emulator import records as rec
-from pipekit.emulator.records import deployments
+from pipekit.emulator.records import alarms, deployments
 from pipekit.local import authz
 from pipekit.local.instance_s3 import instance_get_object
 from pipekit.local.runtime.hookrunner import DeploymentOutcome, LifecycleEventResult
@@ -153,10 +153,12 @@ class Deployer:
             recs.targets[deployment_id] = targets
         if not instances:
             return dict(zip(("code", "message"), NO_INSTANCES, strict=True))
-        failed = False
+        failed, stop = False, None
         for instance_id in instances:
             target = targets[instance_id]
-            if failed:  # one at a time: the rest are skipped once one has failed
+            if not failed:  # the group's alarms, as it starts and between instances
+                stop = stop or alarms.deployment_stop(account_id, region, group, record)
+            if failed or stop:  # one at a time: the rest are skipped once one has failed
                 with recs.lock:
                     target.update(status="Skipped", lastUpdatedAt=rec.now())
                     overview["Pending"] -= 1
@@ -172,6 +174,8 @@ class Deployer:
                 overview["InProgress"] -= 1
                 overview[status if status in overview else "Failed"] += 1
             failed = status != "Succeeded"
+        if stop:
+            return stop
         return dict(zip(("code", "message"), HEALTH_CONSTRAINTS, strict=True)) if failed else None
 
     def _on_instance(
