@@ -1,5 +1,6 @@
-"""CloudWatch alarm evaluation as plain functions (pipekit.emulator.alarms.evaluate, mathexpr):
-M of N, each TreatMissingData, statistics, the metric-math IF our templates use, the reasons."""
+"""CloudWatch alarm evaluation as plain functions (pipekit.emulator.alarms.evaluate, mathexpr; in
+tests/emulator because the pipekit.emulator package imports moto): M of N, each TreatMissingData,
+statistics, the metric-math IF our templates use, the reasons."""
 
 from __future__ import annotations
 
