@@ -4,6 +4,7 @@ deployment_stop / the DEPLOYMENT_STOP_ON_ALARM rollback rule over the records.""
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 
 from pipekit.emulator import clock
@@ -70,8 +71,8 @@ def test_tick_follows_the_emulator_clock_and_records_history(aws):
     alarm = state(cw, "Target5xxAlarm")
     assert alarm["StateReason"].startswith("Threshold Crossed: 1 datapoint [9.0 (")
     # two minutes on (the emulator clock), the period holds no datapoint: notBreaching -> OK
-    later = clock.now() + timedelta(minutes=2)
-    assert tick(ACCOUNT, REGION, now=later).changed == [("Target5xxAlarm", "ALARM", "OK")]
+    clock.advance(timedelta(minutes=2).total_seconds())
+    assert tick(ACCOUNT, REGION).changed == [("Target5xxAlarm", "ALARM", "OK")]
     after = state(cw, "Target5xxAlarm")
     assert after["StateUpdatedTimestamp"] > alarm["StateUpdatedTimestamp"]
     items = history(ACCOUNT, REGION, "Target5xxAlarm")
@@ -79,7 +80,19 @@ def test_tick_follows_the_emulator_clock_and_records_history(aws):
         "Alarm updated from ALARM to OK",
         "Alarm updated from INSUFFICIENT_DATA to ALARM",
     ]
-    check_output("cloudwatch", "DescribeAlarmHistory", {"AlarmHistoryItems": items})
+    cw.set_alarm_state(AlarmName="Target5xxAlarm", StateValue="ALARM", StateReason="by hand")
+    answer = cw.describe_alarm_history(AlarmName="Target5xxAlarm", HistoryItemType="StateUpdate")
+    check_output("cloudwatch", "DescribeAlarmHistory", answer)
+    got = answer["AlarmHistoryItems"]
+    assert [i["HistorySummary"] for i in got] == [
+        "Alarm updated from OK to ALARM",  # SetAlarmState's
+        *(i["HistorySummary"] for i in items),
+    ]
+    assert json.loads(got[1]["HistoryData"])["newState"]["stateValue"] == "OK"
+    oldest_first = cw.describe_alarm_history(
+        AlarmName="Target5xxAlarm", ScanBy="TimestampAscending"
+    )
+    assert oldest_first["AlarmHistoryItems"] == list(reversed(got))
 
 
 def alarmed_group(

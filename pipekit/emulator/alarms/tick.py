@@ -68,6 +68,16 @@ def record_state(
     old_state, old_reason = alarm.state_value, alarm.state_reason
     alarm.update_state(reason, json.dumps(reason_data), state)
     alarm.state_updated_timestamp = now.astimezone(UTC).replace(tzinfo=None)  # moto: naive UTC
+    add_history(alarm, old_state, old_reason, now)
+
+
+def add_history(alarm: Any, old_state: str, old_reason: str, now: datetime) -> None:
+    """The AlarmHistoryItem of the transition from (old_state, old_reason) to the alarm's state."""
+    state, reason = alarm.state_value, alarm.state_reason
+    try:
+        reason_data = json.loads(alarm.state_reason_data or "{}")
+    except ValueError:
+        reason_data = {}
     history = getattr(alarm, HISTORY_ATTRIBUTE, None)
     if history is None:
         history = []
@@ -94,10 +104,13 @@ def record_state(
     )
 
 
-def history(account_id: str, region: str, name: str) -> list[dict[str, Any]]:
-    """The alarm's AlarmHistoryItems, newest first (DescribeAlarmHistory's order)."""
-    alarm = backend(account_id, region).alarms[name]
-    return list(reversed(getattr(alarm, HISTORY_ATTRIBUTE, [])))
+def history(account_id: str, region: str, name: str | None = None) -> list[dict[str, Any]]:
+    """AlarmHistoryItems of one alarm or all, newest first (DescribeAlarmHistory's default
+    ScanBy TimestampDescending)."""
+    cw = backend(account_id, region)
+    chosen = [cw.alarms[name]] if name in cw.alarms else [] if name else list(cw.alarms.values())
+    items = [i for a in chosen for i in getattr(a, HISTORY_ATTRIBUTE, [])]
+    return sorted(items, key=lambda i: i["Timestamp"], reverse=True)
 
 
 def alarm_shape(alarm: Any) -> dict[str, Any]:
