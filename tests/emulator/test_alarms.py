@@ -11,6 +11,7 @@ from pipekit.emulator import clock
 from pipekit.emulator.alarms.tick import history, tick
 from pipekit.emulator.records import alarms, deployments
 from pipekit.emulator.records.deployments import group_of
+from tests.support.alarms import FIVE_XX, dimensions, put_datum, template_alarms
 from tests.support.shapes import check_output
 
 ACCOUNT, REGION = "123456789012", "us-east-1"
@@ -19,22 +20,11 @@ REVISION = {
     "revisionType": "S3",
     "s3Location": {"bucket": "bundles", "key": "app.zip", "bundleType": "zip"},
 }
-DIMS = [{"Name": "LoadBalancer", "Value": "app/lb/1"}]
+DIMS = dimensions("app/lb/1", "targetgroup/tg/2")
 
 
-def five_xx_alarm(cw, name="Target5xxAlarm"):
-    cw.put_metric_alarm(
-        AlarmName=name,
-        Namespace="AWS/ApplicationELB",
-        MetricName="HTTPCode_Target_5XX_Count",
-        Dimensions=DIMS,
-        Statistic="Sum",
-        Period=60,
-        EvaluationPeriods=1,
-        Threshold=5,
-        ComparisonOperator="GreaterThanOrEqualToThreshold",
-        TreatMissingData="notBreaching",
-    )
+def five_xx_alarm(cw):
+    template_alarms(cw, DIMS, (FIVE_XX,))
 
 
 def state(cw, name):
@@ -55,17 +45,7 @@ def test_put_metric_alarm_starts_insufficient_and_an_update_keeps_the_state(aws)
 def test_tick_follows_the_emulator_clock_and_records_history(aws):
     cw = aws.client("cloudwatch")
     five_xx_alarm(cw)
-    cw.put_metric_data(
-        Namespace="AWS/ApplicationELB",
-        MetricData=[
-            {
-                "MetricName": "HTTPCode_Target_5XX_Count",
-                "Dimensions": DIMS,
-                "Value": 9,
-                "Timestamp": clock.now(),
-            }
-        ],
-    )
+    put_datum(cw, "HTTPCode_Target_5XX_Count", DIMS, 9)
     assert tick(ACCOUNT, REGION).changed == [("Target5xxAlarm", "INSUFFICIENT_DATA", "ALARM")]
     assert tick(ACCOUNT, REGION).changed == []  # no transition, nothing written
     alarm = state(cw, "Target5xxAlarm")
@@ -116,8 +96,7 @@ def alarmed_group(
 
 def test_an_alarm_in_alarm_stops_the_deployment_with_aws_error(aws):
     cw, cd = aws.client("cloudwatch"), aws.client("codedeploy")
-    five_xx_alarm(cw)
-    five_xx_alarm(cw, "UnhealthyTargetsAlarm")
+    template_alarms(cw, DIMS)
     group = alarmed_group(cd)
     assert alarms.deployment_stop(ACCOUNT, REGION, group) is None  # INSUFFICIENT_DATA: go on
     cw.set_alarm_state(AlarmName="Target5xxAlarm", StateValue="ALARM", StateReason="5xx")
@@ -142,8 +121,7 @@ def test_unreadable_alarms_stop_unless_poll_failures_are_ignored(aws):
 
 def test_a_deployment_stopped_on_alarm_is_stopped_and_rolls_back(aws):
     cw, cd = aws.client("cloudwatch"), aws.client("codedeploy")
-    five_xx_alarm(cw)
-    five_xx_alarm(cw, "UnhealthyTargetsAlarm")
+    template_alarms(cw, DIMS)
     alarmed_group(cd)
     names = {"applicationName": "app", "deploymentGroupName": "dg"}
     good = cd.create_deployment(**names, revision=REVISION)["deploymentId"]
@@ -164,8 +142,7 @@ def test_a_deployment_stopped_on_alarm_is_stopped_and_rolls_back(aws):
 
 def test_no_alarm_rollback_without_deployment_stop_on_alarm(aws):
     cw, cd = aws.client("cloudwatch"), aws.client("codedeploy")
-    five_xx_alarm(cw)
-    five_xx_alarm(cw, "UnhealthyTargetsAlarm")
+    template_alarms(cw, DIMS)
     alarmed_group(cd, events=("DEPLOYMENT_FAILURE",))
     names = {"applicationName": "app", "deploymentGroupName": "dg"}
     good = cd.create_deployment(**names, revision=REVISION)["deploymentId"]

@@ -23,6 +23,7 @@ from pipekit.emulator import clock
 from pipekit.emulator.alarms.tick import tick
 from pipekit.local import albmetrics
 from pipekit.local.haproxy_stats import StatsUnavailable, show_stat
+from tests.support.alarms import dimensions, template_alarms
 from tests.support.engine_world import free_port
 
 HAPROXY = "/usr/sbin/haproxy"
@@ -128,48 +129,6 @@ def put(cw: Any, rows: list[dict], previous: list[dict] | None) -> list[dict]:
     return data
 
 
-def dimensions() -> list[dict[str, str]]:
-    return [{"Name": "LoadBalancer", "Value": DIMS[0]}, {"Name": "TargetGroup", "Value": DIMS[1]}]
-
-
-def template_alarms(cw: Any) -> None:
-    """templates/pipeline.yaml's two alarms, as PutMetricAlarm receives them."""
-    cw.put_metric_alarm(
-        AlarmName="Target5xxAlarm",
-        Namespace="AWS/ApplicationELB",
-        MetricName="HTTPCode_Target_5XX_Count",
-        Dimensions=dimensions(),
-        Statistic="Sum",
-        Period=60,
-        EvaluationPeriods=1,
-        Threshold=5,
-        ComparisonOperator="GreaterThanOrEqualToThreshold",
-        TreatMissingData="notBreaching",
-    )
-
-    def stat(qid: str, name: str, how: str) -> dict:
-        metric = {"Namespace": "AWS/ApplicationELB", "MetricName": name, "Dimensions": dimensions()}
-        return {
-            "Id": qid,
-            "ReturnData": False,
-            "MetricStat": {"Metric": metric, "Period": 60, "Stat": how},
-        }
-
-    cw.put_metric_alarm(
-        AlarmName="UnhealthyTargetsAlarm",
-        Metrics=[
-            stat("unhealthy", "UnHealthyHostCount", "Maximum"),
-            stat("healthy", "HealthyHostCount", "Minimum"),
-            {"Id": "mixed", "Expression": "IF(healthy > 0, unhealthy, 0)", "ReturnData": True},
-        ],
-        EvaluationPeriods=2,
-        DatapointsToAlarm=2,
-        Threshold=1,
-        ComparisonOperator="GreaterThanOrEqualToThreshold",
-        TreatMissingData="notBreaching",
-    )
-
-
 def states(cw: Any) -> dict[str, str]:
     return {a["AlarmName"]: a["StateValue"] for a in cw.describe_alarms()["MetricAlarms"]}
 
@@ -178,7 +137,7 @@ def test_target_5xx_through_a_real_haproxy_sets_the_alarm(aws, balancer, monkeyp
     monkeypatch.delenv("PIPEKIT_ALARM_PERIOD_SCALE", raising=False)  # AWS's 60 s periods
     port, sock, _, _ = balancer
     cw = aws.client("cloudwatch")
-    template_alarms(cw)
+    template_alarms(cw, dimensions(*DIMS))
     assert set(states(cw).values()) == {"INSUFFICIENT_DATA"}  # as PutMetricAlarm creates them
     before = show_stat(sock)
     put(cw, before, None)
@@ -204,7 +163,7 @@ def test_unhealthy_next_to_healthy_sets_the_metric_math_alarm(aws, balancer, mon
     monkeypatch.setenv("PIPEKIT_ALARM_PERIOD_SCALE", "60")  # 60 s periods last 1 s
     _, sock, _, bad = balancer
     cw = aws.client("cloudwatch")
-    template_alarms(cw)
+    template_alarms(cw, dimensions(*DIMS))
     bad.health = 503  # HAProxy's checks take it DOWN (fall 2 x 200 ms)
     deadline = time.monotonic() + 10
     while not any(r["status"] == "DOWN" for r in show_stat(sock)):
