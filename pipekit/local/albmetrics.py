@@ -18,7 +18,8 @@ attributes):
   while checks succeed). Servers in MAINT or DRAIN (deregistered, draining or not yet in service)
   and servers without checks ("no check") are neither, as a draining or unused target is neither
   healthy nor unhealthy in DescribeTargetHealth.
-ELB publishes every 60 seconds; the caller chooses how often to call this (local mode: every few
+ELB publishes every 60 seconds; the caller chooses how often to call this and puts the result
+with pipekit.emulator.alarms.store.put_metric_data (local mode: every few
 seconds, the periods of the alarms scaled or not: pipekit.emulator.alarms.evaluate).
 """
 

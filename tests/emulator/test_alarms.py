@@ -8,6 +8,7 @@ import json
 from datetime import timedelta
 
 from pipekit.emulator import clock
+from pipekit.emulator.alarms.store import put_metric_data
 from pipekit.emulator.alarms.tick import history, tick
 from pipekit.emulator.records import alarms, deployments
 from pipekit.emulator.records.deployments import group_of
@@ -73,6 +74,29 @@ def test_tick_follows_the_emulator_clock_and_records_history(aws):
         AlarmName="Target5xxAlarm", ScanBy="TimestampAscending"
     )
     assert oldest_first["AlarmHistoryItems"] == list(reversed(got))
+
+
+def test_in_process_put_reads_back_through_the_api(aws):
+    cw = aws.client("cloudwatch")
+    five_xx_alarm(cw)
+    put_metric_data(
+        ACCOUNT,
+        REGION,
+        "AWS/ApplicationELB",
+        [{"MetricName": "HTTPCode_Target_5XX_Count", "Dimensions": DIMS, "Value": 8.0}],
+    )
+    now = clock.now()
+    answer = cw.get_metric_statistics(
+        Namespace="AWS/ApplicationELB",
+        MetricName="HTTPCode_Target_5XX_Count",
+        Dimensions=DIMS,
+        StartTime=now - timedelta(minutes=5),
+        EndTime=now + timedelta(minutes=1),
+        Period=60,
+        Statistics=["Sum"],
+    )
+    assert [p["Sum"] for p in answer["Datapoints"]] == [8.0]
+    assert tick(ACCOUNT, REGION).changed == [(FIVE_XX, "INSUFFICIENT_DATA", "ALARM")]
 
 
 def alarmed_group(
