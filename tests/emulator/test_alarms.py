@@ -13,6 +13,7 @@ from pipekit.emulator.alarms.tick import history, tick
 from pipekit.emulator.records import alarms, deployments
 from pipekit.emulator.records.deployments import group_of
 from tests.support.alarms import FIVE_XX, dimensions, put_datum, template_alarms
+from tests.support.emulator_fixtures import advance_clock
 from tests.support.shapes import check_output
 
 ACCOUNT, REGION = "123456789012", "us-east-1"
@@ -97,6 +98,23 @@ def test_in_process_put_reads_back_through_the_api(aws):
     )
     assert [p["Sum"] for p in answer["Datapoints"]] == [8.0]
     assert tick(ACCOUNT, REGION).changed == [(FIVE_XX, "INSUFFICIENT_DATA", "ALARM")]
+
+
+def test_advancing_the_clock_evaluates_the_alarms(aws):
+    cw = aws.client("cloudwatch")
+    five_xx_alarm(cw)
+    put_datum(cw, "HTTPCode_Target_5XX_Count", DIMS, 5)
+    answer = advance_clock(aws, seconds=0)
+    assert answer["alarms"] == [
+        {
+            "account": ACCOUNT,
+            "region": REGION,
+            "alarm": FIVE_XX,
+            "from": "INSUFFICIENT_DATA",
+            "to": "ALARM",
+        }
+    ]
+    assert advance_clock(aws, seconds=120)["alarms"][0]["to"] == "OK"  # notBreaching
 
 
 def alarmed_group(

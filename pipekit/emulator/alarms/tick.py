@@ -61,6 +61,22 @@ def tick(account_id: str, region: str, *, now: datetime | None = None) -> TickRe
     return TickResult(changed, refused)
 
 
+def tick_all(*, now: datetime | None = None) -> list[dict[str, str]]:
+    """`tick` over every account and region that has alarms: the transitions made."""
+    from moto.cloudwatch.models import cloudwatch_backends
+
+    changed = []
+    for account_id, regions in list(cloudwatch_backends.items()):
+        for region, cw in list(regions.items()):
+            if not cw.alarms:
+                continue
+            for name, old, new in tick(account_id, region, now=now).changed:
+                changed.append(
+                    {"account": account_id, "region": region, "alarm": name, "from": old, "to": new}
+                )
+    return changed
+
+
 def record_state(
     alarm: Any, state: str, reason: str, reason_data: dict[str, Any], now: datetime
 ) -> None:
