@@ -15,9 +15,12 @@ attributes):
 - HealthyHostCount / UnHealthyHostCount: "The number of targets that are considered healthy /
   unhealthy"; the useful statistics are Average, Minimum, Maximum. Here: servers whose `status`
   (field 17) is UP (also "UP 1/3", still up while checks fail) or DOWN ("DOWN 1/2" still down
-  while checks succeed). Servers in MAINT or DRAIN (deregistered, draining or not yet in service)
-  and servers without checks ("no check") are neither, as a draining or unused target is neither
-  healthy nor unhealthy in DescribeTargetHealth.
+  while checks succeed). Servers in MAINT or DRAIN (deregistered, draining or not yet in service),
+  servers without checks ("no check") and servers not checked yet (check_status INI) are neither,
+  as a draining, unused or initial target is neither healthy nor unhealthy in
+  DescribeTargetHealth. Where local mode knows each target's DescribeTargetHealth state (the
+  ELBv2 health source of contract 1), pass it as `health` and the counts follow it instead, so
+  the metrics and DescribeTargetHealth never disagree.
 ELB publishes every 60 seconds; the caller chooses how often to call this and puts the result
 with pipekit.emulator.alarms.store.put_metric_data (local mode: every few
 seconds, the periods of the alarms scaled or not: pipekit.emulator.alarms.evaluate).
@@ -25,7 +28,7 @@ seconds, the periods of the alarms scaled or not: pipekit.emulator.alarms.evalua
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -59,16 +62,32 @@ def target_5xx(
     return total
 
 
-def host_counts(rows: Iterable[Mapping[str, str]], backend: str) -> tuple[int, int]:
+Health = Callable[[str, str], str | None]  # (backend, server) -> DescribeTargetHealth State
+
+
+def host_counts(
+    rows: Iterable[Mapping[str, str]], backend: str, health: Health | None = None
+) -> tuple[int, int]:
     """(healthy, unhealthy) servers of the backend."""
     healthy = unhealthy = 0
-    for row in _servers(rows, backend).values():
-        status = (row.get("status") or "").upper()
-        if status.startswith("UP"):
-            healthy += 1
-        elif status.startswith("DOWN"):
-            unhealthy += 1
+    for name, row in _servers(rows, backend).items():
+        state = health(backend, name) if health is not None else None
+        if state is None:
+            state = _state_of(row)
+        healthy += state == "healthy"
+        unhealthy += state == "unhealthy"
     return healthy, unhealthy
+
+
+def _state_of(row: Mapping[str, str]) -> str:
+    status = (row.get("status") or "").upper()
+    if (row.get("check_status") or "").upper().startswith("INI"):
+        return "initial"
+    if status.startswith("UP"):
+        return "healthy"
+    if status.startswith("DOWN"):
+        return "unhealthy"
+    return "unused"
 
 
 def metric_data(
@@ -76,10 +95,13 @@ def metric_data(
     previous: Iterable[Mapping[str, str]] | None,
     target_groups: Mapping[str, tuple[str, str]],
     timestamp: datetime,
+    *,
+    health: Health | None = None,
 ) -> list[dict[str, Any]]:
     """PutMetricData MetricData (namespace NAMESPACE) for each backend in `target_groups`
     (backend name -> (LoadBalancer full name, TargetGroup full name)). `previous` is the last
-    reading (None for the first: every counter then counts from zero)."""
+    reading (None for the first: every counter then counts from zero); `health`, when given,
+    the targets' DescribeTargetHealth states (None for a server it does not know)."""
     rows, previous = list(rows), list(previous or [])
     data: list[dict[str, Any]] = []
     for backend, (load_balancer, target_group) in target_groups.items():
@@ -89,7 +111,7 @@ def metric_data(
             {"Name": "LoadBalancer", "Value": load_balancer},
             {"Name": "TargetGroup", "Value": target_group},
         ]
-        healthy, unhealthy = host_counts(rows, backend)
+        healthy, unhealthy = host_counts(rows, backend, health)
         for name, value in (("HealthyHostCount", healthy), ("UnHealthyHostCount", unhealthy)):
             data.append(_datum(name, dims, value, "Count", timestamp))
         errors = target_5xx(rows, previous, backend)

@@ -62,6 +62,17 @@ def test_no_5xx_datum_without_new_errors_and_a_reset_counter_counts_from_zero():
     }
 
 
+def test_initial_targets_count_neither_way_and_a_health_source_decides():
+    rows = stat([("0123abcd", "i-a", "DOWN", 0, "INI"), ("0123abcd", "i-b", "UP", 0, "L7OK")])
+    assert by_name(albmetrics.metric_data(rows, None, TG, WHEN)) == {
+        "HealthyHostCount": 1.0,
+        "UnHealthyHostCount": 0.0,
+    }
+    states = {"i-a": "unhealthy", "i-b": "draining"}
+    data = albmetrics.metric_data(rows, None, TG, WHEN, health=lambda _, server: states[server])
+    assert by_name(data) == {"HealthyHostCount": 0.0, "UnHealthyHostCount": 1.0}
+
+
 def test_unknown_backend_gives_nothing():
     assert albmetrics.metric_data(stat([("x", "i-a", "UP", 1, "")]), None, TG, WHEN) == []
 
