@@ -3,9 +3,11 @@
 - `GET /_pipekit/clock`: `{"now": ISO 8601, "offsetSeconds": N}`.
 - `POST /_pipekit/clock` with `{"advance_days": N}` or `{"advance_seconds": N}` (N >= 0, either
   or both): moves the clock forward, then applies every bucket's S3 lifecycle rules as S3 would
-  have by the new time (patches/s3lifecycle.py); answers the new time, the offset and
-  `"expired"`: what was done (`bucket`, `kind`, `key`, `versionId`, `at`, `ruleId`). Advancing
-  by 0 applies the rules at the current time. 400 with `{"error": ...}` for a bad request.
+  have by the new time (patches/s3lifecycle.py) and evaluates every CloudWatch alarm at it
+  (alarms/tick.py); answers the new time, the offset, `"expired"`: what was done (`bucket`,
+  `kind`, `key`, `versionId`, `at`, `ruleId`) and `"alarms"`: the state changes (`account`,
+  `region`, `alarm`, `from`, `to`). Advancing by 0 applies the rules at the current time.
+  400 with `{"error": ...}` for a bad request.
 
 Only unsigned requests are taken: an AWS request (signed, or presigned) for a key named
 `_pipekit/clock` in a virtual-hosted bucket goes to moto as ever.
@@ -19,6 +21,7 @@ import threading
 from typing import Any
 
 from pipekit.emulator import clock
+from pipekit.emulator.alarms.tick import tick_all
 from pipekit.emulator.patches.s3lifecycle import apply_lifecycle
 
 CLOCK_PATH = "/_pipekit/clock"
@@ -52,11 +55,12 @@ def _seconds(body: bytes) -> float:
 
 
 def advance(seconds: float) -> dict[str, Any]:
-    """Move the clock and apply the lifecycle rules (what the POST does)."""
+    """Move the clock, apply the lifecycle rules, evaluate the alarms (what the POST does)."""
     with _advancing:
         now = clock.advance(seconds)
         expired = apply_lifecycle(now)
-    return {**_state(), "expired": expired}
+        alarms = tick_all(now=now)
+    return {**_state(), "expired": expired, "alarms": alarms}
 
 
 class AdminApp:

@@ -26,7 +26,7 @@ from moto.autoscaling.models import autoscaling_backends
 from moto.ec2.models import ec2_backends
 
 from pipekit.emulator import records as rec
-from pipekit.emulator.records import deployconfigs, deployments
+from pipekit.emulator.records import alarms, deployconfigs, deployments
 from pipekit.local import authz
 from pipekit.local.instance_s3 import instance_get_object
 from pipekit.local.runtime.agent import EventFailure
@@ -187,6 +187,10 @@ class Deployer:
         pending = list(targets)
         error = deployconfigs.invalid(config, total)
         while pending and error is None:
+            # the group's alarms, as it starts and before each batch (ALARM_ACTIVE: Stopped)
+            error = alarms.deployment_stop(account_id, region, group, record)
+            if error is not None:
+                break
             size = deployconfigs.next_batch(config, total, failed, len(pending))
             if size == 0:
                 break

@@ -299,6 +299,7 @@ def test_create_in_fleet_mode_with_notifications(aws: Any) -> None:
     }
     dimensions = {d["Name"]: d["Value"] for a in alarms for d in a["Dimensions"]}
     assert dimensions.get("LoadBalancer", "").startswith("app/")
+    assert_alarms_as_the_template_declares(alarms)
     sns = aws.client("sns")
     subscriptions = sns.list_subscriptions()["Subscriptions"]
     assert [(s["Protocol"], s["Endpoint"], s["TopicArn"]) for s in subscriptions] == [
@@ -314,6 +315,43 @@ def test_create_in_fleet_mode_with_notifications(aws: Any) -> None:
     )["AutoScalingGroups"]
     assert groups[0]["DesiredCapacity"] == 3
     assert outputs["AppUrl"].startswith("http://") and ".elb.amazonaws.com" in outputs["AppUrl"]
+
+
+def assert_alarms_as_the_template_declares(alarms: list[dict[str, Any]]) -> None:
+    """Every property the pipeline template gives its alarms reads back through DescribeAlarms,
+    metric-math Metrics (Expression included) too, and each starts in INSUFFICIENT_DATA as
+    PutMetricAlarm creates it."""
+    from pipekit.cfn.template import load_template
+
+    resources = load_template(TEMPLATES / "pipeline.yaml")["Resources"]
+    declared = {k: v for k, v in resources.items() if v["Type"] == "AWS::CloudWatch::Alarm"}
+    assert len(alarms) == len(declared)
+    for alarm in alarms:
+        name = alarm["AlarmName"]
+        props = next(
+            p["Properties"] for k, p in declared.items() if name.startswith(k) or k in name
+        )
+        for key, value in props.items():
+            if key in ("Dimensions", "AlarmDescription"):
+                continue  # intrinsic values, checked above
+            if key == "Metrics":
+                got = {q["Id"]: q for q in alarm["Metrics"]}
+                for query in value:
+                    assert got[query["Id"]]["ReturnData"] == query["ReturnData"]
+                    if "Expression" in query:
+                        assert got[query["Id"]]["Expression"] == query["Expression"]
+                        assert got[query["Id"]]["Label"] == query["Label"]
+                    else:
+                        stat, declared_stat = got[query["Id"]]["MetricStat"], query["MetricStat"]
+                        assert (stat["Period"], stat["Stat"]) == (
+                            declared_stat["Period"],
+                            declared_stat["Stat"],
+                        )
+                        assert stat["Metric"]["MetricName"] == declared_stat["Metric"]["MetricName"]
+                        assert len(stat["Metric"]["Dimensions"]) == 2
+            else:
+                assert alarm[key] == value, (name, key)
+        assert alarm["StateValue"] == "INSUFFICIENT_DATA"
 
 
 def test_update_back_to_single_removes_the_fleet_resources(aws: Any) -> None:

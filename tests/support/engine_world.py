@@ -268,10 +268,14 @@ def make_world(
     mode: str = "QUEUED",
     build_role: str | None = None,
     approval: bool = False,
+    alarms: tuple[str, ...] = (),
+    instances: int = 1,
 ) -> World:
     """`build_role`: the build project's service role (default: the world's one role);
     `approval`: an Approve stage (manual approval notifying a topic) before Deploy, as
-    templates/pipeline.yaml has it with ApprovalBeforeDeploy true."""
+    templates/pipeline.yaml has it with ApprovalBeforeDeploy true; `alarms`: the group's
+    AlarmConfiguration (enabled) and DEPLOYMENT_STOP_ON_ALARM among its rollback events, as
+    fleet mode has them; `instances`: the Auto Scaling group's size."""
     iam, s3 = client(emu, "iam"), client(emu, "s3")
     # one role for the pipeline, the project and the group, which local mode authorizes
     role = service_role(iam, f"{name}-role")
@@ -299,9 +303,9 @@ def make_world(
     asg.create_auto_scaling_group(
         AutoScalingGroupName=f"{name}-asg",
         LaunchTemplate={"LaunchTemplateId": lt["LaunchTemplate"]["LaunchTemplateId"]},
-        MinSize=1,
-        MaxSize=1,
-        DesiredCapacity=1,
+        MinSize=instances,
+        MaxSize=instances,
+        DesiredCapacity=instances,
         AvailabilityZones=["us-east-1a"],
     )
     instance = asg.describe_auto_scaling_groups(AutoScalingGroupNames=[f"{name}-asg"])[
@@ -317,6 +321,14 @@ def make_world(
     }
     if auto_rollback:
         group["autoRollbackConfiguration"] = {"enabled": True, "events": ["DEPLOYMENT_FAILURE"]}
+    if alarms:
+        group["alarmConfiguration"] = {
+            "enabled": True,
+            "ignorePollAlarmFailure": False,
+            "alarms": [{"name": a} for a in alarms],
+        }
+        events = ["DEPLOYMENT_FAILURE", "DEPLOYMENT_STOP_ON_ALARM"]
+        group["autoRollbackConfiguration"] = {"enabled": True, "events": events}
     cd.create_deployment_group(**group)
     deploy_stage = {
         "name": "Deploy",

@@ -8,6 +8,7 @@ import threading
 
 from pipekit.emulator.patches import (
     autoscaling,
+    cloudwatch,
     codedeploy,
     ec2,
     elbv2,
@@ -52,6 +53,7 @@ PATCHES = (
     capabilities,
     iam,
     autoscaling,
+    cloudwatch,
 )
 
 

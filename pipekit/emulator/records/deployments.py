@@ -172,15 +172,27 @@ def _record(group: Any, request: dict[str, Any], creator: str, previous: Record 
     return record
 
 
+# Errors that end a deployment as Stopped rather than Failed: an alarm ("If any of the specified
+# alarms are activated, the deployment stops, and the status is updated to Stopped": CodeDeploy
+# user guide, monitoring-create-alarms; records/alarms.py).
+STOPPED_BY = {"ALARM_ACTIVE": "DEPLOYMENT_STOP_ON_ALARM"}
+
+
 def rolls_back(info: Record) -> bool:
-    """Does CodeDeploy roll this failed deployment back? Its autoRollbackConfiguration has
-    DEPLOYMENT_FAILURE, it is not itself a rollback nor a launch deployment (whose failure
-    CodeDeploy answers with ABANDON), and a revision succeeded before it
-    (CodeDeploy user guide, deployments-rollback-and-redeploy: the last known good revision)."""
+    """Does CodeDeploy roll this ended deployment back? Its autoRollbackConfiguration has the
+    event that ended it (DEPLOYMENT_FAILURE for a failed one, DEPLOYMENT_STOP_ON_ALARM for one an
+    alarm stopped: AutoRollbackEvent in botocore; CodeDeploy user guide,
+    deployments-rollback-and-redeploy: "roll back when alarm thresholds are met"), it is not
+    itself a rollback nor a launch deployment (whose failure CodeDeploy answers with ABANDON),
+    and a revision succeeded before it (the last known good revision)."""
     config = info.get("autoRollbackConfiguration") or {}
+    code = (info.get("errorInformation") or {}).get("code")
+    event = (
+        STOPPED_BY.get(code, "DEPLOYMENT_FAILURE") if info.get("status") != "Succeeded" else None
+    )
     return (
         bool(config.get("enabled"))
-        and "DEPLOYMENT_FAILURE" in (config.get("events") or [])
+        and event in (config.get("events") or [])
         and info.get("creator") not in (ROLLBACK_CREATOR, AUTOSCALING_CREATOR)
         and bool(info.get("previousRevision"))
     )
@@ -198,9 +210,10 @@ def start(account_id: str, region: str, deployment_id: str) -> Record:
 def finish(
     account_id: str, region: str, deployment_id: str, error: dict[str, str] | None
 ) -> Record | None:
-    """Mark the deployment Succeeded, or Failed with `error` (ErrorInformation); a failed one
-    that rolls back gets its rollback deployment in the same step, so the group is never seen
-    idle in between. Returns the rollback record for the caller to run, or None."""
+    """Mark the deployment Succeeded, or Failed (Stopped, for an alarm) with `error`
+    (ErrorInformation); one that rolls back gets its rollback deployment in the same step, so
+    the group is never seen idle in between. Returns the rollback record for the caller to run,
+    or None."""
     recs = records_for(account_id, region)
     with recs.lock:
         record = recs.deployments[deployment_id]
@@ -208,7 +221,8 @@ def finish(
         if error is None:
             record["status"] = "Succeeded"
             return None
-        record.update(status="Failed", errorInformation=error)
+        status = "Stopped" if error.get("code") in STOPPED_BY else "Failed"
+        record.update(status=status, errorInformation=error)
         if not rolls_back(record):
             return None
         return create(
