@@ -41,6 +41,11 @@ class Environment:
         return f"make {target} ENV={self.name}{args}"
 
 
+def is_local(name: str) -> bool:
+    """Whether ENV=`name` is a local mode's environment (`local`, `local-fleet`, `local-*`)."""
+    return name == LOCAL_ENVIRONMENT or name.startswith(f"{LOCAL_ENVIRONMENT}-")
+
+
 def known_environments(root: Path = PROJECT_ROOT) -> list[str]:
     return sorted(p.stem for p in (root / "parameters").glob("*.json"))
 
@@ -71,8 +76,14 @@ def resolve_environment(
     credentials = None
     app_url = None
     endpoint = endpoint_url or os.environ.get("AWS_ENDPOINT_URL") or None
-    if name == LOCAL_ENVIRONMENT:
+    if is_local(name):
         state = read_local_state(root)
+        running = state.get("env") or LOCAL_ENVIRONMENT
+        if running != name:
+            raise UserError(
+                f"local mode runs ENV={running}, not ENV={name} (one local mode at a time): "
+                f"use ENV={running}, or `make local-down` then `make local ENV={name}`"
+            )
         endpoint = endpoint_url or state["endpoint_url"]
         region = region or state.get("region") or LOCAL_REGION
         app_url = state.get("app_url")

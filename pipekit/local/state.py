@@ -45,6 +45,7 @@ class LocalStack:
     pipeline_name: str = ""
     seed_commit: str = ""  # the checkout's HEAD that `up` pushed to the branch
     machines: list[str] = field(default_factory=list)
+    env: str = "local"  # the environment it runs: parameters/<env>.json, `ENV=<env>`
 
     @property
     def control_url(self) -> str:

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from pipekit.local import lifecycle
+from pipekit.local import lifecycle, loadbalancer
 from pipekit.local.runtime import netns
 from pipekit.local.runtime.procs import mounts_under, pid_alive
 from pipekit.local.state import LocalStack
@@ -71,12 +71,13 @@ def leftovers(
 ) -> list[str]:
     """What `local down` must not leave: the service process, host processes (found by their
     command line or by living in, or entering, one of the hosts' PID `namespaces`), mounts, the
-    hosts' network namespaces and links."""
+    hosts' network namespaces and links, fleet mode's HAProxy."""
     problems = []
     if pid_alive(service_pid):
         problems.append(f"service pid {service_pid} still running")
     problems += [f"mount {m}" for m in mounts_under(state_dir)]
     problems += netns.left(state_dir / "machines")
+    problems += [f"haproxy pid {p}" for p in loadbalancer.stale_processes(state_dir)]
     for proc in Path("/proc").iterdir():
         if not proc.name.isdigit():
             continue
