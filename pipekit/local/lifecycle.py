@@ -414,6 +414,4 @@ def down(*, root: Path = PROJECT_ROOT, state_dir: Path | None = None, say: Say =
     if left:
         raise UserError(f"could not stop everything: {', '.join(left)}")
     shutil.rmtree(state_dir, ignore_errors=True)
-    say(
-        "Local mode is stopped: no process, host, mount, network namespace or load balancer left."
-    )
+    say("Local mode is stopped: no process, host, mount, network namespace or load balancer left.")
