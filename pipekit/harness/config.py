@@ -11,6 +11,7 @@ from pipekit.local.state import (
     LOCAL_CREDENTIALS,
     LOCAL_REGION,
     default_state_dir,
+    instance_urls,
     read_state_data,
 )
 
@@ -30,6 +31,12 @@ class Environment:
     credentials: dict[str, str] | None  # None = the standard boto3 credential chain
     app_url: str | None = None  # known up front only in local mode
     root: Path = PROJECT_ROOT
+    local_state: dict | None = None  # local mode's state.json (local environments only)
+
+    def instance_urls(self) -> dict[str, str]:
+        """Instance id -> the app's URL on that instance, where this machine reaches it: the
+        local hosts' addresses in local mode; none on AWS (private addresses)."""
+        return instance_urls(self.local_state) if self.local_state else {}
 
     @property
     def template_dir(self) -> Path:
@@ -75,6 +82,7 @@ def resolve_environment(
         )
     credentials = None
     app_url = None
+    state = None
     endpoint = endpoint_url or os.environ.get("AWS_ENDPOINT_URL") or None
     if is_local(name):
         state = read_local_state(root)
@@ -98,6 +106,7 @@ def resolve_environment(
         credentials=credentials,
         app_url=app_url,
         root=root,
+        local_state=state,
     )
 
 
