@@ -192,3 +192,32 @@ def test_auto_scaling_registers_in_service_instances_and_deregisters_terminated_
         InstanceId=new, ShouldDecrementDesiredCapacity=True
     )
     assert health(aws, arn)[new][:2] == ("draining", "Target.DeregistrationInProgress")
+
+
+def test_a_stack_target_group_keeps_its_target_group_attributes(aws: Any) -> None:
+    """CloudFormation applies TargetGroupAttributes (moto dropped them: the delay stayed 300)."""
+    import json
+
+    vpc, _, _ = network(aws)
+    template = {
+        "Resources": {
+            "Group": {
+                "Type": "AWS::ElasticLoadBalancingV2::TargetGroup",
+                "Properties": {
+                    "VpcId": vpc,
+                    "Protocol": "HTTP",
+                    "Port": 8080,
+                    "TargetGroupAttributes": [
+                        {"Key": "deregistration_delay.timeout_seconds", "Value": "7"}
+                    ],
+                },
+            }
+        },
+        "Outputs": {"Arn": {"Value": {"Ref": "Group"}}},
+    }
+    cfn = aws.client("cloudformation")
+    cfn.create_stack(StackName="tg", TemplateBody=json.dumps(template))
+    arn = cfn.describe_stacks(StackName="tg")["Stacks"][0]["Outputs"][0]["OutputValue"]
+    attributes = aws.client("elbv2").describe_target_group_attributes(TargetGroupArn=arn)
+    values = {a["Key"]: a["Value"] for a in attributes["Attributes"]}
+    assert values["deregistration_delay.timeout_seconds"] == "7"

@@ -92,7 +92,7 @@ def leftovers(
     return problems
 
 
-def start_local_stack(state_dir: Path, stack_name: str) -> LocalStack:
+def start_local_stack(state_dir: Path, stack_name: str, env: str = "local") -> LocalStack:
     port, control_port, app_port = free_ports(3)
     try:
         return lifecycle.up(
@@ -101,6 +101,7 @@ def start_local_stack(state_dir: Path, stack_name: str) -> LocalStack:
             control_port=control_port,
             app_port=app_port,
             stack_name=stack_name,
+            env=env,
         )
     except BaseException as exc:
         # `down` deletes the state directory: keep the service log beside it for the report

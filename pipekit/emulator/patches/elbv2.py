@@ -136,6 +136,27 @@ def _patch_registration() -> None:
             ]
         return [group.health_for(target, self.ec2_backend) for target in targets]
 
+    original_create = FakeTargetGroup.create_from_cloudformation_json.__func__
+
+    def create_from_cloudformation_json(
+        cls: Any,
+        resource_name: str,
+        cloudformation_json: Any,
+        account_id: str,
+        region_name: str,
+        **kwargs: Any,
+    ) -> Any:
+        # moto dropped the TargetGroupAttributes property (so the deregistration delay was its
+        # default 300 s whatever the template said); CloudFormation applies them (resource
+        # reference AWS::ElasticLoadBalancingV2::TargetGroup, TargetGroupAttributes)
+        group = original_create(
+            cls, resource_name, cloudformation_json, account_id, region_name, **kwargs
+        )
+        for attribute in cloudformation_json.get("Properties", {}).get("TargetGroupAttributes", []):
+            group.attributes[attribute["Key"]] = attribute["Value"]
+        return group
+
+    FakeTargetGroup.create_from_cloudformation_json = classmethod(create_from_cloudformation_json)
     FakeTargetGroup.register = register
     FakeTargetGroup.deregister = deregister
     FakeTargetGroup.deregister_terminated_instances = deregister_terminated_instances
