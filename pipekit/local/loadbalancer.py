@@ -44,8 +44,9 @@ STOP_TIMEOUT_S = 5.0
 CONFIG = "haproxy.cfg"
 SOCKET = "haproxy.sock"
 
-# (rows of `show stat` now, rows of the previous tick or None) -> None
-StatsListener = Callable[[list[dict[str, str]], list[dict[str, str]] | None], None]
+# (rows of `show stat` now, rows of the previous tick or None, the settings: load_balancer_name
+# and target_group_name are the metrics' LoadBalancer and TargetGroup dimensions) -> None
+StatsListener = Callable[[list[dict[str, str]], list[dict[str, str]] | None, Settings], None]
 
 
 def haproxy_path() -> str | None:
@@ -328,7 +329,7 @@ class LoadBalancer:
             listeners = list(self._listeners)
         for listener in listeners:
             try:
-                listener(rows, previous or None)
+                listener(rows, previous or None, settings)
             except Exception:
                 log.exception("stats listener %r failed", listener)
 

@@ -11,7 +11,6 @@ import time
 from collections.abc import Iterator
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -19,7 +18,7 @@ from pipekit import appclient
 from pipekit.harness import status
 from pipekit.local import haproxy, lifecycle, loadbalancer
 from pipekit.local.state import LocalStack, instance_urls
-from tests.support.local_fixtures import host_namespaces, leftovers, start_local_stack
+from tests.support.local_fixtures import host_namespaces, leftovers, start_local_stack, until
 
 WAIT_S = 120.0
 
@@ -35,16 +34,6 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
         lifecycle.down(state_dir=state_dir)
     problems = leftovers(state_dir, stack.service_pid, namespaces)
     assert not problems, "local down left: " + "; ".join(problems)
-
-
-def wait_for(predicate: Any, what: str, timeout: float = WAIT_S) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.5)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def target_group(stack: LocalStack) -> tuple[str, list[str]]:
@@ -105,7 +94,7 @@ def test_both_instances_are_healthy_targets_and_serve_through_the_load_balancer(
 ) -> None:
     arn, ids = target_group(fleet)
     assert len(ids) == 2
-    wait_for(lambda: health(fleet, arn) == dict.fromkeys(ids, "healthy"), "both healthy")
+    until("both healthy", lambda: health(fleet, arn) == dict.fromkeys(ids, "healthy"), WAIT_S)
     backend = arn.rsplit("/", 1)[-1]
     before = served(fleet, backend)
     for _ in range(10):
@@ -131,15 +120,15 @@ def urls(stack: LocalStack) -> dict[str, str]:
 def test_a_deregistered_instance_drains_with_no_failed_request(fleet: LocalStack) -> None:
     arn, (first, second) = target_group(fleet)
     elb = fleet.client("elbv2")
-    wait_for(lambda: set(health(fleet, arn).values()) == {"healthy"}, "both healthy")
+    until("both healthy", lambda: set(health(fleet, arn).values()) == {"healthy"}, WAIT_S)
     backend = arn.rsplit("/", 1)[-1]
     traffic = Traffic(fleet.app_url)
     try:
         elb.deregister_targets(TargetGroupArn=arn, Targets=[{"Id": first}])
         assert health(fleet, arn)[first] == "draining"
         # the template's deregistration delay (30 s) passes, then the target is gone
-        wait_for(lambda: first not in health(fleet, arn), "the drain to end", timeout=90)
-        wait_for(lambda: first not in served(fleet, backend), "the server's removal", 10)
+        until("the drain to end", lambda: first not in health(fleet, arn), 90)
+        until("the server's removal", lambda: first not in served(fleet, backend), 10)
         before = served(fleet, backend)
         time.sleep(2)
         assert served(fleet, backend)[second] > before[second]
@@ -147,4 +136,4 @@ def test_a_deregistered_instance_drains_with_no_failed_request(fleet: LocalStack
         traffic.stop()
         elb.register_targets(TargetGroupArn=arn, Targets=[{"Id": first}])
     assert traffic.failures == [] and traffic.ok > 100
-    wait_for(lambda: health(fleet, arn).get(first) == "healthy", "the re-registered one healthy")
+    until("the re-registered one healthy", lambda: health(fleet, arn).get(first) == "healthy")

@@ -276,18 +276,11 @@ def test_local_fleet_refusals_start_nothing(tmp_path, monkeypatch, values, messa
         monkeypatch.setattr(loadbalancer, "haproxy_path", lambda: None)
     root = _project(tmp_path / "project", **values)
     state_dir = tmp_path / "state"
-    port, control_port, app_port = free_ports(3)
+    ports = dict(zip(("port", "control_port", "app_port"), free_ports(3), strict=True))
     started = []
     monkeypatch.setattr(control, "start_service", lambda *a, **k: started.append(a))
     with pytest.raises(UserError, match=message):
-        lifecycle.up(
-            root=root,
-            state_dir=state_dir,
-            port=port,
-            control_port=control_port,
-            app_port=app_port,
-            env="local-fleet",
-        )
+        lifecycle.up(root=root, state_dir=state_dir, env="local-fleet", **ports)
     assert started == [] and not state_dir.exists()
 
 

@@ -18,11 +18,21 @@ from typing import Any
 
 import pytest
 
-from pipekit.local import loadbalancer
-from tests.support.local_fixtures import free_ports
+from pipekit.local import haproxy, loadbalancer
+from tests.support.local_fixtures import free_ports, until
 from tests.support.shapes import check_output
 
 WAIT_S = 60.0
+# ALB's shortest interval (5 s) and 2-check thresholds: healthy within about 10 s
+HEALTH_CHECK = {
+    "Protocol": "HTTP",
+    "HealthCheckPath": "/health",
+    "HealthCheckIntervalSeconds": 5,
+    "HealthCheckTimeoutSeconds": 2,
+    "HealthyThresholdCount": 2,
+    "UnhealthyThresholdCount": 2,
+    "Matcher": {"HttpCode": "200"},
+}
 
 
 class Backend:
@@ -85,18 +95,9 @@ def world(aws: Any, tmp_path: Path) -> Iterator[dict[str, Any]]:
     lb = elb.create_load_balancer(Name="app", Subnets=subnets, Type="application")["LoadBalancers"][
         0
     ]["LoadBalancerArn"]
-    tg = elb.create_target_group(
-        Name="app",
-        Protocol="HTTP",
-        Port=port,
-        VpcId=vpc,
-        HealthCheckPath="/health",
-        HealthCheckIntervalSeconds=5,
-        HealthCheckTimeoutSeconds=2,
-        HealthyThresholdCount=2,
-        UnhealthyThresholdCount=2,
-        Matcher={"HttpCode": "200"},
-    )["TargetGroups"][0]["TargetGroupArn"]
+    tg = elb.create_target_group(Name="app", Port=port, VpcId=vpc, **HEALTH_CHECK)["TargetGroups"][
+        0
+    ]["TargetGroupArn"]
     elb.modify_target_group_attributes(
         TargetGroupArn=tg,
         Attributes=[{"Key": "deregistration_delay.timeout_seconds", "Value": "4"}],
@@ -132,16 +133,6 @@ def health(elb: Any, tg: str) -> dict[str, tuple[str, str | None]]:
     }
 
 
-def wait_for(predicate: Any, what: str, timeout: float = WAIT_S) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.25)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 def served_by(port: int) -> str:
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/version", timeout=5) as response:
         return json.loads(response.read())["commit"]
@@ -174,35 +165,48 @@ def test_registered_targets_get_traffic_and_a_deregistered_one_drains_without_fa
     world: dict[str, Any],
 ) -> None:
     elb, tg, (a, b), port = world["elb"], world["tg"], world["ids"], world["port"]
+    ticks: list[tuple[set[str], bool, str]] = []
+    world["lb"].add_stats_listener(
+        lambda rows, previous, settings: ticks.append(
+            (
+                set(haproxy.servers(rows, settings.backend)),
+                previous is not None,
+                settings.target_group_name,
+            )
+        )
+    )
     elb.register_targets(TargetGroupArn=tg, Targets=[{"Id": a}, {"Id": b}])
     first = health(elb, tg)
     assert {state for state, _ in first.values()} == {"initial"}, first
-    wait_for(lambda: all(s == "healthy" for s, _ in health(elb, tg).values()), "both healthy")
+    until("both healthy", lambda: all(s == "healthy" for s, _ in health(elb, tg).values()), WAIT_S)
     assert {served_by(port) for _ in range(8)} == {"first", "second"}
 
     traffic = Traffic(port)
     try:
         elb.deregister_targets(TargetGroupArn=tg, Targets=[{"Id": a}])
         assert health(elb, tg)[a] == ("draining", "Target.DeregistrationInProgress")
-        wait_for(lambda: a not in health(elb, tg), "the drain to end (delay 4 s)")
-        wait_for(lambda: a not in world["lb"].describe()["servers"], "the server's removal")
+        until("the drain to end (delay 4 s)", lambda: a not in health(elb, tg), WAIT_S)
+        until("the server's removal", lambda: a not in world["lb"].describe()["servers"], WAIT_S)
         since = len(traffic.served)
         time.sleep(1.0)
     finally:
         traffic.stop()
     assert traffic.failures == []
     assert set(traffic.served[since:]) == {"second"}
+    # the alarms part's hook: every tick's rows, the previous ones for deltas, the dimensions
+    assert ({a, b}, True, tg.split(":", 5)[5]) in ticks
     assert health(elb, tg)[b] == ("healthy", None)
 
 
 def test_a_failing_health_check_is_unhealthy_with_aws_reason(world: dict[str, Any]) -> None:
     elb, tg, (a, _) = world["elb"], world["tg"], world["ids"]
     elb.register_targets(TargetGroupArn=tg, Targets=[{"Id": a}])
-    wait_for(lambda: health(elb, tg)[a][0] == "healthy", "healthy")
+    until("healthy", lambda: health(elb, tg)[a][0] == "healthy", WAIT_S)
     world["backends"][a].health_code = 500
-    wait_for(
-        lambda: health(elb, tg)[a] == ("unhealthy", "Target.ResponseCodeMismatch"),
+    until(
         "unhealthy after 2 failed checks",
+        lambda: health(elb, tg)[a] == ("unhealthy", "Target.ResponseCodeMismatch"),
+        WAIT_S,
     )
     description = elb.describe_target_health(TargetGroupArn=tg)["TargetHealthDescriptions"][0]
     assert description["TargetHealth"]["Description"].endswith("[500]")

@@ -16,8 +16,10 @@ import os
 import random
 import shutil
 import socket
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -27,6 +29,17 @@ from pipekit.local.runtime.procs import mounts_under, pid_alive
 from pipekit.local.state import LocalStack
 
 PORT_RANGE = (24000, 24999)
+
+
+def until(what: str, check: Callable[[], Any], timeout: float = 240.0) -> Any:
+    """Poll `check` (bounded in time) until it returns something truthy."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.5)
+    pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}")
 
 
 def free_ports(count: int, lo: int = PORT_RANGE[0], hi: int = PORT_RANGE[1]) -> list[int]:

@@ -139,19 +139,12 @@ def _patch_registration() -> None:
     original_create = FakeTargetGroup.create_from_cloudformation_json.__func__
 
     def create_from_cloudformation_json(
-        cls: Any,
-        resource_name: str,
-        cloudformation_json: Any,
-        account_id: str,
-        region_name: str,
-        **kwargs: Any,
+        cls: Any, resource_name: str, cloudformation_json: Any, *args: Any, **kwargs: Any
     ) -> Any:
         # moto dropped the TargetGroupAttributes property (so the deregistration delay was its
         # default 300 s whatever the template said); CloudFormation applies them (resource
         # reference AWS::ElasticLoadBalancingV2::TargetGroup, TargetGroupAttributes)
-        group = original_create(
-            cls, resource_name, cloudformation_json, account_id, region_name, **kwargs
-        )
+        group = original_create(cls, resource_name, cloudformation_json, *args, **kwargs)
         for attribute in cloudformation_json.get("Properties", {}).get("TargetGroupAttributes", []):
             group.attributes[attribute["Key"]] = attribute["Value"]
         return group
