@@ -15,6 +15,7 @@ import shutil
 import subprocess
 import time
 from collections.abc import Callable
+from dataclasses import asdict
 from pathlib import Path
 
 from pipekit import appclient
@@ -150,6 +151,7 @@ def environment(stack: LocalStack, root: Path = PROJECT_ROOT) -> Environment:
         credentials=dict(LOCAL_CREDENTIALS),
         app_url=stack.app_url,
         root=root,
+        local_state=asdict(stack),
     )
 
 

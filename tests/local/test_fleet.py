@@ -6,21 +6,24 @@ request, and `local down` leaves no HAProxy (the fixture's leftover check)."""
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import asdict
 from pathlib import Path
 
+import jsonschema
 import pytest
 
 from pipekit import appclient
 from pipekit.harness import status
+from pipekit.harness.config import PROJECT_ROOT
 from pipekit.local import haproxy, lifecycle, loadbalancer
-from pipekit.local.state import LocalStack, instance_urls
+from pipekit.local.state import LocalStack
 from tests.support.local_fixtures import host_namespaces, leftovers, start_local_stack, until
 
 WAIT_S = 120.0
+SCHEMA = json.loads((PROJECT_ROOT / "docs" / "schemas" / "status.schema.json").read_text())
 
 
 @pytest.fixture(scope="module")
@@ -101,20 +104,13 @@ def test_both_instances_are_healthy_targets_and_serve_through_the_load_balancer(
         assert appclient.version_data(fleet.app_url, timeout=5.0)["commit"] == fleet.seed_commit
     after = served(fleet, backend)
     assert all(after[i] > before.get(i, 0) for i in ids), (before, after)
-    records = status.instance_records(fleet.client, target_group_name(fleet), urls(fleet))
+    # `make status ENV=local-fleet`'s reader, in the shape of docs/schemas/status.schema.json
+    data = status.read_status(lifecycle.environment(fleet), fleet.client)
+    jsonschema.validate(data, SCHEMA)
+    records = data["instances"]
     assert [(r["id"], r["lifecycle_state"]) for r in records] == [(i, "InService") for i in ids]
     assert all(r["target_health"] == {"state": "healthy", "reason": None} for r in records)
     assert all(r["app"]["commit"] == fleet.seed_commit[:12] for r in records)
-
-
-def target_group_name(stack: LocalStack) -> str:
-    return stack.client("autoscaling").describe_auto_scaling_groups()["AutoScalingGroups"][0][
-        "AutoScalingGroupName"
-    ]
-
-
-def urls(stack: LocalStack) -> dict[str, str]:
-    return instance_urls(asdict(stack))
 
 
 def test_a_deregistered_instance_drains_with_no_failed_request(fleet: LocalStack) -> None:
