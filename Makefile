@@ -4,6 +4,8 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
 ENV ?= dev
+# `make local` runs ENV=local unless ENV names another local environment (local-fleet, local-*)
+LOCAL_ENV = $(if $(filter local local-%,$(ENV)),$(ENV),local)
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -70,8 +72,8 @@ test-fast: $(VENV)/.stamp ## Tests that need no systemd host
 test-iam-mutations: $(VENV)/.stamp ## Take each IAM permission away in turn: the step needing it must fail
 	$(PY) -m tests.bench.iam_mutations $(ARGS)
 
-local: setup ## Run the whole pipeline on this machine, no AWS account needed
-	$(PIPEKIT) local up $(ARGS)
+local: setup ## Run the whole pipeline on this machine, no AWS account needed (ENV=local-fleet: fleet mode)
+	$(PIPEKIT) local up --env $(LOCAL_ENV) $(ARGS)
 
 local-down: $(VENV)/.stamp ## Stop local mode: no process or mount left behind
 	$(PIPEKIT) local down $(ARGS)

@@ -13,7 +13,10 @@ def register(subparsers) -> None:
     parser.add_argument(
         "--control-port", type=int, help="local service control port (PIPEKIT_LOCAL_CONTROL_PORT)"
     )
-    parser.add_argument("--stack-name", default="pipekit-local")
+    parser.add_argument(
+        "--env", default="local", help="local environment: parameters/<ENV>.json (local, local-*)"
+    )
+    parser.add_argument("--stack-name", help="default: pipekit-<ENV>")
     parser.set_defaults(func=run)
 
 
@@ -26,6 +29,7 @@ def run(args) -> int:
             port=args.port,
             control_port=args.control_port,
             stack_name=args.stack_name,
+            env=args.env,
         )
         print(lifecycle.describe(stack), flush=True)
     elif args.action == "down":

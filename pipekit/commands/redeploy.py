@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pipekit.harness.config import add_environment_arguments, environment_from_args
+from pipekit.harness.config import add_environment_arguments, environment_from_args, is_local
 from pipekit.harness.session import aws_errors, clients_for
 
 
@@ -37,6 +37,6 @@ def run(args, clients=None) -> int:
         commit=args.commit,
         ignore_application_stop_failures=args.ignore_application_stop_failures,
         timeout=args.timeout,
-        interval=1.0 if env.name == "local" else 5.0,
+        interval=1.0 if is_local(env.name) else 5.0,
     )
     return 0 if info.get("status") == "Succeeded" else 1

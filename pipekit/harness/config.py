@@ -11,6 +11,7 @@ from pipekit.local.state import (
     LOCAL_CREDENTIALS,
     LOCAL_REGION,
     default_state_dir,
+    instance_urls,
     read_state_data,
 )
 
@@ -30,6 +31,12 @@ class Environment:
     credentials: dict[str, str] | None  # None = the standard boto3 credential chain
     app_url: str | None = None  # known up front only in local mode
     root: Path = PROJECT_ROOT
+    local_state: dict | None = None  # local mode's state.json (local environments only)
+
+    def instance_urls(self) -> dict[str, str]:
+        """Instance id -> the app's URL on that instance, where this machine reaches it: the
+        local hosts' addresses in local mode; none on AWS (private addresses)."""
+        return instance_urls(self.local_state) if self.local_state else {}
 
     @property
     def template_dir(self) -> Path:
@@ -39,6 +46,11 @@ class Environment:
         """The command a user types to run `target` on this environment."""
         args = f" ARGS={extra!r}" if extra else ""
         return f"make {target} ENV={self.name}{args}"
+
+
+def is_local(name: str) -> bool:
+    """Whether ENV=`name` is a local mode's environment (`local`, `local-fleet`, `local-*`)."""
+    return name == LOCAL_ENVIRONMENT or name.startswith(f"{LOCAL_ENVIRONMENT}-")
 
 
 def known_environments(root: Path = PROJECT_ROOT) -> list[str]:
@@ -70,9 +82,16 @@ def resolve_environment(
         )
     credentials = None
     app_url = None
+    state = None
     endpoint = endpoint_url or os.environ.get("AWS_ENDPOINT_URL") or None
-    if name == LOCAL_ENVIRONMENT:
+    if is_local(name):
         state = read_local_state(root)
+        running = state.get("env") or LOCAL_ENVIRONMENT
+        if running != name:
+            raise UserError(
+                f"local mode runs ENV={running}, not ENV={name} (one local mode at a time): "
+                f"use ENV={running}, or `make local-down` then `make local ENV={name}`"
+            )
         endpoint = endpoint_url or state["endpoint_url"]
         region = region or state.get("region") or LOCAL_REGION
         app_url = state.get("app_url")
@@ -87,6 +106,7 @@ def resolve_environment(
         credentials=credentials,
         app_url=app_url,
         root=root,
+        local_state=state,
     )
 
 

@@ -241,7 +241,58 @@ def read_status(env: Environment, clients, runs: int = 5) -> dict:
         }
     url = env.app_url or outputs.get("AppUrl")
     data["app"] = app_answer(url) if url else None
+    group_name = outputs.get("AutoScalingGroupName")
+    if group_name:
+        data["instances"] = instance_records(clients, group_name, env.instance_urls())
     return data
+
+
+def instance_records(clients, group_name: str, urls: dict[str, str]) -> list[dict]:
+    """Each instance of the group: its lifecycle state, its health in each of the group's target
+    groups (fleet mode), and what its app's /version says where this machine reaches it."""
+    groups = clients("autoscaling").describe_auto_scaling_groups(
+        AutoScalingGroupNames=[group_name]
+    )["AutoScalingGroups"]
+    if not groups:
+        return []
+    health: dict[str, dict] = {}
+    elbv2 = clients("elbv2") if groups[0].get("TargetGroupARNs") else None
+    for arn in groups[0].get("TargetGroupARNs", []):
+        for d in elbv2.describe_target_health(TargetGroupArn=arn)["TargetHealthDescriptions"]:
+            th = d["TargetHealth"]
+            health[d["Target"]["Id"]] = {"state": th["State"], "reason": th.get("Reason")}
+    records = []
+    for instance in sorted(groups[0].get("Instances", []), key=lambda i: i["InstanceId"]):
+        instance_id = instance["InstanceId"]
+        url = urls.get(instance_id)
+        records.append(
+            {
+                "id": instance_id,
+                "lifecycle_state": instance["LifecycleState"],
+                "health_status": instance.get("HealthStatus"),
+                "target_health": health.get(instance_id),
+                "app": app_answer(url, timeout=3.0) if url else None,
+            }
+        )
+    return records
+
+
+def instance_line(record: dict) -> str:
+    target = record["target_health"]
+    health = (
+        f"target {target['state']}" + (f" ({target['reason']})" if target["reason"] else "")
+        if target
+        else "no target group"
+    )
+    app = record["app"]
+    serves = (
+        "app not reachable from here"
+        if app is None
+        else f"serves {app['commit']}"
+        if app["answering"]
+        else f"app not answering ({app['error']})"
+    )
+    return f"  {record['id']}  {record['lifecycle_state']:<12} {health}; {serves}"
 
 
 def runs_table(pipeline: dict) -> Table:
@@ -306,6 +357,10 @@ def render_status(data: dict) -> None:
         )
     app = data["app"]
     console.print(f"App: {app_line(app) if app else 'no AppUrl output'}", markup=False)
+    if data.get("instances"):
+        console.print("Instances:")
+        for record in data["instances"]:
+            console.print(instance_line(record), markup=False)
 
 
 def show_status(env: Environment, clients, runs: int = 5, output: str = "text") -> dict:

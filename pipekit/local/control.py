@@ -42,9 +42,17 @@ def is_running(stack: LocalStack) -> bool:
     return True
 
 
-def start_service(state_dir: Path, port: int, control_port: int, app_port: int, cwd: Path) -> int:
+def start_service(
+    state_dir: Path,
+    port: int,
+    control_port: int,
+    app_port: int,
+    cwd: Path,
+    load_balancer: bool = False,
+) -> int:
     """Start the service in the background (its own session, logging to service.log) and
-    return its pid once its control endpoint answers."""
+    return its pid once its control endpoint answers. `load_balancer`: fleet mode, the app port
+    on loopback is the load balancer's (else the Elastic IP's)."""
     log = open(state_dir / "service.log", "ab")  # noqa: SIM115 - handed to the child
     try:
         proc = subprocess.Popen(
@@ -60,6 +68,7 @@ def start_service(state_dir: Path, port: int, control_port: int, app_port: int, 
                 str(control_port),
                 "--app-port",
                 str(app_port),
+                *(["--load-balancer"] if load_balancer else []),
             ],
             stdin=subprocess.DEVNULL,
             stdout=log,

@@ -15,6 +15,7 @@ import shutil
 import subprocess
 import time
 from collections.abc import Callable
+from dataclasses import asdict
 from pathlib import Path
 
 from pipekit import appclient
@@ -22,8 +23,8 @@ from pipekit.cfn.parameters import read_parameter_file
 from pipekit.e2e import decisions
 from pipekit.errors import UserError
 from pipekit.gitcmd import GitError, git
-from pipekit.harness.config import PROJECT_ROOT, Environment
-from pipekit.local import control
+from pipekit.harness.config import LOCAL_ENVIRONMENT, PROJECT_ROOT, Environment, is_local
+from pipekit.local import control, loadbalancer
 from pipekit.local.gitremote import GitRemote
 from pipekit.local.runtime import netns
 from pipekit.local.runtime.host import cleanup_stale
@@ -112,8 +113,8 @@ def first_run_failure(stack: LocalStack) -> str | None:
     )
 
 
-def parameter_file(root: Path) -> Path:
-    return root / "parameters" / "local.json"
+def parameter_file(root: Path, env: str = LOCAL_ENVIRONMENT) -> Path:
+    return root / "parameters" / f"{env}.json"
 
 
 def _dirty(root: Path) -> bool:
@@ -141,8 +142,8 @@ def port_free(port: int) -> bool:
 def environment(stack: LocalStack, root: Path = PROJECT_ROOT) -> Environment:
     """The harness's view of a running local mode (what `ENV=local` resolves to)."""
     return Environment(
-        name="local",
-        parameter_file=parameter_file(root),
+        name=stack.env,
+        parameter_file=parameter_file(root, stack.env),
         stack_name=stack.stack_name,
         protected=False,
         region=stack.region,
@@ -150,13 +151,14 @@ def environment(stack: LocalStack, root: Path = PROJECT_ROOT) -> Environment:
         credentials=dict(LOCAL_CREDENTIALS),
         app_url=stack.app_url,
         root=root,
+        local_state=asdict(stack),
     )
 
 
 def deploy_stack(
     stack: LocalStack, root: Path, overrides: dict[str, str], say: Say
 ) -> dict[str, str]:
-    """Deploy the real templates with parameters/local.json through the harness deploy code."""
+    """Deploy the real templates with parameters/<env>.json through the harness deploy code."""
     import boto3
 
     from pipekit.harness.deploy import deploy_environment
@@ -185,14 +187,28 @@ def up(
     state_dir: Path | None = None,
     port: int | None = None,
     control_port: int | None = None,
-    stack_name: str = "pipekit-local",
+    stack_name: str | None = None,
     app_port: int | None = None,
+    env: str = LOCAL_ENVIRONMENT,
     say: Say = _say,
 ) -> LocalStack:
-    """Bring local mode up (idempotent) and return once the app serves the branch's commit."""
+    """Bring local mode up for ENV=`env` (parameters/<env>.json; idempotent) and return once
+    the app serves the branch's commit. One local mode runs at a time per state directory."""
+    if not is_local(env):
+        raise UserError(
+            f"local mode runs the local environments (local, local-*), not {env!r}: "
+            "`make local` or `make local ENV=local-fleet`"
+        )
     state_dir = (state_dir or default_state_dir(root)).resolve()
+    stack_name = stack_name or f"pipekit-{env}"
     existing = read_state(state_dir)
     if existing is not None and control.is_running(existing):
+        if existing.env != env:
+            raise UserError(
+                f"local mode is already running ENV={existing.env} (service pid "
+                f"{existing.service_pid}); one local mode runs at a time: `make local-down`, "
+                f"then `make local ENV={env}`"
+            )
         say(f"Local mode is already running (service pid {existing.service_pid}).")
         return existing
     if existing is not None:
@@ -206,18 +222,17 @@ def up(
     ):
         if not port_free(p):
             raise UserError(f"port {p} for the {what} is taken: set {var} to a free port")
-    params = read_parameter_file(parameter_file(root))
+    where = f"parameters/{env}.json"
+    params = read_parameter_file(parameter_file(root, env))
     app_port = app_port or int(params.get("AppPort", "80"))
     if not port_free(app_port):
-        raise UserError(f"the app port {app_port} (AppPort in parameters/local.json) is taken")
-    if params.get("DeploymentMode", "single") != "single":
-        raise UserError(
-            "local mode runs DeploymentMode=single only: fleet mode puts a load balancer in front "
-            "of the instances, which local mode does not run yet; set it in parameters/local.json"
-        )
+        raise UserError(f"the app port {app_port} (AppPort in {where}) is taken")
+    fleet = params.get("DeploymentMode", "single") == "fleet"
+    if fleet:
+        loadbalancer.check_fleet(params, where)
     repository = params.get("GitHubRepository", "")
     if "/" not in repository:
-        raise UserError("parameters/local.json needs GitHubRepository as owner/repo")
+        raise UserError(f"{where} needs GitHubRepository as owner/repo")
     state_dir.mkdir(parents=True, exist_ok=True)
 
     t0 = time.monotonic()
@@ -228,14 +243,16 @@ def up(
     ensure_rootfs()
     cleanup_stale(state_dir / "machines")
     say(f"==> Starting the local AWS endpoint and pipeline service on 127.0.0.1:{port} (~2 s)")
-    pid = control.start_service(state_dir, port, control_port, app_port, cwd=PROJECT_ROOT)
+    pid = control.start_service(
+        state_dir, port, control_port, app_port, cwd=PROJECT_ROOT, load_balancer=fleet
+    )
     try:
         return _bring_up(
-            root, state_dir, stack_name, port, control_port, app_port, pid, params, say, t0
+            root, state_dir, stack_name, port, control_port, app_port, pid, params, say, t0, env
         )
     except UserError as exc:
         raise UserError(
-            f"{exc}\nLocal mode is left running so you can look: `make status ENV=local`, "
+            f"{exc}\nLocal mode is left running so you can look: `make status ENV={env}`, "
             f"{state_dir / 'service.log'}; `make local-down` stops it."
         ) from None
 
@@ -251,6 +268,7 @@ def _bring_up(
     params: dict[str, str],
     say: Say,
     t0: float,
+    env: str,
 ) -> LocalStack:
     repository = params["GitHubRepository"]
     branch = params.get("BranchName", "main")
@@ -268,6 +286,7 @@ def _bring_up(
         git_remote="",
         repository=repository,
         branch=branch,
+        env=env,
     )
     write_state(state_dir, stack)
 
@@ -293,7 +312,7 @@ def _bring_up(
     stack.seed_commit = commit
     write_state(state_dir, stack)
 
-    say("==> Deploying the templates with parameters/local.json (~5-20 s)")
+    say(f"==> Deploying the templates with parameters/{env}.json (~5-20 s)")
     overrides = (
         {} if app_port == int(params.get("AppPort", "0") or 0) else {"AppPort": str(app_port)}
     )
@@ -331,7 +350,7 @@ def _bring_up(
         )
     except UserError as exc:
         raise UserError(
-            f"{exc}; see `make status ENV=local` and {state_dir / 'service.log'}"
+            f"{exc}; see `make status ENV={env}` and {state_dir / 'service.log'}"
         ) from None
     say(f"Local mode is up in {time.monotonic() - t0:.0f} s.")
     return stack
@@ -346,7 +365,7 @@ def describe(stack: LocalStack) -> str:
             "Push a commit and watch it go live:",
             f"    git remote add local {stack.git_remote}   # once",
             f"    git commit ... && git push local HEAD:{stack.branch}",
-            "Watch runs:     make status ENV=local",
+            f"Watch runs:     make status ENV={stack.env}",
             "Stop it all:    make local-down",
         ]
     )
@@ -385,13 +404,16 @@ def down(*, root: Path = PROJECT_ROOT, state_dir: Path | None = None, say: Say =
     for pid in nspawn_under(machines):
         say(f"==> Stopping a host left running (systemd-nspawn pid {pid})")
         stop_nspawn(pid)
+    for pid in loadbalancer.stop_stale(state_dir):
+        say(f"==> Stopped a load balancer left running (haproxy pid {pid})")
     for mount in sorted(mounts_under(state_dir), reverse=True):
         subprocess.run(["umount", "-l", mount], capture_output=True, check=False)
     left = mounts_under(state_dir) + [f"systemd-nspawn pid {p}" for p in nspawn_under(machines)]
     left += netns.left(machines)
+    left += [f"haproxy pid {p}" for p in loadbalancer.stale_processes(state_dir)]
     if stack is not None and pid_alive(stack.service_pid):
         left.append(f"service pid {stack.service_pid}")
     if left:
         raise UserError(f"could not stop everything: {', '.join(left)}")
     shutil.rmtree(state_dir, ignore_errors=True)
-    say("Local mode is stopped: no process, host, mount or network namespace left.")
+    say("Local mode is stopped: no process, host, mount, network namespace or load balancer left.")

@@ -2,10 +2,13 @@
 the pipeline engine, plus a small loopback control endpoint for the git hook and `local up`.
 
     python -m pipekit.local.service --state-dir DIR --port P --control-port C --app-port A
+        [--load-balancer]   (fleet mode: 127.0.0.1:A is the load balancer, local/loadbalancer.py;
+                             else the Elastic IP, local/elasticip.py)
 
 Control endpoint (JSON over HTTP, 127.0.0.1 only):
   GET  /health                      -> {"endpoint_url", "machines", "addresses" (instance id
-                                        -> host address), "elastic_ip" (its instance), "pid"}
+                                        -> host address), "elastic_ip" (its instance), "pid",
+                                        "load_balancer" (fleet: LoadBalancer.describe())}
   POST /push      {repository, updates:[{old,new,ref}]} -> {"started": [execution ids]}
   POST /hosts     {instance_ids:[...]}                  -> {"machines": [...]} (boots them;
                   later launches and terminations boot and stop hosts by themselves)
@@ -33,6 +36,7 @@ from pipekit.local.autoscaling import Launches, instance_app_env
 from pipekit.local.elasticip import ElasticIp
 from pipekit.local.engine import Engine
 from pipekit.local.gitremote import GitRemote
+from pipekit.local.loadbalancer import LoadBalancer
 
 log = logging.getLogger("pipekit.local.service")
 
@@ -129,7 +133,13 @@ def _connection_status(arn: str) -> str | None:
 
 class Service:
     def __init__(
-        self, state_dir: Path, port: int, control_port: int, app_port: int, connection_wait_s: float
+        self,
+        state_dir: Path,
+        port: int,
+        control_port: int,
+        app_port: int,
+        connection_wait_s: float,
+        load_balancer: bool = False,
     ) -> None:
         self.state_dir = state_dir
         self.hosts = HostPool(state_dir / "machines", app_port, instance_app_env)
@@ -152,8 +162,14 @@ class Service:
         (state_dir / "work").mkdir(parents=True, exist_ok=True)
         records.install()
         records.set_controller(self.engine)
-        self.elastic_ip = ElasticIp(self.hosts, app_port)
-        self.elastic_ip.start()
+        self.elastic_ip: ElasticIp | None = None
+        self.load_balancer: LoadBalancer | None = None
+        if load_balancer:
+            self.load_balancer = LoadBalancer(self.hosts, app_port, state_dir, self._elbv2)
+            self.load_balancer.start()
+        else:
+            self.elastic_ip = ElasticIp(self.hosts, app_port)
+            self.elastic_ip.start()
         self.launches = Launches(self.hosts, self.engine.deployer, self.elastic_ip)
         self.launches.start()
         self.control = ThreadingHTTPServer(("127.0.0.1", control_port), self._handler())
@@ -163,6 +179,18 @@ class Service:
     @property
     def endpoint_url(self) -> str:
         return self.emulator.endpoint_url
+
+    def _elbv2(self) -> Any:
+        import boto3
+
+        from pipekit.local.state import LOCAL_CREDENTIALS, LOCAL_REGION
+
+        return boto3.client(
+            "elbv2",
+            region_name=LOCAL_REGION,
+            endpoint_url=self.endpoint_url,
+            **LOCAL_CREDENTIALS,
+        )
 
     def serve(self) -> None:
         threading.Thread(target=self.engine.watch_new_pipelines, daemon=True).start()
@@ -175,7 +203,10 @@ class Service:
         log.info("shutting down")
         self.engine.close()
         self.launches.close()
-        self.elastic_ip.close()
+        if self.elastic_ip is not None:
+            self.elastic_ip.close()
+        if self.load_balancer is not None:
+            self.load_balancer.close()
         self.hosts.stop_all()
         records.set_controller(None)
         self.control.shutdown()
@@ -205,8 +236,15 @@ class Service:
                             "endpoint_url": service.endpoint_url,
                             "machines": service.hosts.names(),
                             "addresses": service.hosts.addresses(),
-                            "elastic_ip": service.elastic_ip.instance(),
+                            "elastic_ip": service.elastic_ip.instance()
+                            if service.elastic_ip
+                            else None,
                             "pid": os.getpid(),
+                            **(
+                                {"load_balancer": service.load_balancer.describe()}
+                                if service.load_balancer
+                                else {}
+                            ),
                         },
                     )
                 else:
@@ -252,6 +290,12 @@ def main(argv: list[str] | None = None) -> int:
         default=300.0,
         help="seconds a Source action waits for a PENDING connection (AWS fails at once)",
     )
+    parser.add_argument(
+        "--load-balancer",
+        action="store_true",
+        help="fleet mode: run the load balancer (HAProxy) on the app port instead of the "
+        "Elastic IP's forwarder",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.INFO,
@@ -259,7 +303,12 @@ def main(argv: list[str] | None = None) -> int:
         stream=sys.stderr,
     )
     service = Service(
-        args.state_dir.resolve(), args.port, args.control_port, args.app_port, args.connection_wait
+        args.state_dir.resolve(),
+        args.port,
+        args.control_port,
+        args.app_port,
+        args.connection_wait,
+        args.load_balancer,
     )
     signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=service.shutdown).start())
     signal.signal(signal.SIGINT, lambda *_: threading.Thread(target=service.shutdown).start())

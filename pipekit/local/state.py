@@ -45,6 +45,7 @@ class LocalStack:
     pipeline_name: str = ""
     seed_commit: str = ""  # the checkout's HEAD that `up` pushed to the branch
     machines: list[str] = field(default_factory=list)
+    env: str = "local"  # the environment it runs: parameters/<env>.json, `ENV=<env>`
 
     @property
     def control_url(self) -> str:
@@ -117,6 +118,22 @@ def service_gone(state: dict[str, Any]) -> str | None:
             return None
     except OSError as exc:
         return f"at {endpoint} is gone: {exc.strerror or exc}"
+
+
+def instance_urls(state: dict[str, Any], app_port: int | None = None) -> dict[str, str]:
+    """Each local instance's app URL at its host's address (instance id -> URL), as the running
+    service's control endpoint lists the hosts (`addresses`); {} when it does not answer."""
+    import urllib.request
+
+    port = app_port or state.get("app_port")
+    try:
+        with urllib.request.urlopen(
+            f"http://127.0.0.1:{state['control_port']}/health", timeout=CONNECT_TIMEOUT_S
+        ) as response:
+            addresses = json.loads(response.read()).get("addresses") or {}
+    except (OSError, ValueError, KeyError):
+        return {}
+    return {i: f"http://{a}:{port}/" for i, a in sorted(addresses.items())}
 
 
 def write_state(state_dir: Path, stack: LocalStack) -> None:

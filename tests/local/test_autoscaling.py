@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import subprocess
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +20,7 @@ from pipekit import appclient
 from pipekit.local import control, lifecycle
 from pipekit.local.state import LocalStack
 from tests.support.emulator_fixtures import advance_clock
+from tests.support.local_fixtures import until
 from tests.support.shapes import check_output
 
 pytestmark = pytest.mark.host
@@ -35,17 +35,6 @@ def group(stack: LocalStack, name: str) -> dict[str, Any]:
     return stack.client("autoscaling").describe_auto_scaling_groups(AutoScalingGroupNames=[name])[
         "AutoScalingGroups"
     ][0]
-
-
-def until(what: str, check: Callable[[], Any], timeout: float = 240.0) -> Any:
-    """Poll `check` (bounded in time) until it returns something truthy."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.5)
-    pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}")
 
 
 def in_service(stack: LocalStack, name: str, other_than: str) -> str | None:

@@ -249,3 +249,44 @@ def test_a_port_with_a_listener_is_taken():
         listener.bind(("127.0.0.1", 0))
         listener.listen()
         assert not lifecycle.port_free(listener.getsockname()[1])
+
+
+def _project(tmp_path, **values):
+    (tmp_path / "parameters").mkdir(parents=True)
+    params = {"GitHubRepository": "local/sample-app", "DeploymentMode": "fleet", **values}
+    (tmp_path / "parameters" / "local-fleet.json").write_text(
+        json.dumps([{"ParameterKey": k, "ParameterValue": v} for k, v in params.items()])
+    )
+    return tmp_path
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"FleetSize": "5"}, "FleetSize 5 in parameters/local-fleet.json is more than local mode"),
+        ({"FleetSize": "2"}, "HAProxy"),
+    ],
+)
+def test_local_fleet_refusals_start_nothing(tmp_path, monkeypatch, values, message):
+    """FleetSize above what the machine holds, HAProxy missing: a sentence, nothing started."""
+    from pipekit.errors import UserError
+    from pipekit.local import loadbalancer
+
+    if values["FleetSize"] == "2":
+        monkeypatch.setattr(loadbalancer, "haproxy_path", lambda: None)
+    root = _project(tmp_path / "project", **values)
+    state_dir = tmp_path / "state"
+    ports = dict(zip(("port", "control_port", "app_port"), free_ports(3), strict=True))
+    started = []
+    monkeypatch.setattr(control, "start_service", lambda *a, **k: started.append(a))
+    with pytest.raises(UserError, match=message):
+        lifecycle.up(root=root, state_dir=state_dir, env="local-fleet", **ports)
+    assert started == [] and not state_dir.exists()
+
+
+def test_local_mode_runs_local_environments_only(tmp_path):
+    from pipekit.errors import UserError
+
+    with pytest.raises(UserError, match="not 'dev'"):
+        lifecycle.up(root=tmp_path, state_dir=tmp_path / "state", env="dev")
+    assert not (tmp_path / "state").exists()

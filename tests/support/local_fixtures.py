@@ -16,17 +16,30 @@ import os
 import random
 import shutil
 import socket
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from pipekit.local import lifecycle
+from pipekit.local import lifecycle, loadbalancer
 from pipekit.local.runtime import netns
 from pipekit.local.runtime.procs import mounts_under, pid_alive
 from pipekit.local.state import LocalStack
 
 PORT_RANGE = (24000, 24999)
+
+
+def until(what: str, check: Callable[[], Any], timeout: float = 240.0) -> Any:
+    """Poll `check` (bounded in time) until it returns something truthy."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.5)
+    pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}")
 
 
 def free_ports(count: int, lo: int = PORT_RANGE[0], hi: int = PORT_RANGE[1]) -> list[int]:
@@ -71,12 +84,13 @@ def leftovers(
 ) -> list[str]:
     """What `local down` must not leave: the service process, host processes (found by their
     command line or by living in, or entering, one of the hosts' PID `namespaces`), mounts, the
-    hosts' network namespaces and links."""
+    hosts' network namespaces and links, fleet mode's HAProxy."""
     problems = []
     if pid_alive(service_pid):
         problems.append(f"service pid {service_pid} still running")
     problems += [f"mount {m}" for m in mounts_under(state_dir)]
     problems += netns.left(state_dir / "machines")
+    problems += [f"haproxy pid {p}" for p in loadbalancer.stale_processes(state_dir)]
     for proc in Path("/proc").iterdir():
         if not proc.name.isdigit():
             continue
@@ -91,7 +105,7 @@ def leftovers(
     return problems
 
 
-def start_local_stack(state_dir: Path, stack_name: str) -> LocalStack:
+def start_local_stack(state_dir: Path, stack_name: str, env: str = "local") -> LocalStack:
     port, control_port, app_port = free_ports(3)
     try:
         return lifecycle.up(
@@ -100,6 +114,7 @@ def start_local_stack(state_dir: Path, stack_name: str) -> LocalStack:
             control_port=control_port,
             app_port=app_port,
             stack_name=stack_name,
+            env=env,
         )
     except BaseException as exc:
         # `down` deletes the state directory: keep the service log beside it for the report

@@ -78,7 +78,7 @@ def summaries() -> list[dict]:
     return out
 
 
-def stub_everything(clients: StubbedClients) -> None:
+def stub_everything(clients: StubbedClients, outputs: dict[str, str] = OUTPUTS) -> None:
     """A healthy stack, four runs (the newest in progress), four stages, one deployment."""
     for _ in range(2):
         clients.stub("cloudformation").add_response(
@@ -90,7 +90,7 @@ def stub_everything(clients: StubbedClients) -> None:
                         "StackId": STACK_ID,
                         "CreationTime": T0,
                         "StackStatus": "UPDATE_COMPLETE",
-                        "Outputs": [{"OutputKey": k, "OutputValue": v} for k, v in OUTPUTS.items()],
+                        "Outputs": [{"OutputKey": k, "OutputValue": v} for k, v in outputs.items()],
                     }
                 ]
             },
@@ -215,3 +215,66 @@ def test_status_tables_fit_80_columns_with_commit_and_status_whole(env, screen):
     assert lines[-1] == f"App: answering at {OUTPUTS['AppUrl']}: commit {'b' * 12}, build " + (
         "pipekit-dev-build:1, pipeline execution e2"
     )
+
+
+def test_status_fleet_instances_with_target_health_and_served_commit(env, screen, monkeypatch):
+    """Fleet mode: each instance's lifecycle state, its target health, and what it serves where
+    this machine reaches it (local mode's hosts); the JSON keeps the schema."""
+    from pipekit.harness.config import Environment
+
+    group, tg = (
+        "pipekit-dev-asg",
+        "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/t/1",
+    )
+    urls = {"i-0aaa": "http://10.247.0.2:18090/"}
+    monkeypatch.setattr(Environment, "instance_urls", lambda self: urls)
+    clients = StubbedClients()
+    stub_everything(clients, {**OUTPUTS, "AutoScalingGroupName": group})
+    clients.stub("autoscaling").add_response(
+        "describe_auto_scaling_groups",
+        {
+            "AutoScalingGroups": [
+                {
+                    "AutoScalingGroupName": group,
+                    "MinSize": 2,
+                    "MaxSize": 2,
+                    "DesiredCapacity": 2,
+                    "DefaultCooldown": 300,
+                    "AvailabilityZones": ["us-east-1a"],
+                    "HealthCheckType": "ELB",
+                    "CreatedTime": T0,
+                    "TargetGroupARNs": [tg],
+                    "Instances": [
+                        {
+                            "InstanceId": i,
+                            "AvailabilityZone": "us-east-1a",
+                            "LifecycleState": state,
+                            "HealthStatus": "Healthy",
+                            "ProtectedFromScaleIn": False,
+                        }
+                        for i, state in (("i-0bbb", "Pending:Wait"), ("i-0aaa", "InService"))
+                    ],
+                }
+            ]
+        },
+        {"AutoScalingGroupNames": [group]},
+    )
+    clients.stub("elbv2").add_response(
+        "describe_target_health",
+        {
+            "TargetHealthDescriptions": [
+                {"Target": {"Id": "i-0aaa", "Port": 18090}, "TargetHealth": {"State": "healthy"}}
+            ]
+        },
+        {"TargetGroupArn": tg},
+    )
+    data = status.show_status(env, clients, output="json")
+    clients.assert_done()
+    jsonschema.validate(data, SCHEMA)
+    first, second = data["instances"]
+    assert (first["id"], first["lifecycle_state"]) == ("i-0aaa", "InService")
+    assert first["target_health"] == {"state": "healthy", "reason": None}
+    assert first["app"]["url"] == urls["i-0aaa"] and first["app"]["commit"] == "b" * 12
+    assert second["target_health"] is None and second["app"] is None
+    line = status.instance_line(first)
+    assert "i-0aaa" in line and "target healthy" in line and "serves " + "b" * 12 in line

@@ -7,6 +7,7 @@ did and what AWS does):
   health check, SetInstanceHealth), CompleteLifecycleAction, DescribeScalingActivities;
 - `hooks`: the launch lifecycle hook a CodeDeploy deployment group installs;
 - `rolling`: CloudFormation's in-place update and AutoScalingRollingUpdate;
+- `targets`: TargetGroupARNs: registered on InService, deregistered when terminated;
 - `wording`: every message, with its source; `state`: what moto does not keep, and the
   listeners local mode registers (`state.LAUNCH_LISTENERS`, `TERMINATE_LISTENERS`,
   `SIGNAL_SOURCES`; `capacity.CAPACITY_GUARDS`).
@@ -16,7 +17,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pipekit.emulator.patches.autoscaling import capacity, hooks, lifecycle, rolling, state
+from pipekit.emulator.patches.autoscaling import capacity, hooks, lifecycle, rolling, state, targets
 
 
 def patch() -> None:
@@ -26,6 +27,7 @@ def patch() -> None:
     capacity.patch()
     hooks.patch()
     rolling.patch()
+    targets.patch()
 
     original_delete = AutoScalingBackend.delete_auto_scaling_group
 

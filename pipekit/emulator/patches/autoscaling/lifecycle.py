@@ -22,7 +22,7 @@ from datetime import datetime
 from typing import Any
 
 from pipekit.emulator import clock
-from pipekit.emulator.patches.autoscaling import wording
+from pipekit.emulator.patches.autoscaling import targets, wording
 from pipekit.emulator.patches.autoscaling.state import (
     ADMINISTRATIVE_SUSPENSION_AFTER,
     LAUNCH_LISTENERS,
@@ -158,6 +158,8 @@ def _launched(group: Any, new: list[Any], size: int) -> None:
             else:
                 instance_state.lifecycle_state = "InService"
             told.append((instance.id, details))
+    if not hooks:
+        targets.register_in_service(group)  # InService at once: into its target groups
     for instance_id, details in told:
         for listener in list(LAUNCH_LISTENERS):
             listener(group.account_id, group.region, group.name, instance_id, details)
@@ -207,6 +209,8 @@ def complete(group: Any, action: Action, hook_name: str, result: str) -> None:
             record["StatusMessage"] = wording.abandoned(action.token)
             records.failed_launches += 1
             suspend = records.failed_launches >= ADMINISTRATIVE_SUSPENSION_AFTER
+    if result == "CONTINUE" and instance_state is not None:
+        targets.register_in_service(group)  # InService: into its target groups
     if result == "CONTINUE" or instance_state is None:
         return
     if suspend:
@@ -239,6 +243,7 @@ def remove(group: Any, instance_state: Any, activity: dict[str, Any] | None) -> 
             st.group(group.name).activities.insert(0, activity)
         st.actions.pop(instance_id, None)
     group.instance_states = [s for s in group.instance_states if s is not instance_state]
+    targets.deregister(group, instance_id)
     if instance_state.instance.state not in ("terminated", "shutting-down"):
         group.autoscaling_backend.ec2_backend.terminate_instances([instance_id])
     for listener in list(TERMINATE_LISTENERS):

@@ -59,6 +59,8 @@ class RegionState:
     groups: dict[str, GroupState] = field(default_factory=dict)
     actions: dict[str, Action] = field(default_factory=dict)  # instance id -> its wait
     launched_from: dict[str, tuple[str, str]] = field(default_factory=dict)  # id -> (lt, version)
+    # (instance id, target group ARN) the group registered on InService (autoscaling/targets)
+    registered: set[tuple[str, str]] = field(default_factory=set)
 
     def group(self, name: str) -> GroupState:
         return self.groups.setdefault(name, GroupState())
