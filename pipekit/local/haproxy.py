@@ -10,8 +10,6 @@ configuration manual (`option httpchk`, `http-check send`/`expect`, server `inte
 
 from __future__ import annotations
 
-import csv
-import io
 from dataclasses import dataclass
 from typing import Any
 
@@ -129,14 +127,6 @@ def remove_server(settings: Settings, target_id: str) -> list[str]:
         f"shutdown sessions server {name}",
         f"del server {name}",
     ]
-
-
-def parse_stat(text: str) -> list[dict[str, str]]:
-    """`show stat` output (CSV with a `# pxname,svname,...` header) as dicts."""
-    text = text.lstrip()
-    if text.startswith("# "):
-        text = text[2:]
-    return [dict(row) for row in csv.DictReader(io.StringIO(text)) if row.get("pxname")]
 
 
 def servers(rows: list[dict[str, str]], backend: str) -> dict[str, dict[str, str]]:

@@ -1,4 +1,5 @@
-"""The one reader of HAProxy's statistics: `show stat` over its stats socket (`stats socket
+"""The one talker to HAProxy's runtime API and reader of its statistics: a command, and `show
+stat`, over its stats socket (`stats socket
 <path> level admin`, HAProxy management guide, "9.3. Unix Socket commands"), parsed from its CSV
 ("9.1. CSV format": the first line is the header, starting with "# ", then one line per proxy,
 server, FRONTEND and BACKEND). Bounded: one connection, a timeout, a size cap."""
@@ -13,17 +14,17 @@ from pathlib import Path
 MAX_BYTES = 4 * 1024 * 1024
 
 
-class StatsUnavailable(RuntimeError):
+class StatsUnavailable(OSError):
     """The stats socket cannot be read (HAProxy not running, wrong path, timeout)."""
 
 
-def show_stat(socket_path: str | Path, *, timeout_s: float = 2.0) -> list[dict[str, str]]:
-    """`show stat` rows as dicts keyed by the CSV header (pxname, svname, status, hrsp_5xx...)."""
+def command(socket_path: str | Path, text: str, *, timeout_s: float = 3.0) -> str:
+    """One runtime API command (management guide 9.3) over the socket; HAProxy's answer."""
     try:
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
             sock.settimeout(timeout_s)
             sock.connect(str(socket_path))
-            sock.sendall(b"show stat\n")
+            sock.sendall(text.encode() + b"\n")
             chunks, size = [], 0
             while size < MAX_BYTES:
                 chunk = sock.recv(65536)
@@ -32,8 +33,13 @@ def show_stat(socket_path: str | Path, *, timeout_s: float = 2.0) -> list[dict[s
                 chunks.append(chunk)
                 size += len(chunk)
     except OSError as exc:
-        raise StatsUnavailable(f"cannot read HAProxy statistics from {socket_path}: {exc}") from exc
-    return parse(b"".join(chunks).decode("utf-8", "replace"))
+        raise StatsUnavailable(f"cannot talk to HAProxy at {socket_path}: {exc}") from exc
+    return b"".join(chunks).decode("utf-8", "replace")
+
+
+def show_stat(socket_path: str | Path, *, timeout_s: float = 2.0) -> list[dict[str, str]]:
+    """`show stat` rows as dicts keyed by the CSV header (pxname, svname, status, hrsp_5xx...)."""
+    return parse(command(socket_path, "show stat", timeout_s=timeout_s))
 
 
 def parse(text: str) -> list[dict[str, str]]:

@@ -21,7 +21,6 @@ import logging
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import threading
 import time
@@ -31,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from pipekit.errors import UserError
-from pipekit.local import haproxy
+from pipekit.local import haproxy, haproxy_stats
 from pipekit.local.haproxy import Settings
 
 log = logging.getLogger("pipekit.local.loadbalancer")
@@ -131,18 +130,6 @@ def discover(elbv2: Any) -> Settings | None:
         for arn in groups
     }
     return settings_from(lbs, listeners, groups, attributes)
-
-
-def admin(socket_path: Path, command: str, timeout: float = 3.0) -> str:
-    """One runtime API command over HAProxy's admin socket; its answer."""
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
-        s.settimeout(timeout)
-        s.connect(str(socket_path))
-        s.sendall(command.encode() + b"\n")
-        chunks = []
-        while chunk := s.recv(65536):
-            chunks.append(chunk)
-    return b"".join(chunks).decode(errors="replace")
 
 
 def stale_processes(state_dir: Path) -> list[int]:
@@ -319,7 +306,7 @@ class LoadBalancer:
                     self.servers.pop(target_id, None)
 
     def _read_stats(self, settings: Settings) -> None:
-        rows = haproxy.parse_stat(admin(self.socket_path, "show stat"))
+        rows = haproxy_stats.show_stat(self.socket_path)
         rows_by_server = haproxy.servers(rows, settings.backend)
         with self._lock:
             previous, self.rows = self.rows, rows
@@ -337,7 +324,7 @@ class LoadBalancer:
         """Run runtime API commands in order; False (logged) at the first one HAProxy refuses
         (these commands answer nothing, or these words, when they succeed)."""
         for command in commands:
-            answer = admin(self.socket_path, command).strip()
+            answer = haproxy_stats.command(self.socket_path, command).strip()
             if answer not in ("", "New server registered.", "Server deleted."):
                 log.warning("haproxy refused %r: %s", command, answer)
                 return False
@@ -374,7 +361,7 @@ class LoadBalancer:
             if self._proc.poll() is not None:
                 raise RuntimeError(f"haproxy exited at start; see {self.state_dir / 'haproxy.log'}")
             with contextlib.suppress(OSError):
-                admin(self.socket_path, "show info")
+                haproxy_stats.command(self.socket_path, "show info")
                 log.info(
                     "haproxy (pid %s) listens on 127.0.0.1:%s for %s",
                     self._proc.pid,

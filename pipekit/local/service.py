@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from pipekit.emulator import records
+from pipekit.local import lbcloudwatch
 from pipekit.local.actions.base import Runners
 from pipekit.local.autoscaling import Launches, instance_app_env
 from pipekit.local.elasticip import ElasticIp
@@ -166,6 +167,9 @@ class Service:
         self.load_balancer: LoadBalancer | None = None
         if load_balancer:
             self.load_balancer = LoadBalancer(self.hosts, app_port, state_dir, self._elbv2)
+            self.load_balancer.add_stats_listener(
+                lbcloudwatch.stats_listener(self.load_balancer.health)
+            )
             self.load_balancer.start()
         else:
             self.elastic_ip = ElasticIp(self.hosts, app_port)

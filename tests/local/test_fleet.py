@@ -18,7 +18,7 @@ import pytest
 from pipekit import appclient
 from pipekit.harness import status
 from pipekit.harness.config import PROJECT_ROOT
-from pipekit.local import haproxy, lifecycle, loadbalancer
+from pipekit.local import haproxy, haproxy_stats, lifecycle, loadbalancer
 from pipekit.local.state import LocalStack
 from tests.support.local_fixtures import host_namespaces, leftovers, start_local_stack, until
 
@@ -64,9 +64,7 @@ def health(stack: LocalStack, arn: str) -> dict[str, str]:
 
 def served(stack: LocalStack, backend: str) -> dict[str, int]:
     """Responses each server (instance id) has sent through the load balancer so far."""
-    rows = haproxy.parse_stat(
-        loadbalancer.admin(Path(stack.state_dir) / loadbalancer.SOCKET, "show stat")
-    )
+    rows = haproxy_stats.show_stat(Path(stack.state_dir) / loadbalancer.SOCKET)
     return {i: int(r.get("hrsp_2xx") or 0) for i, r in haproxy.servers(rows, backend).items()}
 
 

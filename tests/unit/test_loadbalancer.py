@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 
 from pipekit.errors import UserError
-from pipekit.local import haproxy, loadbalancer
+from pipekit.local import haproxy, haproxy_stats, loadbalancer
 
 LB_ARN = (
     "arn:aws:elasticloadbalancing:us-east-1:123456789012:loadbalancer/app/web-alb/50dc6c495c0c9188"
@@ -110,7 +110,7 @@ STAT = (
 
 
 def test_show_stat_rows_by_server() -> None:
-    rows = haproxy.parse_stat(STAT)
+    rows = haproxy_stats.parse(STAT)
     assert [r["svname"] for r in rows] == ["FRONTEND", "i-up", "i-500", "BACKEND"]
     by_server = haproxy.servers(rows, "73e2d6bc24d8a067")
     assert set(by_server) == {"i-up", "i-500"}
