@@ -39,6 +39,7 @@ ROOT_PARAMETERS = {
     "CodeBuildImage",
     "CodeBuildComputeType",
     "ApprovalBeforeDeploy",
+    "AppConfigPath",
 }
 ROOT_OUTPUTS = {
     "AppUrl",
@@ -52,6 +53,7 @@ ROOT_OUTPUTS = {
     "DeploymentGroupName",
     "AutoScalingGroupName",
     "NotificationTopicArn",
+    "AppConfigPath",
 }
 # What the harness fills in at deploy time (make publish/deploy, taskcat).
 TEMPLATE_LOCATION = {
