@@ -211,8 +211,17 @@ def _make_root(base: Path, root: Path, upper: Path, work: Path) -> str:
     return "copy"
 
 
-def boot_host(name: str, *, app_port: int, state_dir: Path, cache_dir: Path | None = None) -> Host:
-    """Boot a fresh host named `name` with /etc/sample-app/env holding PORT=app_port."""
+def boot_host(
+    name: str,
+    *,
+    app_port: int,
+    state_dir: Path,
+    cache_dir: Path | None = None,
+    settings: dict[str, str] | None = None,
+    bind_ro: tuple[tuple[Path, str], ...] = (),
+) -> Host:
+    """Boot a fresh host named `name` with /etc/sample-app/env holding PORT=app_port and the
+    user data's other `settings`; `bind_ro` mounts (this machine's path, the host's) read-only."""
     check_tools()
     base = ensure_rootfs(cache_dir)
     hdir = state_dir / name
@@ -228,9 +237,10 @@ def boot_host(name: str, *, app_port: int, state_dir: Path, cache_dir: Path | No
         d.mkdir(parents=True)
     _make_root(base, root, upper, work)
     (root / "etc/sample-app").mkdir(parents=True, exist_ok=True)
-    # what the user data writes (templates/ec2.yaml, write-app-config): the port alone, so the
-    # app binds every address of its own network, as on the instance
-    (root / "etc/sample-app/env").write_text(f"PORT={app_port}\n")
+    # what the user data writes (templates/ec2.yaml, write-app-config): the port, so the app
+    # binds every address of its own network, as on the instance, and what else it writes
+    lines = [f"PORT={app_port}", *(f"{k}={v}" for k, v in (settings or {}).items())]
+    (root / "etc/sample-app/env").write_text("\n".join(lines) + "\n")
     (root / "etc/hostname").write_text(f"{name}\n")
     # the owner first: a run killed from here on leaves a host that cleanup_stale removes
     (hdir / "host.json").write_text(json.dumps({"name": name, "owner_pid": os.getpid()}) + "\n")
@@ -248,6 +258,7 @@ def boot_host(name: str, *, app_port: int, state_dir: Path, cache_dir: Path | No
                 "--console=pipe",
                 f"--machine={name}",
                 f"--network-namespace-path={network.path}",
+                *(f"--bind-ro={src}:{dst}" for src, dst in bind_ro),
                 "--quiet",
             ],
             stdin=subprocess.DEVNULL,
