@@ -74,7 +74,8 @@ def test_the_failed_launch_deployment_is_the_newest_of_autoscaling():
     old = deployment("d-OLD", "Succeeded", GOOD, 1, creator="autoscaling")
     new = deployment("d-NEW", "Failed", GOOD, 5, creator="autoscaling")
     assert dx.failed_launch_deployment([by_pipeline, old, new]) is new
-    assert dx.failed_launch_deployment([by_pipeline, new, {**old, "createTime": T0 + timedelta(minutes=7)}]) is None  # fmt: skip
+    later_success = {**old, "createTime": T0 + timedelta(minutes=7)}
+    assert dx.failed_launch_deployment([by_pipeline, new, later_success]) is None
 
 
 def stub_launch(clients, *, suspended: bool) -> None:
