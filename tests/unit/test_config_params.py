@@ -19,7 +19,8 @@ from pipekit.harness.config_params import (
     set_parameter,
     setting_name,
 )
-from tests.support.harness import STACK_ID, StubbedClients, env_for, make_project
+from tests.support import harness as support
+from tests.support.harness import StubbedClients, env_for, make_project
 
 T0 = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
 PATH = "/pipekit/pipekit-dev/app/"
@@ -31,33 +32,9 @@ def env(tmp_path):
 
 
 def stub_stack(clients, outputs=None, exists: bool = True) -> None:
-    cfn = clients.stub("cloudformation")
-    if not exists:
-        cfn.add_client_error(
-            "describe_stacks", "ValidationError", "Stack with id pipekit-dev does not exist"
-        )
-        return
-    for _ in range(2):
-        cfn.add_response(
-            "describe_stacks",
-            {
-                "Stacks": [
-                    {
-                        "StackName": "pipekit-dev",
-                        "StackId": STACK_ID,
-                        "CreationTime": T0,
-                        "StackStatus": "UPDATE_COMPLETE",
-                        "Outputs": [
-                            {"OutputKey": k, "OutputValue": v}
-                            for k, v in (
-                                {"AppConfigPath": PATH} if outputs is None else outputs
-                            ).items()
-                        ],
-                    }
-                ]
-            },
-            {"StackName": "pipekit-dev"},
-        )
+    support.stub_stack(
+        clients, {"AppConfigPath": PATH} if outputs is None else outputs, exists=exists
+    )
 
 
 def param(name: str, value: str, kind: str = "String", version: int = 1) -> dict:
