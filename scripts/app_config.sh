@@ -62,8 +62,9 @@ else
   if [ -n "${region}" ]; then
     region_args=(--region "${region}")
   fi
-  # The AWS CLI v2 (preinstalled on AL2023) pages through every result itself. A failure (the
-  # role may not read a parameter, the key may not decrypt) stops here with AWS's message.
+  # The AWS CLI (v2 on AL2023, as the user data's own `aws` calls assume) pages through every
+  # result itself (a paginated operation: get-parameters-by-path's CLI reference). A failure
+  # (the role may not read a parameter, the key may not decrypt) stops here with AWS's message.
   parameters="$(aws ssm get-parameters-by-path "${region_args[@]}" --path "${config_path}" \
     --with-decryption --no-recursive --output json)"
   printf '%s' "${parameters}" | python3 -c "${RENDER}" "${config_path}" "${tmp}"

@@ -1,8 +1,11 @@
 """How a local host calls AWS as an EC2 instance does: the AWS CLI, the endpoint, the instance
 role's credentials, and what the user data tells it.
 
-- The CLI: AL2023 ships the AWS CLI v2 as `aws` (Amazon Linux 2023 user guide; the hooks call
-  it by name). A host's Debian root has none, so local mode mounts the pinned AWS CLI of
+- The CLI: the hooks call `aws` by name, as the user data's steps already do without installing
+  it (templates/ec2.yaml: wait-in-service, claim-elastic-ip): AL2023 images carry the AWS CLI v2
+  (package awscli-2; the AL2023 release notes list it among the packages replacing AL2's
+  awscli1, "AL2023 upgrades from AL2"; that it is preinstalled on the AMI was not found stated
+  in a page read here). A host's Debian root has none, so local mode mounts the pinned AWS CLI of
   `.venv-awscli` read-only at `/opt/pipekit-awscli` and puts a two-line `aws` in
   /usr/local/bin that runs it with the host's python3 (the same 3.11 the venv was made with).
   The hooks use only what both CLIs share (`ssm get-parameters-by-path --path --with-decryption
