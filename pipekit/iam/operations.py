@@ -46,12 +46,12 @@ GROUP = "arn:{partition}:codedeploy:{region}:{account}:deploymentgroup:{applicat
 # SAR, AWS Systems Manager: resource type parameter,
 # arn:${Partition}:ssm:${Region}:${Account}:parameter/${ParameterNameWithoutLeadingSlash}
 PARAMETER = "arn:{partition}:ssm:{region}:{account}:parameter{parameter}"
-SSM_SAR = (
-    SAR + "AWS Systems Manager (list_awssystemsmanager.html); Systems Manager user guide, "
-    "'How Parameter Store authorizes parameter retrieval' (ps-retrieval-authorization.html). "
-    "No kms:Decrypt is evaluated: the AWS-managed key aws/ssm 'grants Decrypt permission to all "
-    "IAM principals in the AWS account' (ps-restrict-decryption.html); local mode models that "
-    "key only"
+SSM_SAR = SAR + "AWS Systems Manager (list_awssystemsmanager.html)"
+SSM_NOTE = (
+    "; Systems Manager user guide, 'How Parameter Store authorizes parameter retrieval' "
+    "(ps-retrieval-authorization.html). No kms:Decrypt is evaluated: the AWS-managed key aws/ssm "
+    "'grants Decrypt permission to all IAM principals in the AWS account' "
+    "(ps-restrict-decryption.html), the one key local mode models"
 )
 ADD_ROW_HINT = "pipekit/iam/operations.py (OPERATIONS)"
 
@@ -166,7 +166,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "ssm:GetParametersByPath",
         PARAMETER,
         SSM_SAR + ": GetParametersByPath, resource type parameter (the path in the request, not "
-        "the parameters returned)",
+        "the parameters returned)" + SSM_NOTE,
         lookup="path",
     ),
     Operation(
@@ -174,7 +174,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "GetParameter",
         "ssm:GetParameter",
         PARAMETER,
-        SSM_SAR + ": GetParameter, resource type parameter (the requested parameter)",
+        SSM_SAR + ": GetParameter, resource type parameter (the requested parameter)" + SSM_NOTE,
         lookup="name",
     ),
     Operation(
@@ -182,7 +182,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "GetParameters",
         "ssm:GetParameters",
         PARAMETER,
-        SSM_SAR + ": GetParameters, resource type parameter (each requested parameter)",
+        SSM_SAR + ": GetParameters, resource type parameter (each requested parameter)" + SSM_NOTE,
         lookup="names",
     ),
     # --- STS (query protocol, Action=<Operation>) -----------------------------------------------
