@@ -21,7 +21,7 @@ pip_install = set -o pipefail; $(1)/bin/pip install --quiet --disable-pip-versio
 	| { grep -v 'is ignored: it is neither a file nor a directory' || true; }
 
 .PHONY: help setup host-deps lint test test-fast test-iam-mutations local local-down publish deploy \
-        status why redeploy approve destroy test-e2e test-taskcat bench clean
+        status why redeploy approve config destroy test-e2e test-taskcat bench clean
 
 help: ## List the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -95,6 +95,9 @@ redeploy: $(VENV)/.stamp ## Deploy an earlier build (ARGS="--commit SHA --ignore
 
 approve: $(VENV)/.stamp ## Approve the run waiting before Deploy (ARGS="--reject --comment '...' --execution ID")
 	$(PIPEKIT) approve --env $(ENV) $(ARGS)
+
+config: $(VENV)/.stamp ## The app's settings in Parameter Store (ARGS="set NAME VALUE [--secure]" or ARGS=list)
+	$(PIPEKIT) config --env $(ENV) $(ARGS)
 
 destroy: $(VENV)/.stamp ## Empty the stack's buckets and delete the stack (prod needs ARGS=--force)
 	$(PIPEKIT) destroy --env $(ENV) $(ARGS)

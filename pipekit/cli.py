@@ -17,6 +17,7 @@ COMMANDS = [
     "why",
     "redeploy",
     "approve",
+    "config",
     "destroy",
     "local",
     "e2e",

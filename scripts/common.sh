@@ -7,10 +7,14 @@ RELEASES_DIR="${APP_ROOT}/releases"
 CURRENT_LINK="${APP_ROOT}/current"
 INCOMING_DIR="${APP_ROOT}/incoming"
 UNIT_NAME=sample-app.service
-ENV_FILE=/etc/sample-app/env
+# The directory is overridable for tests of the scripts (tests/unit/test_app_config_hook.py).
+CONFIG_DIR="${SAMPLE_APP_CONFIG_DIR:-/etc/sample-app}"
+ENV_FILE="${CONFIG_DIR}/env"
+# The app's Parameter Store settings (scripts/app_config.sh), root-only; the unit loads it too.
+CONFIG_FILE="${CONFIG_DIR}/config.env"
 KEEP_RELEASES="${KEEP_RELEASES:-3}"
 export APP_NAME APP_USER APP_ROOT RELEASES_DIR CURRENT_LINK INCOMING_DIR UNIT_NAME ENV_FILE \
-  KEEP_RELEASES
+  CONFIG_FILE KEEP_RELEASES
 
 log() {
   printf '%s [%s] %s\n' "$(date -u +%H:%M:%S)" "${LIFECYCLE_EVENT:-hook}" "$*"

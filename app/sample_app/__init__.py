@@ -1,6 +1,7 @@
 """The sample application: replace it with yours, keep the three endpoints.
 
-`/` is for people, `/health` for ValidateService and load balancers, `/version` ties the running
+`/` is for people (it shows GREETING, a setting from Parameter Store: make config), `/health`
+for ValidateService and load balancers, `/version` ties the running
 code to the commit and pipeline execution that produced it.
 """
 
@@ -55,6 +56,7 @@ def create_app(version_file: Path | None = None) -> Flask:
             version=version or dict.fromkeys(VERSION_KEYS, "unknown"),
             marker=read_marker(),
             uptime=int(time.time() - started),
+            greeting=os.environ.get("GREETING", ""),
         )
 
     @app.get("/health")

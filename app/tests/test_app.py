@@ -65,3 +65,24 @@ def test_load_version_rejects_garbage(tmp_path: Path) -> None:
     path = tmp_path / "version.json"
     path.write_text("not json")
     assert load_version(path) is None
+
+
+def test_index_shows_the_greeting_setting(
+    tmp_path: Path, record: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("GREETING", "Hello <from> Parameter Store")
+    page = (
+        create_app(write_version(tmp_path, **record)).test_client().get("/").get_data(as_text=True)
+    )
+    # shown, HTML-escaped
+    assert 'id="greeting">Hello &lt;from&gt; Parameter Store<' in page
+
+
+def test_index_without_a_greeting_shows_none(
+    tmp_path: Path, record: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("GREETING", raising=False)
+    page = (
+        create_app(write_version(tmp_path, **record)).test_client().get("/").get_data(as_text=True)
+    )
+    assert 'id="greeting"' not in page

@@ -29,6 +29,8 @@ class ActionFailure:
     external_id: str | None
     code: str | None
     message: str | None
+    # ActionExecutionDetail.updatedBy (botocore codepipeline): who answered a manual approval
+    updated_by: str | None = None
 
 
 def latest_action_runs(details: Iterable[Response]) -> list[Response]:
@@ -56,6 +58,7 @@ def failing_action(details: Iterable[Response]) -> ActionFailure | None:
                 external_id=result.get("externalExecutionId"),
                 code=error.get("code"),
                 message=error.get("message") or result.get("externalExecutionSummary"),
+                updated_by=d.get("updatedBy"),
             )
     return None
 
@@ -263,6 +266,59 @@ def pending_connection_trap(help_text: str) -> Trap:
     )
 
 
+# An abandoned launch's StatusMessage: "... Lifecycle Action with token ... was abandoned: ..."
+# (AWS knowledge center, lifecycle-actions-code-deploy; emulator/patches/autoscaling/wording.py)
+_ABANDONED = "was abandoned"
+
+
+def abandoned_launch(activities: Iterable[Response]) -> Response | None:
+    """The group's newest launch activity (describe_scaling_activities: newest first) when its
+    lifecycle action was abandoned, else None."""
+    for a in activities:
+        if str(a.get("Description", "")).startswith("Launching"):
+            abandoned = _ABANDONED in str(a.get("StatusMessage", ""))
+            return a if a.get("StatusCode") in ("Cancelled", "Failed") and abandoned else None
+    return None
+
+
+def failed_launch_deployment(deployments: Iterable[Response]) -> Response | None:
+    """The newest deployment CodeDeploy made for a launch (creator autoscaling), if it failed."""
+    launches = [d for d in deployments if d.get("creator") == "autoscaling"]
+    launches.sort(key=lambda d: d["createTime"], reverse=True)
+    return launches[0] if launches and launches[0].get("status") == "Failed" else None
+
+
+def abandoned_launch_trap(
+    group: str, activity: Response, cause: str | None, suspended: bool, make_why: str
+) -> Trap:
+    instance = str(activity.get("Description", "")).rsplit(" ", 1)[-1]
+    why = f" ({cause})" if cause else ""
+    resume = f"aws autoscaling resume-processes --auto-scaling-group-name {group} "
+    return Trap(
+        "a launch that ABANDONs",
+        f"the Auto Scaling group launched {instance}, CodeDeploy's launch deployment of the last "
+        f"successful revision to it failed{why}, so CodeDeploy answered ABANDON and the group "
+        "terminated it; it launches another, which fails the same way (the group keeps missing "
+        "capacity, a rolling update fails). Fix what the failing script needs (the instance "
+        "role, a setting, the revision itself: push a fix and let it deploy)"
+        + (
+            "; the group has suspended its Launch process after the failures: resume it"
+            if suspended
+            else f"; `{make_why}` after the next run shows whether it holds"
+        ),
+        resume + "--scaling-processes Launch" if suspended else None,
+    )
+
+
+def approval_cause(f: ActionFailure) -> str:
+    """A failed manual approval: who rejected it and why (or how it failed otherwise)."""
+    if f.updated_by:
+        who = f.updated_by.rsplit("/", 1)[-1] or f.updated_by
+        comment = f': "{f.message}"' if f.message else ""
+        return f"rejected by {who}{comment}"
+    return f.message or f.code or "the approval failed"
+
+
 @dataclass
 class Diagnosis:
     """What `make why` found about one failed execution; plain data for rendering."""
@@ -310,6 +366,8 @@ def headline(d: Diagnosis) -> str:
         cause = build_cause(d.build)
     elif d.deployment is not None and d.events:
         cause = deployment_cause(d.events, d.deployment)
+    elif d.failure.category == "Approval":
+        cause = approval_cause(d.failure)
     else:  # the action's own message says more than a bare status
         cause = d.failure.message or d.failure.code or "failed"
     trap = f" [{d.trap.name}]" if d.trap else ""
@@ -324,6 +382,11 @@ def report_lines(d: Diagnosis, tail: int = 15) -> list[str]:
         lines.append(f"failing action: {f.stage}/{f.action} ({f.category or '?'})")
         if f.message:
             lines.append(f"  {f.code or 'error'}: {f.message}")
+        if f.category == "Approval" and f.updated_by:
+            lines.append(
+                f"  rejected by {f.updated_by}: nothing of this run was deployed and what is "
+                "live stays live; push a commit to start a new run"
+            )
     if d.build is not None:
         lines.append(f"build {d.build.get('id')}: {d.build.get('buildStatus')}")
         phase = failed_phase(d.build)

@@ -114,6 +114,32 @@ def find_trap(clients, d: dx.Diagnosis, env: Environment, outputs: dict, way_out
         explain_source(clients, d, outputs)
 
 
+def launch_trap(clients, env: Environment, outputs: dict) -> dx.Trap | None:
+    """A launch that ABANDONs: the group's newest launch activity was abandoned; the cause is
+    CodeDeploy's failed launch deployment (its failing script and last log line)."""
+    group = outputs.get("AutoScalingGroupName")
+    if not group:
+        return None
+    asg = clients("autoscaling")
+    activities = asg.describe_scaling_activities(AutoScalingGroupName=group, MaxRecords=20)
+    activity = dx.abandoned_launch(activities.get("Activities", []))
+    if activity is None:
+        return None
+    cause = None
+    app, dg = outputs.get("CodeDeployApplicationName"), outputs.get("DeploymentGroupName")
+    if app and dg:
+        cd = clients("codedeploy")
+        failed = dx.failed_launch_deployment(runs.group_deployments(cd, app, dg))
+        if failed is not None:
+            events = dx.failed_lifecycle_events(runs.deployment_targets(cd, failed["deploymentId"]))
+            cause = f"deployment {failed['deploymentId']}: {dx.deployment_cause(events, failed)}"
+    groups = asg.describe_auto_scaling_groups(AutoScalingGroupNames=[group])["AutoScalingGroups"]
+    suspended = any(
+        p.get("ProcessName") == "Launch" for g in groups for p in g.get("SuspendedProcesses", [])
+    )
+    return dx.abandoned_launch_trap(group, activity, cause, suspended, env.make_hint("why"))
+
+
 def explain_source(clients, d: dx.Diagnosis, outputs: dict) -> None:
     arn = outputs.get("ConnectionArn")
     if not arn:

@@ -10,7 +10,13 @@ from pipekit.errors import UserError
 from pipekit.harness import diagnosis as dx
 from pipekit.harness.config import Environment
 from pipekit.harness.deploy import stack_outputs
-from pipekit.harness.explain import RECENT_RUNS, diagnose, select_run, stack_failure
+from pipekit.harness.explain import (
+    RECENT_RUNS,
+    diagnose,
+    launch_trap,
+    select_run,
+    stack_failure,
+)
 from pipekit.harness.preflight import existing_stack_status
 from pipekit.harness.status import app_version
 from pipekit.progress import console
@@ -66,8 +72,17 @@ def show_why(
         d = diagnose(clients, env, outputs, summary)
         url = env.app_url or outputs.get("AppUrl")
         d.live = app_version(url) if url else None
+    launch = launch_trap(clients, env, outputs) if d is None or d.trap is None else None
+    if d is not None and launch is not None:
+        d.trap = launch
     if output == "json":
         data = dx.to_json(d)
+        if d is None and launch is not None:
+            data["abandoned_launch"] = {
+                "name": launch.name,
+                "explanation": launch.explanation,
+                "command": launch.command,
+            }
         if cause:
             data["stack_cause"] = {
                 "status": status,
@@ -88,6 +103,10 @@ def show_why(
             f"No failed run among the last {len(summaries)} runs of {pipeline} "
             f"(the latest: {latest})."
         )
+        if launch is not None:
+            console.print(f"But this is {launch.name}: {launch.explanation}", markup=False)
+            if launch.command:
+                console.print(f"The way out:\n  {launch.command}", markup=False)
         return None
     render(d, pipeline)
     return d

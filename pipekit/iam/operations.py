@@ -8,7 +8,9 @@ A row's `resource` is an ARN template filled from the request (`{bucket}`, `{key
 with no resource type. `action` "" means the operation needs no permission. `versioned_action`
 is the action instead when the request names an object version (`versionId`). `lookup` names
 what the resource needs from the emulator's state: `deployment` (each deployment id's
-application and group).
+application and group), or how a Parameter Store request names its parameters: `path` (Path),
+`name` (Name), `names` (each of Names), each with a leading slash and without a `:version` or
+`:label` selector.
 
 Sources: the Service Authorization Reference page of each service ("Actions, resources, and
 condition keys for ...", https://docs.aws.amazon.com/service-authorization/latest/reference/),
@@ -41,6 +43,16 @@ CODEDEPLOY_SAR = (
 BUCKET = "arn:{partition}:s3:::{bucket}"
 OBJECT = "arn:{partition}:s3:::{bucket}/{key}"
 GROUP = "arn:{partition}:codedeploy:{region}:{account}:deploymentgroup:{application}/{group}"
+# SAR, AWS Systems Manager: resource type parameter,
+# arn:${Partition}:ssm:${Region}:${Account}:parameter/${ParameterNameWithoutLeadingSlash}
+PARAMETER = "arn:{partition}:ssm:{region}:{account}:parameter{parameter}"
+SSM_SAR = SAR + "AWS Systems Manager (list_awssystemsmanager.html)"
+SSM_NOTE = (
+    "; Systems Manager user guide, 'How Parameter Store authorizes parameter retrieval' "
+    "(ps-retrieval-authorization.html). No kms:Decrypt is evaluated: the AWS-managed key aws/ssm "
+    "'grants Decrypt permission to all IAM principals in the AWS account' "
+    "(ps-restrict-decryption.html), the one key local mode models"
+)
 ADD_ROW_HINT = "pipekit/iam/operations.py (OPERATIONS)"
 
 
@@ -146,6 +158,32 @@ OPERATIONS: tuple[Operation, ...] = (
         GROUP,
         CODEDEPLOY_SAR + ": BatchGetDeployments, resource type deploymentgroup (each deployment's)",
         lookup="deployment",
+    ),
+    # --- Systems Manager Parameter Store (JSON, X-Amz-Target AmazonSSM.<Operation>) ----------
+    Operation(
+        "ssm",
+        "GetParametersByPath",
+        "ssm:GetParametersByPath",
+        PARAMETER,
+        SSM_SAR + ": GetParametersByPath, resource type parameter (the path in the request, not "
+        "the parameters returned)" + SSM_NOTE,
+        lookup="path",
+    ),
+    Operation(
+        "ssm",
+        "GetParameter",
+        "ssm:GetParameter",
+        PARAMETER,
+        SSM_SAR + ": GetParameter, resource type parameter (the requested parameter)" + SSM_NOTE,
+        lookup="name",
+    ),
+    Operation(
+        "ssm",
+        "GetParameters",
+        "ssm:GetParameters",
+        PARAMETER,
+        SSM_SAR + ": GetParameters, resource type parameter (each requested parameter)" + SSM_NOTE,
+        lookup="names",
     ),
     # --- STS (query protocol, Action=<Operation>) -----------------------------------------------
     Operation(
@@ -283,6 +321,16 @@ class Unmodelled(LookupError):
     """The operation's IAM is not in the table (or its resource cannot be told)."""
 
 
+_PARAMETER_MEMBERS = {"path": "Path", "name": "Name", "names": "Names"}
+
+
+def _parameter(name: str) -> str:
+    """A parameter name or path as its ARN ends: a leading slash, no `:version`/`:label`
+    selector (GetParameter's Name may carry one; the ARN names the parameter)."""
+    name = name.split(":", 1)[0]
+    return name if name.startswith("/") else f"/{name}"
+
+
 def _deployment_ids(op: Operation, fields: Mapping[str, Any]) -> list[str]:
     if op.name == "GetDeployment":
         return [str(fields.get("deploymentId") or "")]
@@ -314,6 +362,18 @@ def authorizations(
         return []
     action = op.versioned_action if op.versioned_action and fields.get("versionId") else op.action
     base = {"partition": partition, "region": region, "account": account}
+    if op.lookup in _PARAMETER_MEMBERS:
+        names = fields.get(_PARAMETER_MEMBERS[op.lookup])
+        names = names if isinstance(names, list) else [names]
+        if not names or not all(isinstance(n, str) and n for n in names):
+            raise Unmodelled(
+                f"local mode does not model the IAM authorization of {service} {name} without "
+                f"{_PARAMETER_MEMBERS[op.lookup]}: its resource cannot be told ({ADD_ROW_HINT})"
+            )
+        return [
+            (action, op.resource.format(**base, parameter=_parameter(n)))
+            for n in dict.fromkeys(names)
+        ]
     if op.lookup == "deployment":
         groups = [deployment_group(i) for i in _deployment_ids(op, fields)]
         found = [g for g in groups if g is not None]

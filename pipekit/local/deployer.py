@@ -27,7 +27,7 @@ from moto.ec2.models import ec2_backends
 
 from pipekit.emulator import records as rec
 from pipekit.emulator.records import alarms, deployconfigs, deployments
-from pipekit.local import authz
+from pipekit.local import authz, instance_aws
 from pipekit.local.instance_s3 import instance_get_object
 from pipekit.local.runtime.agent import EventFailure
 from pipekit.local.runtime.hookrunner import DeploymentOutcome, LifecycleEventResult
@@ -242,18 +242,23 @@ class Deployer:
         and AllowTraffic around it when the group has traffic control: (status, events)."""
         extra = {} if traffic is None else {"traffic": traffic, "instance_id": instance_id}
         try:
-            outcome = self.runners.deploy(
-                self.runners.host_for(instance_id),
-                record["revision"],
-                get_object=partial(instance_get_object, account_id, region, instance_id),
-                deployment_id=record["deploymentId"],
-                application_name=record["applicationName"],
-                deployment_group_name=record["deploymentGroupName"],
-                deployment_group_id=group.deployment_group_id,
-                ignore_application_stop_failures=record["ignoreApplicationStopFailures"],
-                file_exists_behavior=record["fileExistsBehavior"],
-                **extra,
-            )
+            host = self.runners.host_for(instance_id)
+            endpoint = self.runners.instance_endpoint(instance_id)
+            # the instance role's session for the hooks' AWS calls (pipekit.local.instance_aws)
+            with instance_aws.hook_environment(account_id, region, instance_id, endpoint) as env:
+                outcome = self.runners.deploy(
+                    host,
+                    record["revision"],
+                    get_object=partial(instance_get_object, account_id, region, instance_id),
+                    deployment_id=record["deploymentId"],
+                    application_name=record["applicationName"],
+                    deployment_group_name=record["deploymentGroupName"],
+                    deployment_group_id=group.deployment_group_id,
+                    ignore_application_stop_failures=record["ignoreApplicationStopFailures"],
+                    file_exists_behavior=record["fileExistsBehavior"],
+                    **({"env": env} if env else {}),
+                    **extra,
+                )
         except Exception as exc:
             log.exception("deployment %s to %s crashed", record["deploymentId"], instance_id)
             outcome = crashed(exc)

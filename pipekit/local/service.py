@@ -51,12 +51,15 @@ class HostPool:
         state_dir: Path,
         app_port: int,
         env_for: Callable[[str], dict[str, str]] | None = None,
+        emulator_url: str = "",
     ) -> None:
         self.state_dir = state_dir
         self.app_port = app_port
         # what the instance's user data writes to /etc/sample-app/env besides PORT
         self.env_for = env_for or (lambda instance_id: {})
+        self.emulator_url = emulator_url  # reached by each host through its link's forwarder
         self.hosts: dict[str, Any] = {}
+        self.links: dict[str, Any] = {}  # instance id -> its Forwarder to the emulator
         self._lock = threading.Lock()  # the table; never held through a boot
         self._booting = threading.Lock()  # one boot at a time
 
@@ -68,15 +71,56 @@ class HostPool:
                 host = self.hosts.get(instance_id)
             if host is None:
                 log.info("booting host %s on app port %s", instance_id, self.app_port)
-                host = boot_host(
-                    instance_id,
-                    app_port=self.app_port,
-                    state_dir=self.state_dir,
-                    env=self.env_for(instance_id),
-                )
+                host = self._boot(boot_host, instance_id)
                 with self._lock:
                     self.hosts[instance_id] = host
             return host
+
+    def _boot(self, boot_host: Any, instance_id: str) -> Any:
+        """Boot the instance's host as its user data leaves it (pipekit.local.instance_aws):
+        the env file's lines, an AWS CLI, a way to the emulator and nothing else."""
+        from pipekit.local import instance_aws
+        from pipekit.local.forwarder import Forwarder
+
+        packages = instance_aws.site_packages()
+        host = boot_host(
+            instance_id,
+            app_port=self.app_port,
+            state_dir=self.state_dir,
+            env=self.env_for(instance_id),
+            bind_ro=((packages, instance_aws.MOUNT_POINT),) if packages else (),
+        )
+        if not self.emulator_url:
+            return host
+        try:
+            if packages:
+                host.put_file(instance_aws.WRAPPER_PATH, instance_aws.WRAPPER.encode(), 0o755)
+            listen, port, _ = instance_aws.endpoint_for(host.network.peer, self.emulator_url)
+            target = instance_aws.emulator_target(self.emulator_url)
+            link = Forwarder(listen, port, lambda: target)
+            link.start()
+        except BaseException:
+            host.stop()
+            raise
+        with self._lock:
+            self.links[instance_id] = link
+        return host
+
+    def endpoint(self, instance_id: str) -> str:
+        """AWS_ENDPOINT_URL for the instance's processes ("" without a host or emulator)."""
+        with self._lock:
+            host = self.hosts.get(instance_id)
+        if host is None or not self.emulator_url:
+            return ""
+        from pipekit.local import instance_aws
+
+        return instance_aws.endpoint_for(host.network.peer, self.emulator_url)[2]
+
+    def _unlink(self, instance_id: str) -> None:
+        with self._lock:
+            link = self.links.pop(instance_id, None)
+        if link is not None:
+            link.close()
 
     def stop(self, instance_id: str) -> None:
         """Stop the host of a terminated instance (nothing if it has none)."""
@@ -84,6 +128,7 @@ class HostPool:
             host = self.hosts.pop(instance_id, None)
         if host is not None:
             log.info("stopping host %s (instance terminated)", instance_id)
+            self._unlink(instance_id)
             host.stop()
 
     def names(self) -> list[str]:
@@ -102,6 +147,10 @@ class HostPool:
 
     def stop_all(self) -> None:
         with self._booting, self._lock:  # a boot under way ends first, then stops too
+            links, self.links = dict(self.links), {}
+        for link in links.values():
+            link.close()
+        with self._booting, self._lock:
             for name, host in list(self.hosts.items()):
                 try:
                     host.stop()
@@ -148,6 +197,7 @@ class Service:
         from pipekit.emulator import start
 
         self.emulator = start(port)
+        self.hosts.emulator_url = self.emulator.endpoint_url
         self.engine = Engine(
             Runners(
                 build=_build,
@@ -156,6 +206,7 @@ class Service:
                 connection_status=_connection_status,
                 connection_wait_s=connection_wait_s,
                 endpoint_url=self.emulator.endpoint_url,
+                instance_endpoint=self.hosts.endpoint,
             ),
             self.git,
             state_dir / "work",

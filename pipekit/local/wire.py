@@ -257,11 +257,15 @@ def show_token(execution: Execution, stage: str, action_name: str, token: str | 
 
 
 def answered_by(execution: Execution, stage: str, action_name: str, arn: str) -> None:
-    """Who answered an approval (the action state's `lastUpdatedBy`)."""
+    """Who answered an approval (the action state's `lastUpdatedBy`, the action execution's
+    `updatedBy`: botocore codepipeline ActionExecution, ActionExecutionDetail)."""
     recs = execution.records
     with recs.lock:
         latest = _action_state(recs, execution.pipeline_name, stage, action_name)["latestExecution"]
         latest["lastUpdatedBy"] = arn
+        for detail in recs.action_executions.get(execution.pipeline_name, []):
+            if detail["actionExecutionId"] == latest.get("actionExecutionId"):
+                detail["updatedBy"] = arn
 
 
 def record_source_revision(

@@ -8,7 +8,9 @@ from __future__ import annotations
 import pytest
 
 from pipekit import appclient
+from pipekit.harness import diagnosis as dx
 from pipekit.harness.approve import approve, waiting_approvals
+from pipekit.harness.explain import diagnose
 from pipekit.harness.session import Clients
 from pipekit.local import lifecycle
 from pipekit.local.state import LOCAL_CREDENTIALS, LocalStack
@@ -83,6 +85,10 @@ def test_a_push_waits_for_approval_then_goes_live_or_is_rejected(local_stack, tm
         ran = actions(stack, run_id)
         assert ran["Approve"]["status"] == "Failed" and "Deploy" not in ran
         assert live_commit(stack) == approved
+        # make why names who rejected it and why (the action execution's updatedBy, summary)
+        d = diagnose(clients_of(stack), env, outputs(stack), {"pipelineExecutionId": run_id})
+        assert "failed in Approve/Approve: rejected by " in dx.headline(d)
+        assert dx.headline(d).endswith('"not now"'), dx.headline(d)
     finally:
         # a run left waiting would hold the pipeline's queue: reject it
         cp = stack.client("codepipeline")

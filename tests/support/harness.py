@@ -60,6 +60,28 @@ def env_for(root: Path, name: str = "dev", **kwargs):
     return resolve_environment(name, root=root, **kwargs)
 
 
+def stub_stack(clients, outputs: dict[str, str], *, exists: bool = True, times: int = 2) -> None:
+    """describe_stacks of pipekit-dev (UPDATE_COMPLETE, these outputs) answered `times` times
+    (a command's existence check, then its outputs read), or its does-not-exist error once."""
+    from datetime import UTC, datetime
+
+    cfn = clients.stub("cloudformation")
+    if not exists:
+        cfn.add_client_error(
+            "describe_stacks", "ValidationError", "Stack with id pipekit-dev does not exist"
+        )
+        return
+    stack = {
+        "StackName": "pipekit-dev",
+        "StackId": STACK_ID,
+        "CreationTime": datetime(2026, 12, 1, 8, 0, tzinfo=UTC),
+        "StackStatus": "UPDATE_COMPLETE",
+        "Outputs": [{"OutputKey": k, "OutputValue": v} for k, v in outputs.items()],
+    }
+    for _ in range(times):
+        cfn.add_response("describe_stacks", {"Stacks": [stack]}, {"StackName": "pipekit-dev"})
+
+
 class StubbedClients:
     """Stands in for session.Clients: one stubbed client per (service, region)."""
 

@@ -13,7 +13,8 @@ from pipekit.commands import approve as approve_command
 from pipekit.errors import UserError
 from pipekit.harness import config
 from pipekit.harness.approve import approve, waiting_approvals
-from tests.support.harness import STACK_ID, StubbedClients, env_for, make_project
+from tests.support import harness as support
+from tests.support.harness import StubbedClients, env_for, make_project
 
 T0 = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
 PIPELINE = "pipekit-dev-pipeline"
@@ -27,31 +28,9 @@ def env(tmp_path):
 
 
 def stub_stack(clients, outputs=None, exists: bool = True) -> None:
-    cfn = clients.stub("cloudformation")
-    if not exists:
-        cfn.add_client_error(
-            "describe_stacks", "ValidationError", "Stack with id pipekit-dev does not exist"
-        )
-        return
-    for _ in range(2):
-        cfn.add_response(
-            "describe_stacks",
-            {
-                "Stacks": [
-                    {
-                        "StackName": "pipekit-dev",
-                        "StackId": STACK_ID,
-                        "CreationTime": T0,
-                        "StackStatus": "UPDATE_COMPLETE",
-                        "Outputs": [
-                            {"OutputKey": k, "OutputValue": v}
-                            for k, v in (outputs or {"PipelineName": PIPELINE}).items()
-                        ],
-                    }
-                ]
-            },
-            {"StackName": "pipekit-dev"},
-        )
+    support.stub_stack(
+        clients, {"PipelineName": PIPELINE} if outputs is None else outputs, exists=exists
+    )
 
 
 def state(waiting: bool) -> dict:

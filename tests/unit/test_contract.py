@@ -46,6 +46,7 @@ ROOT_PARAMETERS = {
     "HealthyThresholdCount",
     "UnhealthyThresholdCount",
     "ValidateServiceSeconds",
+    "AppConfigPath",
 }
 ROOT_OUTPUTS = {
     "AppUrl",
@@ -59,6 +60,7 @@ ROOT_OUTPUTS = {
     "DeploymentGroupName",
     "AutoScalingGroupName",
     "NotificationTopicArn",
+    "AppConfigPath",
 }
 # What the harness fills in at deploy time (make publish/deploy, taskcat).
 TEMPLATE_LOCATION = {

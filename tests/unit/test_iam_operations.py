@@ -131,3 +131,39 @@ def test_the_emulator_readme_shows_the_table_as_it_is():
         "regenerate it: python -c 'from pipekit.iam.operations \
 import markdown_table; print(markdown_table())'"
     )
+
+
+PARAM = "arn:aws:ssm:us-east-1:123456789012:parameter"
+
+
+@pytest.mark.parametrize(
+    ("operation", "params", "expected"),
+    [
+        # GetParametersByPath: the path in the request, as given (trailing slash kept)
+        ("GetParametersByPath", {"Path": "/pipekit/dev/app/", "WithDecryption": True},
+         [("ssm:GetParametersByPath", f"{PARAM}/pipekit/dev/app/")]),
+        ("GetParameter", {"Name": "/pipekit/dev/app/GREETING"},
+         [("ssm:GetParameter", f"{PARAM}/pipekit/dev/app/GREETING")]),
+        # a name without a leading slash: parameter/<name>; a version selector is not the name
+        ("GetParameter", {"Name": "plain:3"}, [("ssm:GetParameter", f"{PARAM}/plain")]),
+        ("GetParameters", {"Names": ["/a/X", "/a/Y", "/a/X"]},
+         [("ssm:GetParameters", f"{PARAM}/a/X"), ("ssm:GetParameters", f"{PARAM}/a/Y")]),
+    ],
+)  # fmt: skip
+def test_parameter_store_reads_are_authorized_on_their_parameters(operation, params, expected):
+    request = Request("ssm", "POST", "/", target=f"AmazonSSM.{operation}", params=params)
+    assert identify(request)[0] == operation
+    assert authorized(request) == expected
+
+
+def test_parameter_store_writes_are_refused_to_role_sessions():
+    """No row for PutParameter: a role session's write is refused (fail closed)."""
+    request = Request("ssm", "POST", "/", target="AmazonSSM.PutParameter", params={"Name": "/a"})
+    with pytest.raises(operations.Unmodelled, match="ssm PutParameter"):
+        authorized(request)
+
+
+def test_a_parameter_read_without_its_name_cannot_be_told():
+    request = Request("ssm", "POST", "/", target="AmazonSSM.GetParametersByPath", params={})
+    with pytest.raises(operations.Unmodelled, match="without Path"):
+        authorized(request)

@@ -87,6 +87,7 @@ def child_values(name: str, mode: str = "single", conn: str = "new", **extra: st
         "TargetGroupFullName": "targetgroup/tg/456" if mode == "fleet" else "",
         "AppPort": "8080",
         "FleetSize": "3",
+        "AppConfigPath": "/pipekit/team-env7/app/",
         **extra,
     }
     declared = template(name).get("Parameters", {})
@@ -511,7 +512,8 @@ def test_user_data_bootstraps_agent_before_signalling(mode: str) -> None:
     # supported_ruby_versions): run it with that Ruby by name
     assert "ruby3.2 ./codedeploy-install auto" in script
     assert (
-        "cat > /etc/sample-app/env <<'APP_ENV'\nPORT=8080\nVALIDATE_SECONDS=30\nAPP_ENV\n"
+        "cat > /etc/sample-app/env <<'APP_ENV'\nPORT=8080\nVALIDATE_SECONDS=30\n"
+        "APP_CONFIG_PATH=/pipekit/team-env7/app/\nAWS_REGION=eu-central-1\nAPP_ENV\n"
     ) in script
     assert "https://aws-codedeploy-$REGION.s3.$REGION.amazonaws.com/latest/install" in script
     assert "--resource AutoScalingGroup" in script
@@ -730,12 +732,16 @@ def test_instances_use_session_manager_and_read_only_the_artifact_bucket() -> No
         for s in p["PolicyDocument"]["Statement"]
         for a in as_list(s["Action"])
     }
-    # and its own lifecycle state (the user data's wait-in-service step)
+    # and its own lifecycle state (the user data's wait-in-service step), and the app's
+    # configuration path (test_instance_role_reads_only_the_app_config_path)
     assert actions == {
         "s3:GetObject",
         "s3:GetObjectVersion",
         "s3:ListBucket",
         "autoscaling:DescribeAutoScalingInstances",
+        "ssm:GetParametersByPath",
+        "ssm:GetParameter",
+        "ssm:GetParameters",
     }
 
 
@@ -882,3 +888,27 @@ def test_codedeploy_may_launch_only_from_this_stacks_launch_template(mode: str) 
     }
     tagged = sorted(r.rsplit(":", 1)[1] for r in as_list(tags["Resource"]))
     assert tagged == ["instance/*", "network-interface/*", "volume/*"]
+
+
+def test_instance_role_reads_only_the_app_config_path() -> None:
+    """The instance role's Parameter Store access is the configured path, nothing else, and
+    no kms:Decrypt (SecureStrings use the AWS-managed key aws/ssm)."""
+    doc = rendered("iam", AppConfigPath="/team/env7/app/")
+    role = doc["Resources"]["InstanceRole"]["Properties"]
+    statements = [s for p in role["Policies"] for s in p["PolicyDocument"]["Statement"]]
+    ssm = [s for s in statements if any(str(a).startswith("ssm:") for a in as_list(s["Action"]))]
+    assert ssm, "no Parameter Store statement on the instance role"
+    for statement in ssm:
+        assert as_list(statement["Resource"]) == [
+            f"arn:aws:ssm:{PSEUDO['AWS::Region']}:{PSEUDO['AWS::AccountId']}"
+            ":parameter/team/env7/app/*"
+        ]
+    actions = {a for s in ssm for a in as_list(s["Action"])}
+    assert actions == {"ssm:GetParametersByPath", "ssm:GetParameter", "ssm:GetParameters"}
+    assert not any(str(a).startswith("kms:") for s in statements for a in as_list(s["Action"]))
+
+
+def test_user_data_tells_the_instance_its_config_path() -> None:
+    text = _user_data("single")
+    assert "APP_CONFIG_PATH=%s" in text
+    assert "'/pipekit/team-env7/app/'" in text

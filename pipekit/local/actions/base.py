@@ -25,7 +25,7 @@ class Runners:
     build: Callable[..., Any]
     # deploy_to_host(host, revision, get_object=, deployment_id=, application_name=,
     #                deployment_group_name=, deployment_group_id=,
-    #                ignore_application_stop_failures=, file_exists_behavior=)
+    #                ignore_application_stop_failures=, file_exists_behavior=[, env=])
     #   -> DeploymentOutcome (the instance's agent; it reads the bundle with get_object)
     deploy: Callable[..., Any]
     # instance id -> a booted Host for it
@@ -35,6 +35,9 @@ class Runners:
     connection_wait_s: float = 0.0
     # the emulated AWS endpoint, for what a build calls with its role (pipekit.local.rolecreds)
     endpoint_url: str = ""
+    # instance id -> the emulated endpoint as that instance's host reaches it ("" for none:
+    # its hooks then get no credentials, pipekit.local.instance_aws)
+    instance_endpoint: Callable[[str], str] = lambda instance_id: ""
 
 
 @dataclass

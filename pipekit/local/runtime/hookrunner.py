@@ -201,16 +201,20 @@ def deploy_to_host(
     file_exists_behavior: str = "DISALLOW",
     traffic: Any = None,
     instance_id: str | None = None,
+    env: dict[str, str] | None = None,
 ) -> DeploymentOutcome:
     """Run one in-place deployment of `revision` (RevisionLocation-shaped) on host, event by
     event, like the agent; the bundle is read with `get_object` in DownloadBundle. `traffic`:
-    CodeDeploy's BlockTraffic/AllowTraffic for `instance_id` (pipekit.local.traffic), or None."""
+    CodeDeploy's BlockTraffic/AllowTraffic for `instance_id` (pipekit.local.traffic), or None.
+    `env`: what the agent's environment adds for its hook processes (local mode: the instance
+    role's credentials and endpoint, pipekit.local.instance_aws)."""
     dg_id = deployment_group_id
     deployment_dir = AGENT_ROOT / dg_id / deployment_id
     archive = deployment_dir / "deployment-archive"
     log_file = host_file(host, deployment_dir / "logs" / "scripts.log")
     last_successful = read_instruction(host, f"{dg_id}_last_successful_install")
     base_env = {
+        **(env or {}),
         "DEPLOYMENT_ID": deployment_id,
         "APPLICATION_NAME": application_name,
         "DEPLOYMENT_GROUP_NAME": deployment_group_name,

@@ -219,9 +219,11 @@ def boot_host(
     state_dir: Path,
     cache_dir: Path | None = None,
     env: Mapping[str, str] | None = None,
+    bind_ro: tuple[tuple[Path, str], ...] = (),
 ) -> Host:
     """Boot a fresh host named `name` with /etc/sample-app/env holding PORT=app_port and the
-    other settings the instance's user data writes there (`env`, e.g. VALIDATE_SECONDS)."""
+    other settings the instance's user data writes there (`env`, e.g. VALIDATE_SECONDS);
+    `bind_ro` mounts (this machine's path, the host's) read-only."""
     check_tools()
     base = ensure_rootfs(cache_dir)
     hdir = state_dir / name
@@ -258,6 +260,7 @@ def boot_host(
                 "--console=pipe",
                 f"--machine={name}",
                 f"--network-namespace-path={network.path}",
+                *(f"--bind-ro={src}:{dst}" for src, dst in bind_ro),
                 "--quiet",
             ],
             stdin=subprocess.DEVNULL,
