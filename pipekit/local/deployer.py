@@ -225,6 +225,8 @@ class Deployer:
                 targets[instance_id].update(status="Skipped", lastUpdatedAt=rec.now())
                 overview["Pending"] -= 1
                 overview["Skipped"] += 1
+        if error is None:  # an alarm that fired during the last batch stops it too
+            error = alarms.deployment_stop(account_id, region, group, record)
         if error is None and (pending or not deployconfigs.succeeded(config, total, succeeded)):
             error = dict(zip(("code", "message"), HEALTH_CONSTRAINTS, strict=True))
         return error
@@ -240,7 +242,13 @@ class Deployer:
     ) -> tuple[str, list[dict]]:
         """What the instance's agent does with the deployment, with CodeDeploy's BlockTraffic
         and AllowTraffic around it when the group has traffic control: (status, events)."""
-        extra = {} if traffic is None else {"traffic": traffic, "instance_id": instance_id}
+        extra: dict[str, Any] = {
+            # CodeDeploy polls the group's alarms while an instance's events run, so an alarm
+            # firing during a drain or a hook stops it there (ALARM_ACTIVE)
+            "stop": partial(alarms.deployment_stop, account_id, region, group, record)
+        }
+        if traffic is not None:
+            extra.update(traffic=traffic, instance_id=instance_id)
         try:
             host = self.runners.host_for(instance_id)
             endpoint = self.runners.instance_endpoint(instance_id)

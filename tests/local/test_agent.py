@@ -255,3 +255,28 @@ def test_appspec_errors_in_the_agents_words(text: str, start: str) -> None:
     with pytest.raises(ValueError) as err:
         parse_appspec(text)
     assert str(err.value).startswith(start)
+
+
+def test_a_deployment_stopped_between_events_skips_the_rest(host, s3):
+    """CodeDeploy polls the group's alarms while an instance's events run (deployer passes
+    records.alarms.deployment_stop as `stop`): once it answers, no further event runs."""
+    answers = iter([None, None, None])  # ApplicationStop, DownloadBundle, BeforeInstall run
+
+    def stop() -> dict | None:
+        return next(answers, {"code": "ALARM_ACTIVE", "message": "Activated alarms: <a>"})
+
+    outcome = deploy(host, s3, s3.put("good.zip", bundle("echo stop")), "d-STOP", stop=stop)
+    assert outcome.status == "Failed"
+    assert outcome.error_code == "ALARM_ACTIVE"
+    assert [(e.name, e.status) for e in outcome.events] == [
+        ("ApplicationStop", "Succeeded"),
+        ("DownloadBundle", "Succeeded"),
+        ("BeforeInstall", "Succeeded"),
+        ("Install", "Skipped"),
+        ("AfterInstall", "Skipped"),
+        ("ApplicationStart", "Skipped"),
+        ("ValidateService", "Skipped"),
+    ]
+    # nothing was installed: the agent never reached Install
+    path = AGENT_ROOT / "deployment-instructions" / f"{DG}_last_successful_install"
+    assert not (host.root() / str(path).lstrip("/")).exists()

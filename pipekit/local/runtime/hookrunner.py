@@ -29,6 +29,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -202,12 +203,15 @@ def deploy_to_host(
     traffic: Any = None,
     instance_id: str | None = None,
     env: dict[str, str] | None = None,
+    stop: Callable[[], dict[str, str] | None] | None = None,
 ) -> DeploymentOutcome:
     """Run one in-place deployment of `revision` (RevisionLocation-shaped) on host, event by
     event, like the agent; the bundle is read with `get_object` in DownloadBundle. `traffic`:
     CodeDeploy's BlockTraffic/AllowTraffic for `instance_id` (pipekit.local.traffic), or None.
     `env`: what the agent's environment adds for its hook processes (local mode: the instance
-    role's credentials and endpoint, pipekit.local.instance_aws)."""
+    role's credentials and endpoint, pipekit.local.instance_aws). `stop`: CodeDeploy's check
+    before each event (the group's alarms: ErrorInformation when the deployment is stopped);
+    a stopped instance's remaining events are Skipped."""
     dg_id = deployment_group_id
     deployment_dir = AGENT_ROOT / dg_id / deployment_id
     archive = deployment_dir / "deployment-archive"
@@ -225,6 +229,10 @@ def deploy_to_host(
     failure: EventFailure | None = None
 
     for name in lifecycle_events(traffic is not None):
+        stopped = stop() if stop is not None and failure is None else None
+        if stopped is not None:
+            # local: AWS documents no per-event record of a stop; the events not run are Skipped
+            failure = EventFailure(stopped["code"], "UnknownError", stopped["message"])
         if failure is not None:
             events.append(LifecycleEventResult(name, "Skipped"))
             continue
