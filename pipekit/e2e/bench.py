@@ -51,9 +51,9 @@ class _TimedScenario(Scenario):
 
     pushed_at: dict[str, datetime]
 
-    def _push(self, checkout: Checkout, commit: str) -> float:
+    def _push(self, checkout: Checkout, commit: str, phase: str) -> float:
         began = datetime.now(UTC)
-        moment = super()._push(checkout, commit)
+        moment = super()._push(checkout, commit, phase)
         self.pushed_at = {**getattr(self, "pushed_at", {}), commit: began}
         return moment
 
