@@ -351,9 +351,9 @@ def probe_phase_verdict(
     Fleet mode (issue 12's targets): a good deploy (phases good and restore) fails no request;
     a broken deploy fails none and the broken version serves none; in the alarm scenario the
     only failures are 5xx answered by the alarm commit, and there are some (the alarm needs
-    them). Single mode has one instance that restarts in place, so failures during a deploy are
-    expected there and only counted; its broken release never answers (it crashes on start), so
-    the broken version serves nothing."""
+    them). Single mode has one instance that deploys in place with nothing in front of it:
+    failures and answers of the broken version are counted there, with no target (what the
+    scenario asserted before fleet mode)."""
     failed, broken = stats.get("failed", 0), stats.get("served_by_broken", 0)
     problems: list[str] = []
     facts = {"mode": mode, "phase": phase, "requests": stats.get("requests", 0)}
@@ -369,9 +369,11 @@ def probe_phase_verdict(
                 f"{failed - from_alarm} failed request(s) not answered by the alarm commit "
                 f"({dict(stats.get('errors', {}))})"
             )
-    elif mode == "fleet" and failed:
+    elif mode != "fleet":
+        pass
+    elif failed:
         problems.append(f"{failed} failed request(s) during the {phase} deploy (target 0)")
-    if phase == "broken" and broken:
+    if mode == "fleet" and phase == "broken" and broken:
         problems.append(f"{broken} request(s) served by the broken version (target 0)")
     return Verdict(not problems, problems, facts)
 

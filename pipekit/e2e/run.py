@@ -70,6 +70,7 @@ def run_e2e(
     app_url: str | None = None,
     report_dir: Path | str = "reports",
     timeout: float = 1800,
+    kind: str = "broken",
 ) -> int:
     """0 when the scenario passed, 1 when it failed (the report says why)."""
     console = Console()
@@ -77,7 +78,7 @@ def run_e2e(
         env, console, git_remote=git_remote, allow_branch=allow_branch, app_url=app_url
     )
     scenario = Scenario(
-        services, target, options=Options(execution_timeout=timeout), console=console
+        services, target, options=Options(execution_timeout=timeout, kind=kind), console=console
     )
     scenario.report.preflight = notes
     result = scenario.run()

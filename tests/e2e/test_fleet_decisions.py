@@ -138,12 +138,11 @@ def test_fleet_targets_zero_failed_and_zero_broken():
     assert not decisions.probe_phase_verdict("fleet", "restore", stats(failed=1)).ok
 
 
-def test_single_mode_counts_failures_but_never_lets_the_broken_version_serve():
-    # One instance restarting in place: failures are expected there, and counted.
-    single = decisions.probe_phase_verdict("single", "broken", stats(failed=13))
-    assert single.ok and single.facts["failed"] == 13
+def test_single_mode_counts_with_no_target():
+    # One instance deployed in place, nothing in front of it: counted, no target.
+    single = decisions.probe_phase_verdict("single", "broken", stats(failed=13, broken=2))
+    assert single.ok and (single.facts["failed"], single.facts["served_by_broken"]) == (13, 2)
     assert decisions.probe_phase_verdict("single", "good", stats(failed=4)).ok
-    assert not decisions.probe_phase_verdict("single", "broken", stats(broken=1)).ok
 
 
 def test_alarm_phase_wants_5xx_from_the_alarm_commit_only():
