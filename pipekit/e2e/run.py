@@ -58,6 +58,7 @@ def prepare(
         codedeploy=clients("codedeploy"),
         codebuild=clients("codebuild"),
         logs=clients("logs"),
+        elbv2=clients("elbv2"),
     )
     return services, target, notes
 

@@ -30,6 +30,7 @@ class Clients:
     codedeploy: Any
     codebuild: Any
     logs: Any | None = None
+    elbv2: Any | None = None  # the target groups' settings (the bench's configured waits)
 
 
 def poll(
