@@ -27,6 +27,8 @@ class Report:
     pipeline: str = ""
     app_url: str = ""
     branch: str = ""
+    deployment_mode: str = "single"  # the stack's DeploymentMode: the probe's targets follow it
+    scenario: str = "broken"  # the bad change: broken (ValidateService) or alarm
     started_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat())
     finished_at: str | None = None
     preflight: list[str] = field(default_factory=list)
@@ -82,7 +84,10 @@ def _secs(value: float | None) -> str:
 
 
 def summary_table(report: Report) -> Table:
-    table = Table(title=f"e2e {report.env}: {'PASSED' if report.ok else 'FAILED'}")
+    verdict = "PASSED" if report.ok else "FAILED"
+    table = Table(
+        title=f"e2e {report.env} ({report.deployment_mode} mode, {report.scenario}): {verdict}"
+    )
     table.add_column("measure")
     table.add_column("value", justify="right")
     for run, stages in report.stage_seconds.items():

@@ -97,7 +97,12 @@ class Scenario:
         self.changes = changes
         self.clock = clock
         self.report = Report(
-            env=target.env, pipeline=target.pipeline, app_url=target.app_url, branch=target.branch
+            env=target.env,
+            pipeline=target.pipeline,
+            app_url=target.app_url,
+            branch=target.branch,
+            deployment_mode=target.deployment_mode,
+            scenario=self.o.kind,
         )
         self.pushed: list[str] = []
         self.good_deployment: str | None = None  # the good commit's deployment id
