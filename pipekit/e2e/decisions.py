@@ -422,3 +422,17 @@ def alarm_rollback_verdict(
         problems.append("no instance took traffic with the alarm revision: what raised the 5xx?")
     problems += rollback_problems(info, rollback, last_good_revision, facts)
     return Verdict(not problems, problems, facts)
+
+
+def deployment_group_alarms(group: Response) -> list[str]:
+    """The alarm names a GetDeploymentGroup response watches (alarmConfiguration enabled)."""
+    config = group.get("deploymentGroupInfo", {}).get("alarmConfiguration", {})
+    if not config.get("enabled"):
+        return []
+    return [a["name"] for a in config.get("alarms", []) if a.get("name")]
+
+
+def alarms_firing(described: Response) -> list[str]:
+    """The alarms a DescribeAlarms response shows in ALARM (metric and composite alarms)."""
+    found = [*described.get("MetricAlarms", []), *described.get("CompositeAlarms", [])]
+    return [a["AlarmName"] for a in found if a.get("StateValue") == "ALARM"]

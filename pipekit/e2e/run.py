@@ -59,6 +59,7 @@ def prepare(
         codebuild=clients("codebuild"),
         logs=clients("logs"),
         elbv2=clients("elbv2"),
+        cloudwatch=clients("cloudwatch"),
     )
     return services, target, notes
 

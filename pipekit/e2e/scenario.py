@@ -28,6 +28,7 @@ from pipekit.e2e.waiting import (
     find_commit_execution,
     list_executions,
     poll,
+    wait_alarms_clear,
     wait_deployment,
     wait_execution,
 )
@@ -369,6 +370,17 @@ class Scenario:
             None,
             layer_problem or f"{pipeline.deploy} has no OnFailure: ROLLBACK",
         )
+        app, group = self.t.codedeploy_application, self.t.deployment_group
+        if self.o.kind == "alarm" and self.c.cloudwatch is not None and app and group:
+            names = wait_alarms_clear(
+                self.c.codedeploy,
+                self.c.cloudwatch,
+                app,
+                group,
+                timeout=self.o.deployment_timeout,
+                interval=self.o.poll_interval,
+            )
+            self.say(f"alarms {', '.join(names)} out of ALARM: the restore may deploy")
         data, r.broken_push_to_restored_s = self._live_seconds(watch, pushed_at, good)
         r.live_commit = decisions.served_commit(data)
         r.step(

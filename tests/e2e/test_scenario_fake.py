@@ -87,6 +87,8 @@ class World:
         # world serves the broken release anyway, which the fleet targets must catch).
         self.fleet, self.leak_broken = fleet, leak_broken
         self.failing_root: str | None = None  # the commit whose / answers 500 (alarm scenario)
+        self.alarm_answers: list[str] = []  # the Target5xxAlarm states DescribeAlarms returned
+        self.alarm_ok_after = 0  # DescribeAlarms answers ALARM this many more times
         self.fail_build_of_marker = fail_build_of_marker
         self.rollback_to_the_start = rollback_to_the_start
         self.stage_rollback_too = stage_rollback_too
@@ -282,7 +284,9 @@ class World:
             self.live = previous
             del self.plans[rb]
 
-        return [serve_broken, crash, fail, rolled_back]
+        # a leaked broken release serves for a while (20 steps), long enough to be seen
+        serving = [lambda: None] * (20 if self.leak_broken else 0)
+        return [serve_broken, *serving, crash, fail, rolled_back]
 
     def alarm_deploy(self, eid: str, commit: str) -> list[Any]:
         """Instance 1 takes the release and traffic (its / answers 500), the alarm stops the
@@ -311,9 +315,12 @@ class World:
         def rolled_back() -> None:
             self.deployments[rb].update(status="Succeeded", completeTime=self.now())
             self.live, self.failing_root = previous, None
+            self.alarm_ok_after = 2  # the alarm's period outlives the rollback
             del self.plans[rb]
 
-        return [first_instance_live, lambda: None, lambda: None, alarm_stops, rolled_back]
+        # users get the 500s for a while (20 steps) before the alarm fires
+        serving = [lambda: None] * 20
+        return [first_instance_live, *serving, alarm_stops, rolled_back]
 
     # -- the APIs the scenario calls ----------------------------------------------------------
     def call(self, service: str, method: str, **kw: Any) -> dict[str, Any]:
@@ -426,6 +433,25 @@ class World:
             ]
         }
 
+    def _get_deployment_group(self, applicationName, deploymentGroupName):
+        return {
+            "deploymentGroupInfo": {
+                "applicationName": applicationName,
+                "deploymentGroupName": deploymentGroupName,
+                "alarmConfiguration": {"enabled": True, "alarms": [{"name": "Target5xxAlarm"}]},
+            }
+        }
+
+    def _describe_alarms(self, AlarmNames):
+        state = "ALARM" if self.alarm_ok_after > 0 else "OK"
+        self.alarm_ok_after -= 1
+        self.alarm_answers.append(state)
+        return {
+            "MetricAlarms": [
+                {"AlarmName": name, "StateValue": state, "StateReason": "x"} for name in AlarmNames
+            ]
+        }
+
     def _get_deployment(self, deploymentId):
         return {"deploymentInfo": dict(self.deployments[deploymentId])}
 
@@ -498,7 +524,11 @@ class World:
                 return lambda **kw: world.call(self.service, method, **kw)
 
         return Clients(
-            Client("codepipeline"), Client("codedeploy"), Client("codebuild"), Client("logs")
+            Client("codepipeline"),
+            Client("codedeploy"),
+            Client("codebuild"),
+            Client("logs"),
+            cloudwatch=Client("cloudwatch"),
         )
 
 
@@ -561,6 +591,8 @@ def run(remote: str, tmp_path: Path, *, kind: str = "broken", **knobs: Any):
             branch="main",
             local=True,
             deployment_mode="fleet" if knobs.get("fleet") else "single",
+            codedeploy_application="sample-app",
+            deployment_group="dg",
         )
         options = Options(
             poll_interval=0.0,
@@ -710,8 +742,10 @@ def test_fleet_targets_catch_a_broken_release_that_served(remote, tmp_path):
 
 
 def test_alarm_scenario_stopped_by_the_alarm_and_rolled_back(remote, tmp_path):
-    _, report, output = run(remote, tmp_path, fleet=True, kind="alarm")
+    world, report, output = run(remote, tmp_path, fleet=True, kind="alarm")
     assert report.ok, (report.problems, output)
+    # the restore waited for the alarm to leave ALARM (else CodeDeploy would stop it too)
+    assert world.alarm_answers == ["ALARM", "ALARM", "OK"]
     rollback = report.codedeploy_rollback
     assert rollback["error_code"] == "ALARM_ACTIVE" and rollback["status"] == "Stopped"
     assert rollback["rollback_creator"] == "codeDeployRollback"
