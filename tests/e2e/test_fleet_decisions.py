@@ -7,38 +7,14 @@ import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import botocore.session
 import pytest
-from botocore.stub import Stubber
 
 from pipekit.e2e import decisions
+from tests.e2e.test_decisions import shaped
+from tests.unit.test_timing import EVENTS as TRAFFIC_ORDER  # in-place, with traffic control
 
 T0 = datetime(2026, 12, 2, 12, 0, tzinfo=UTC)
 GOOD, ALARM = "a" * 40, "e" * 40
-TRAFFIC_ORDER = [
-    "BeforeBlockTraffic",
-    "BlockTraffic",
-    "AfterBlockTraffic",
-    "ApplicationStop",
-    "DownloadBundle",
-    "BeforeInstall",
-    "Install",
-    "AfterInstall",
-    "ApplicationStart",
-    "ValidateService",
-    "BeforeAllowTraffic",
-    "AllowTraffic",
-    "AfterAllowTraffic",
-]
-
-
-def shaped(service: str, method: str, response: dict[str, Any], **params: Any) -> dict[str, Any]:
-    client = botocore.session.get_session().create_client(
-        service, region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x"
-    )
-    with Stubber(client) as stub:
-        stub.add_response(method, response)
-        return getattr(client, method)(**params)
 
 
 def info(did, status, *, creator="CodePipeline", key="k", error=None, rollback=None, trig=None):

@@ -463,21 +463,8 @@ class World:
         if self.deployments[deploymentId]["status"] == "Stopped":
             # the alarm stopped it after the first instance took traffic again
             names = ("BlockTraffic", "ApplicationStart", "ValidateService", "AllowTraffic")
-            return {
-                "deploymentTargets": [
-                    {
-                        "deploymentTargetType": "InstanceTarget",
-                        "instanceTarget": {
-                            "deploymentId": deploymentId,
-                            "targetId": target_id,
-                            "lifecycleEvents": [
-                                {"lifecycleEventName": n, "status": "Succeeded"} for n in names
-                            ],
-                        },
-                    }
-                    for target_id in targetIds
-                ]
-            }
+            stopped = [{"lifecycleEventName": n, "status": "Succeeded"} for n in names]
+            return self.instance_targets(deploymentId, targetIds, stopped)
         events = [
             {"lifecycleEventName": n, "status": "Succeeded"}
             for n in ("BeforeInstall", "AfterInstall", "ApplicationStart")
@@ -499,17 +486,21 @@ class World:
                 ),
             }
         )
+        return self.instance_targets(deploymentId, targetIds, events)
+
+    @staticmethod
+    def instance_targets(deployment_id, target_ids, events):
         return {
             "deploymentTargets": [
                 {
                     "deploymentTargetType": "InstanceTarget",
                     "instanceTarget": {
-                        "deploymentId": deploymentId,
+                        "deploymentId": deployment_id,
                         "targetId": target_id,
                         "lifecycleEvents": events,
                     },
                 }
-                for target_id in targetIds
+                for target_id in target_ids
             ]
         }
 
