@@ -25,7 +25,7 @@ from pipekit.e2e.run import prepare
 from pipekit.e2e.scenario import Options, Scenario
 from pipekit.e2e.waiting import Clients
 from pipekit.harness import timing
-from pipekit.harness.config import Environment, is_local_environment
+from pipekit.harness.config import Environment, is_local
 from pipekit.harness.runs import pipeline_executions, run_records, traffic_settings
 
 # Targets (issue 14): local mode 20 s / 30 s; on AWS the model's single-mode estimates until an
@@ -177,7 +177,7 @@ def bench(
     # Fleet mode's totals follow its configured waits (a drain and health checks per instance,
     # one instance or batch after another): no fixed target; the per-instance rows show them.
     fleet = target.deployment_mode == "fleet"
-    targets = {} if fleet else TARGETS["local" if is_local_environment(env.name) else "aws"]
+    targets = {} if fleet else TARGETS["local" if is_local(env.name) else "aws"]
     result: dict[str, Any] = {
         "env": env.name,
         "pipeline": target.pipeline,

@@ -11,7 +11,7 @@ from pipekit.e2e import report as report_mod
 from pipekit.e2e.scenario import Options, Scenario
 from pipekit.e2e.target import Target, preflight, resolve_target
 from pipekit.e2e.waiting import Clients
-from pipekit.harness.config import Environment, is_local_environment, read_local_state
+from pipekit.harness.config import Environment, is_local, read_local_state
 from pipekit.harness.preflight import connection_service
 from pipekit.harness.session import clients_for
 
@@ -29,12 +29,8 @@ def prepare(
     act on. `check=False` skips the preflight (for reading records only: nothing is pushed)."""
     clients = clients_for(env)
     # The local remote from the running local mode's state, unless the caller named one.
-    local = is_local_environment(env.name)
-    local_state = (
-        read_local_state(env.root, env.name, env.stack_name)
-        if local and git_remote is None
-        else None
-    )
+    local = is_local(env.name)
+    local_state = read_local_state(env.root) if local and git_remote is None else None
     target, notes = resolve_target(
         env=env.name,
         stack_name=env.stack_name,

@@ -41,30 +41,18 @@ class Environment:
         return f"make {target} ENV={self.name}{args}"
 
 
+def is_local(name: str) -> bool:
+    """Whether ENV=`name` is a local mode's environment (`local`, `local-fleet`, `local-*`)."""
+    return name == LOCAL_ENVIRONMENT or name.startswith(f"{LOCAL_ENVIRONMENT}-")
+
+
 def known_environments(root: Path = PROJECT_ROOT) -> list[str]:
     return sorted(p.stem for p in (root / "parameters").glob("*.json"))
 
 
-def is_local_environment(name: str) -> bool:
-    """`local` and its variants (`local-fleet`: parameters/local-fleet.json) run in local mode
-    on this machine: endpoint, credentials and app URL come from local mode's state."""
-    return name == LOCAL_ENVIRONMENT or name.startswith(f"{LOCAL_ENVIRONMENT}-")
-
-
-def read_local_state(
-    root: Path = PROJECT_ROOT, name: str = LOCAL_ENVIRONMENT, stack_name: str | None = None
-) -> dict:
-    """What `make local ENV=<name>` recorded in <root>/.local/state.json, or a UserError saying
-    what to run. One local mode runs at a time: a state of another stack than `stack_name`
-    (default pipekit-<name>) is refused with the way to switch."""
-    state = read_state_data(default_state_dir(root))
-    stack, wanted = state.get("stack_name"), stack_name or f"pipekit-{name}"
-    if stack and stack != wanted:
-        raise UserError(
-            f"local mode runs stack {stack}, not {wanted}: use its environment, or "
-            f"`make local-down` then `make local ENV={name}`"
-        )
-    return state
+def read_local_state(root: Path = PROJECT_ROOT) -> dict:
+    """What `make local` recorded in <root>/.local/state.json, or a UserError saying what to run."""
+    return read_state_data(default_state_dir(root))
 
 
 def resolve_environment(
@@ -88,8 +76,14 @@ def resolve_environment(
     credentials = None
     app_url = None
     endpoint = endpoint_url or os.environ.get("AWS_ENDPOINT_URL") or None
-    if is_local_environment(name):
-        state = read_local_state(root, name, stack_name)
+    if is_local(name):
+        state = read_local_state(root)
+        running = state.get("env") or LOCAL_ENVIRONMENT
+        if running != name:
+            raise UserError(
+                f"local mode runs ENV={running}, not ENV={name} (one local mode at a time): "
+                f"use ENV={running}, or `make local-down` then `make local ENV={name}`"
+            )
         endpoint = endpoint_url or state["endpoint_url"]
         region = region or state.get("region") or LOCAL_REGION
         app_url = state.get("app_url")

@@ -463,9 +463,9 @@ def test_live_version_decisions():
     ],
 )
 def test_branch_guard(branch, env, allow, expected):
-    from pipekit.harness.config import is_local_environment
+    from pipekit.harness.config import is_local
 
-    local = is_local_environment(env)
+    local = is_local(env)
     allowed, why = decisions.branch_allowed(branch, local=local, allow_branch=allow)
     assert allowed is expected
     if not allowed:

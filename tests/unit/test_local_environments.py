@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from pipekit.errors import UserError
-from pipekit.harness.config import is_local_environment, read_local_state, resolve_environment
+from pipekit.harness.config import is_local, resolve_environment
 
 
 @pytest.fixture
@@ -24,14 +24,15 @@ def listening() -> Iterator[int]:
         yield sock.getsockname()[1]
 
 
-def project(tmp_path: Path, port: int, stack: str) -> Path:
-    for env in ("local", "local-fleet", "dev"):
+def project(tmp_path: Path, port: int, env: str) -> Path:
+    for name in ("local", "local-fleet", "dev"):
         (tmp_path / "parameters").mkdir(exist_ok=True)
-        (tmp_path / "parameters" / f"{env}.json").write_text("[]")
+        (tmp_path / "parameters" / f"{name}.json").write_text("[]")
     state = {
         "endpoint_url": f"http://127.0.0.1:{port}",
         "region": "us-east-1",
-        "stack_name": stack,
+        "stack_name": f"pipekit-{env}",
+        "env": env,
         "app_url": "http://127.0.0.1:8081",
         "service_pid": os.getpid(),
     }
@@ -41,12 +42,12 @@ def project(tmp_path: Path, port: int, stack: str) -> Path:
 
 
 def test_which_environments_are_local():
-    assert is_local_environment("local") and is_local_environment("local-fleet")
-    assert not is_local_environment("dev") and not is_local_environment("localish")
+    assert is_local("local") and is_local("local-fleet")
+    assert not is_local("dev") and not is_local("localish")
 
 
 def test_local_fleet_resolves_through_the_state(tmp_path: Path, listening: int):
-    root = project(tmp_path, listening, "pipekit-local-fleet")
+    root = project(tmp_path, listening, "local-fleet")
     env = resolve_environment("local-fleet", root=root)
     assert env.stack_name == "pipekit-local-fleet"
     assert env.endpoint_url == f"http://127.0.0.1:{listening}"
@@ -55,13 +56,10 @@ def test_local_fleet_resolves_through_the_state(tmp_path: Path, listening: int):
 
 
 def test_the_state_of_another_local_environment_is_refused(tmp_path: Path, listening: int):
-    root = project(tmp_path, listening, "pipekit-local")
+    root = project(tmp_path, listening, "local")
     with pytest.raises(
         UserError,
-        match=r"runs stack pipekit-local, not pipekit-local-fleet.*"
-        r"make local ENV=local-fleet",
+        match=r"local mode runs ENV=local, not ENV=local-fleet .*make local ENV=local-fleet",
     ):
         resolve_environment("local-fleet", root=root)
-    assert read_local_state(root, "local")["stack_name"] == "pipekit-local"
-    # --stack-name names the stack the state must hold
-    assert resolve_environment("local-fleet", root=root, stack_name="pipekit-local").app_url
+    assert resolve_environment("local", root=root).stack_name == "pipekit-local"
