@@ -40,7 +40,6 @@ def prepare(
         app_url=app_url or env.app_url,
         local_state=local_state,
         local_git_root=env.root / ".local" / "git" if local else None,
-        local=local,
     )
     connections = None
     if target.connection_arn:

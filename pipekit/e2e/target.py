@@ -11,6 +11,7 @@ from typing import Any
 from pipekit import appclient
 from pipekit.e2e import decisions, gitops
 from pipekit.errors import UserError
+from pipekit.harness.config import is_local
 
 
 @dataclass
@@ -76,7 +77,6 @@ def resolve_target(
     app_url: str | None = None,
     local_state: dict[str, Any] | None = None,
     local_git_root: Path | None = None,
-    local: bool = False,
 ) -> tuple[Target, list[str]]:
     """The target and the preflight notes (warnings that do not stop the run). A stack that is
     missing or unhealthy is a UserError."""
@@ -126,7 +126,7 @@ def resolve_target(
         codedeploy_application=outputs.get("CodeDeployApplicationName"),
         deployment_group=outputs.get("DeploymentGroupName"),
         full_repository_id=repo or None,
-        local=local,
+        local=is_local(env),
         # templates/root.yaml's default when the answer names no DeploymentMode
         deployment_mode=parameters.get("DeploymentMode") or "single",
         fleet_size=int(parameters["FleetSize"]) if parameters.get("FleetSize") else None,
