@@ -153,8 +153,6 @@ class Probe:
         with self._lock:
             now = self.clock() - self.started
             self._current.ended_s = now
-            if self._current.requests == 0 and self._current.name == "start":
-                del self.result.phases["start"]
             if name in self.result.phases:
                 self._current = self.result.phases[name]
                 self._current.ended_s = None
@@ -187,14 +185,18 @@ class Probe:
                 r.path,
             )
 
-    def record(self, answer: appclient.Answer, at: float | None = None) -> None:
-        """Count one answer; `at` is when its request started (the probe's clock; now if None)."""
+    def record(
+        self, answer: appclient.Answer, at: float | None = None, phase: PhaseStats | None = None
+    ) -> None:
+        """Count one answer in the phase its request started in (`phase`; the current one if
+        None); `at` is when the request started (the probe's clock; now if None)."""
         moment = (self.clock() if at is None else at) - self.started
         commit = decisions.answer_commit(answer.body)
         failed = not answer.ok or commit is None
         with self._lock:
+            current = phase or self._current
             broken = commit is not None and decisions.same_commit(commit, self.broken_commit)
-            for stats in (self.result, self._current):
+            for stats in (self.result, current):
                 stats.requests += 1
                 stats.served_by_broken += broken
                 if failed:
@@ -203,17 +205,17 @@ class Probe:
                 else:
                     stats.commits[commit] += 1
             if commit is not None:
-                span = self._current.seen.setdefault(commit, [moment, moment])
+                span = current.seen.setdefault(commit, [moment, moment])
                 span[0], span[1] = min(span[0], moment), max(span[1], moment)
                 if failed:
-                    self._current.failed_by_commit[commit] += 1
+                    current.failed_by_commit[commit] += 1
 
-    def _one(self, at: float) -> None:
+    def _one(self, at: float, phase: PhaseStats) -> None:
         try:
             answer = self.fetch(self.url)
         except Exception as exc:  # a probe request never takes the run down
             answer = appclient.Answer(None, "", f"{type(exc).__name__}: {exc}")
-        self.record(answer, at)
+        self.record(answer, at, phase)
 
     def _run(self) -> None:
         deadline = self.started + self.max_seconds
@@ -228,7 +230,9 @@ class Probe:
                 if due > now:
                     self._stop.wait(due - now)
                     continue
-                pool.submit(self._one, now)
+                with self._lock:
+                    phase = self._current
+                pool.submit(self._one, now, phase)
                 sent += 1
         finally:
             # Requests in flight finish (each bounded by its timeout); queued ones are dropped
