@@ -210,7 +210,9 @@ class Probe:
                 if failed:
                     current.failed_by_commit[commit] += 1
 
-    def _one(self, at: float, phase: PhaseStats) -> None:
+    def _one(self) -> None:
+        with self._lock:  # the moment and phase the request starts in (a queued one: later)
+            at, phase = self.clock(), self._current
         try:
             answer = self.fetch(self.url)
         except Exception as exc:  # a probe request never takes the run down
@@ -230,9 +232,7 @@ class Probe:
                 if due > now:
                     self._stop.wait(due - now)
                     continue
-                with self._lock:
-                    phase = self._current
-                pool.submit(self._one, now, phase)
+                pool.submit(self._one)
                 sent += 1
         finally:
             # Requests in flight finish (each bounded by its timeout); queued ones are dropped

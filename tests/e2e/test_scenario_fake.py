@@ -523,6 +523,12 @@ class World:
         )
 
 
+class _Server(ThreadingHTTPServer):
+    # the probe's workers, the scenario's polls and the watchers connect at once: a listen
+    # backlog of 5 (socketserver's default) refuses some of them, which is not the world's doing
+    request_queue_size = 128
+
+
 def serve_app(world: World):
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:  # http.server's name
@@ -548,7 +554,7 @@ def serve_app(world: World):
 
     for port in range(PORT_BASE, PORT_BASE + 40):
         try:
-            server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+            server = _Server(("127.0.0.1", port), Handler)
         except OSError:
             continue
         threading.Thread(target=server.serve_forever, daemon=True).start()
@@ -707,7 +713,7 @@ def test_ctrl_c_midway_still_restores_the_start(remote, tmp_path, monkeypatch):
 
 def test_fleet_targets_hold_when_the_broken_release_never_takes_traffic(remote, tmp_path):
     _, report, output = run(remote, tmp_path, fleet=True)
-    assert report.ok, (report.problems, output)
+    assert report.ok, (report.problems, report.probe["phases"], output)
     phases = report.probe["phases"]
     assert {"good", "broken", "restore"} <= set(phases)
     for name in ("good", "broken", "restore"):
