@@ -16,6 +16,20 @@ STOP_PATH = Path("scripts/application_stop.sh")
 BREAK_LINE = (
     'raise RuntimeError("sample-app deliberately broken at runtime (pipekit.samplechanges)")'
 )
+# Appended to the entry module: every answer on `/` gets status 500, its body still the page
+# (which names the commit), while /health and /version answer as before.
+FAIL_ROOT_MARK = "# pipekit.samplechanges: / deliberately answers 500"
+FAIL_ROOT_LINES = f"""
+{FAIL_ROOT_MARK}
+from flask import request as _request  # noqa: E402
+
+
+@app.after_request
+def _deliberate_5xx(response):
+    if _request.path == "/":
+        response.status_code = 500
+    return response
+"""
 
 
 def set_marker(repo_dir: Path, text: str) -> list[Path]:
@@ -37,6 +51,20 @@ def break_at_runtime(repo_dir: Path) -> list[Path]:
     text = path.read_text()
     if BREAK_LINE not in text:
         path.write_text(text.rstrip("\n") + "\n\n" + BREAK_LINE + "\n")
+    return [WSGI_PATH]
+
+
+def fail_root_under_traffic(repo_dir: Path) -> list[Path]:
+    """Make `/` answer 500 in the running service only (gunicorn's entry module).
+
+    /health and /version stay fine, so ValidateService (scripts/validate_service.sh checks
+    /health and /version) and the load balancer's health checks (/health) pass: only users'
+    requests see it, as the target group's 5xx count that the deployment group's alarm watches.
+    The unit tests still pass (they use create_app(), never sample_app.wsgi)."""
+    path = repo_dir / WSGI_PATH
+    text = path.read_text()
+    if FAIL_ROOT_MARK not in text:
+        path.write_text(text.rstrip("\n") + "\n\n" + FAIL_ROOT_LINES.lstrip("\n"))
     return [WSGI_PATH]
 
 

@@ -16,6 +16,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--timeout", type=float, default=1800, help="seconds to wait for one pipeline run"
     )
+    parser.add_argument(
+        "--scenario",
+        choices=("broken", "alarm"),
+        default="broken",
+        help="the bad change after the good one: broken (ValidateService catches it) or alarm "
+        "(passes ValidateService, answers 5xx on /: the deployment group's alarm stops it; "
+        "fleet mode)",
+    )
     parser.set_defaults(func=run)
 
 
@@ -30,4 +38,5 @@ def run(args: argparse.Namespace) -> int:
         app_url=args.app_url,
         report_dir=args.report_dir,
         timeout=args.timeout,
+        kind=args.scenario,
     )

@@ -5,6 +5,7 @@ Nothing here calls a service: every function takes the dicts a client returned (
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -211,6 +212,20 @@ def codedeploy_rollback_verdict(
     if not any(e.event == failing_event for e in events):
         seen = ", ".join(sorted({e.event for e in events})) or "none"
         problems.append(f"no {failing_event} failure recorded (failed events: {seen})")
+    problems += rollback_problems(info, rollback, last_good_revision, facts)
+    return Verdict(not problems, problems, facts)
+
+
+def rollback_problems(
+    info: Response,
+    rollback: Response | None,
+    last_good_revision: Response | None,
+    facts: dict[str, Any],
+) -> list[str]:
+    """What is wrong with CodeDeploy's automatic rollback of the deployment `info`
+    (deploymentInfo): a deployment of its own (creator codeDeployRollback) triggered by it, of
+    `last_good_revision` when given, that succeeded. Adds what it read to `facts`."""
+    problems: list[str] = []
     rollback_id = info.get("rollbackInfo", {}).get("rollbackDeploymentId")
     facts["rollback_deployment_id"] = rollback_id
     if not rollback_id:
@@ -240,7 +255,7 @@ def codedeploy_rollback_verdict(
             )
         if rb.get("createTime") and rb.get("completeTime"):
             facts["rollback_seconds"] = (rb["completeTime"] - rb["createTime"]).total_seconds()
-    return Verdict(not problems, problems, facts)
+    return problems
 
 
 def served_commit(version: Response | None) -> str | None:
@@ -273,12 +288,12 @@ def connection_available(resp: Response) -> bool:
 _TEST_BRANCH = re.compile(r"(^|[/_-])(test|tests|e2e|testing|sandbox)([/_-]|$)", re.IGNORECASE)
 
 
-def branch_allowed(branch: str, *, env: str, allow_branch: str | None) -> tuple[bool, str]:
-    """May the e2e push to `branch`? Only a branch named for tests, the throwaway local remote,
-    or one the user named explicitly with --allow-branch."""
+def branch_allowed(branch: str, *, local: bool, allow_branch: str | None) -> tuple[bool, str]:
+    """May the e2e push to `branch`? Only a branch named for tests, the throwaway local remote
+    (`local`: the environment is a local mode), or one the user named with --allow-branch."""
     if allow_branch is not None and allow_branch == branch:
         return True, "allowed explicitly with --allow-branch"
-    if env == "local":
+    if local:
         return True, "the local remote is a throwaway repository"
     if _TEST_BRANCH.search(branch):
         return True, "the branch is named for tests"
@@ -287,3 +302,137 @@ def branch_allowed(branch: str, *, env: str, allow_branch: str | None) -> tuple[
         f"BranchName is a test branch (e.g. e2e-test), or pass --allow-branch {branch} "
         "if you really mean it"
     )
+
+
+# --- the probe's answers and its verdicts (issue 12) -------------------------------------------
+
+# The sample app's `/` page names the commit that served it: `<code id="commit">SHA</code>`
+# (app/sample_app/templates/index.html); `/version` and a JSON error body name it as "commit".
+_PAGE_COMMIT = re.compile(r'id="commit">\s*([0-9A-Za-z._-]+)\s*<')
+# The deployment error code CodeDeploy records when an alarm stopped a deployment (botocore
+# codedeploy ErrorCode enum: ALARM_ACTIVE).
+ALARM_ACTIVE = "ALARM_ACTIVE"
+GOOD_PHASES = frozenset({"good", "restore"})
+
+
+def answer_commit(body: str) -> str | None:
+    """The commit an answer's body names: `/version`'s JSON, or the `/` page's commit field."""
+    text = body.strip()
+    if text.startswith("{"):
+        try:
+            return served_commit(json.loads(text))
+        except ValueError:
+            return None
+    found = _PAGE_COMMIT.search(body)
+    return found.group(1) if found else None
+
+
+def two_version_window(seen: Mapping[str, tuple[float, float]]) -> tuple[float, float] | None:
+    """From each version's first and last sighting, the window in which two versions were
+    served: the first and last moment that lie in two versions' spans at once (None: one version
+    at a time, e.g. a clean switch, or none)."""
+    spans = sorted(seen.values())
+    overlaps = [
+        (max(a[0], b[0]), min(a[1], b[1]))
+        for i, a in enumerate(spans)
+        for b in spans[i + 1 :]
+        if max(a[0], b[0]) <= min(a[1], b[1])
+    ]
+    if not overlaps:
+        return None
+    return min(o[0] for o in overlaps), max(o[1] for o in overlaps)
+
+
+def probe_phase_verdict(
+    mode: str, phase: str, stats: Mapping[str, Any], *, alarm_commit: str | None = None
+) -> Verdict:
+    """The probe's targets for one phase (`stats`: ProbeResult.as_dict()["phases"][phase]).
+
+    Fleet mode (issue 12's targets): a good deploy (phases good and restore) fails no request;
+    a broken deploy fails none and the broken version serves none; in the alarm scenario the
+    only failures are 5xx answered by the alarm commit, and there are some (the alarm needs
+    them). Single mode has one instance that deploys in place with nothing in front of it:
+    failures and answers of the broken version are counted there, with no target (what the
+    scenario asserted before fleet mode)."""
+    failed, broken = stats.get("failed", 0), stats.get("served_by_broken", 0)
+    problems: list[str] = []
+    facts = {"mode": mode, "phase": phase, "requests": stats.get("requests", 0)}
+    facts |= {"failed": failed, "served_by_broken": broken}
+    if phase == "alarm":
+        by_commit = stats.get("failed_by_commit", {})
+        from_alarm = sum(n for c, n in by_commit.items() if same_commit(c, alarm_commit))
+        facts["failed_by_alarm_commit"] = from_alarm
+        if from_alarm == 0:
+            problems.append("no 5xx from the alarm commit: the probe never saw what the alarm saw")
+        if failed != from_alarm:
+            problems.append(
+                f"{failed - from_alarm} failed request(s) not answered by the alarm commit "
+                f"({dict(stats.get('errors', {}))})"
+            )
+    elif mode != "fleet":
+        pass
+    elif failed:
+        problems.append(f"{failed} failed request(s) during the {phase} deploy (target 0)")
+    if mode == "fleet" and phase == "broken" and broken:
+        problems.append(f"{broken} request(s) served by the broken version (target 0)")
+    return Verdict(not problems, problems, facts)
+
+
+def instances_given_traffic(targets: Iterable[Response]) -> list[str]:
+    """The instances a deployment put back behind the load balancer (AllowTraffic Succeeded),
+    from its BatchGetDeploymentTargets instanceTarget records: the only ones whose answers
+    users saw."""
+    ids = []
+    for target in targets:
+        inner = target.get("instanceTarget", {})
+        for event in inner.get("lifecycleEvents", []):
+            if event.get("lifecycleEventName") == "AllowTraffic" and (
+                event.get("status") == "Succeeded"
+            ):
+                ids.append(inner.get("targetId"))
+    return ids
+
+
+def alarm_rollback_verdict(
+    stopped: Response,
+    rollback: Response | None,
+    targets: Iterable[Response],
+    *,
+    last_good_revision: Response | None = None,
+) -> Verdict:
+    """Did an alarm stop the deployment (errorInformation.code ALARM_ACTIVE, the deployment
+    not Succeeded) and CodeDeploy roll it back (DEPLOYMENT_STOP_ON_ALARM) to the last good
+    revision? `targets`: the stopped deployment's instanceTarget records; the instances that took
+    traffic with its revision are in the facts."""
+    info = stopped["deploymentInfo"]
+    error = info.get("errorInformation", {})
+    facts: dict[str, Any] = {
+        "deployment_id": info["deploymentId"],
+        "status": info.get("status"),
+        "error_code": error.get("code"),
+        "error_message": error.get("message"),
+        "instances_given_traffic": instances_given_traffic(targets),
+    }
+    problems: list[str] = []
+    if info.get("status") not in ("Stopped", "Failed"):
+        problems.append(f"deployment {info['deploymentId']} is {info.get('status')}, not stopped")
+    if error.get("code") != ALARM_ACTIVE:
+        problems.append(f"error code is {error.get('code')}, not {ALARM_ACTIVE} (an alarm)")
+    if not facts["instances_given_traffic"]:
+        problems.append("no instance took traffic with the alarm revision: what raised the 5xx?")
+    problems += rollback_problems(info, rollback, last_good_revision, facts)
+    return Verdict(not problems, problems, facts)
+
+
+def deployment_group_alarms(group: Response) -> list[str]:
+    """The alarm names a GetDeploymentGroup response watches (alarmConfiguration enabled)."""
+    config = group.get("deploymentGroupInfo", {}).get("alarmConfiguration", {})
+    if not config.get("enabled"):
+        return []
+    return [a["name"] for a in config.get("alarms", []) if a.get("name")]
+
+
+def alarms_firing(described: Response) -> list[str]:
+    """The alarms a DescribeAlarms response shows in ALARM (metric and composite alarms)."""
+    found = [*described.get("MetricAlarms", []), *described.get("CompositeAlarms", [])]
+    return [a["AlarmName"] for a in found if a.get("StateValue") == "ALARM"]

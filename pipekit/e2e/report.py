@@ -27,6 +27,8 @@ class Report:
     pipeline: str = ""
     app_url: str = ""
     branch: str = ""
+    deployment_mode: str = "single"  # the stack's DeploymentMode: the probe's targets follow it
+    scenario: str = "broken"  # the bad change: broken (ValidateService) or alarm
     started_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat())
     finished_at: str | None = None
     preflight: list[str] = field(default_factory=list)
@@ -82,7 +84,10 @@ def _secs(value: float | None) -> str:
 
 
 def summary_table(report: Report) -> Table:
-    table = Table(title=f"e2e {report.env}: {'PASSED' if report.ok else 'FAILED'}")
+    verdict = "PASSED" if report.ok else "FAILED"
+    table = Table(
+        title=f"e2e {report.env} ({report.deployment_mode} mode, {report.scenario}): {verdict}"
+    )
     table.add_column("measure")
     table.add_column("value", justify="right")
     for run, stages in report.stage_seconds.items():
@@ -99,11 +104,12 @@ def summary_table(report: Report) -> Table:
     table.add_row("restore commit to live", _secs(report.restore_to_live_s))
     if report.probe:
         table.add_row(
-            "failed requests during the broken deploy",
+            "probe: failed requests, whole run",
             f"{report.probe.get('failed', 0)} of {report.probe.get('requests', 0)}",
         )
         table.add_row(
-            "requests served by the broken version", str(report.probe.get("served_by_broken", 0))
+            "probe: requests served by the broken version",
+            str(report.probe.get("served_by_broken", 0)),
         )
     table.add_row("repository restored", {True: "yes", False: "NO", None: "-"}[report.restored])
     return table
@@ -120,9 +126,39 @@ def steps_table(report: Report) -> Table:
     return table
 
 
+def probe_table(report: Report) -> Table:
+    """Per phase of the run: what the probe's requests got (issue 12's per-phase report)."""
+    probe = report.probe
+    rate = probe.get("rate_per_s")
+    title = f"probe: GET {probe.get('path', '/')}" + (f", {rate:g} a second" if rate else "")
+    table = Table(title=title)
+    for name in ("phase", "from", "to", "requests", "failed", "by broken", "two versions"):
+        table.add_column(name, justify="left" if name == "phase" else "right")
+    for phase, p in probe.get("phases", {}).items():
+        two = p.get("two_versions")
+        window = "-" if two is None else f"{two['seconds']:.1f}s ({two['first_s']:.1f}-"
+        window += "" if two is None else f"{two['last_s']:.1f})"
+        failed = str(p.get("failed", 0))
+        if p.get("failed_by_commit"):
+            failed += " (" + ", ".join(f"{n} by {c[:8]}" for c, n in p["failed_by_commit"].items())
+            failed += ")"
+        table.add_row(
+            phase,
+            _secs(p.get("started_s")),
+            _secs(p.get("ended_s")),
+            str(p.get("requests", 0)),
+            failed,
+            str(p.get("served_by_broken", 0)),
+            window,
+        )
+    return table
+
+
 def render(report: Report, console: Console) -> None:
     console.print(steps_table(report))
     console.print(summary_table(report))
+    if report.probe.get("phases"):
+        console.print(probe_table(report))
     if report.restore_note:
         console.print(report.restore_note)
     for problem in report.problems:

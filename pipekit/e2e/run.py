@@ -11,7 +11,7 @@ from pipekit.e2e import report as report_mod
 from pipekit.e2e.scenario import Options, Scenario
 from pipekit.e2e.target import Target, preflight, resolve_target
 from pipekit.e2e.waiting import Clients
-from pipekit.harness.config import Environment, read_local_state
+from pipekit.harness.config import Environment, is_local, read_local_state
 from pipekit.harness.preflight import connection_service
 from pipekit.harness.session import clients_for
 
@@ -29,8 +29,8 @@ def prepare(
     act on. `check=False` skips the preflight (for reading records only: nothing is pushed)."""
     clients = clients_for(env)
     # The local remote from the running local mode's state, unless the caller named one.
-    local = env.name == "local" and git_remote is None
-    local_state = read_local_state(env.root) if local else None
+    local = is_local(env.name)
+    local_state = read_local_state(env.root) if local and git_remote is None else None
     target, notes = resolve_target(
         env=env.name,
         stack_name=env.stack_name,
@@ -39,7 +39,7 @@ def prepare(
         git_remote=git_remote,
         app_url=app_url or env.app_url,
         local_state=local_state,
-        local_git_root=env.root / ".local" / "git" if env.name == "local" else None,
+        local_git_root=env.root / ".local" / "git" if local else None,
     )
     connections = None
     if target.connection_arn:
@@ -53,6 +53,8 @@ def prepare(
         codedeploy=clients("codedeploy"),
         codebuild=clients("codebuild"),
         logs=clients("logs"),
+        elbv2=clients("elbv2"),
+        cloudwatch=clients("cloudwatch"),
     )
     return services, target, notes
 
@@ -65,6 +67,7 @@ def run_e2e(
     app_url: str | None = None,
     report_dir: Path | str = "reports",
     timeout: float = 1800,
+    kind: str = "broken",
 ) -> int:
     """0 when the scenario passed, 1 when it failed (the report says why)."""
     console = Console()
@@ -72,7 +75,7 @@ def run_e2e(
         env, console, git_remote=git_remote, allow_branch=allow_branch, app_url=app_url
     )
     scenario = Scenario(
-        services, target, options=Options(execution_timeout=timeout), console=console
+        services, target, options=Options(execution_timeout=timeout, kind=kind), console=console
     )
     scenario.report.preflight = notes
     result = scenario.run()

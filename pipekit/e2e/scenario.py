@@ -28,15 +28,28 @@ from pipekit.e2e.waiting import (
     find_commit_execution,
     list_executions,
     poll,
+    wait_alarms_clear,
     wait_deployment,
     wait_execution,
 )
+from pipekit.errors import UserError
 from pipekit.harness.runs import deployment_targets
 
 
 class SampleChanges(Protocol):
     def set_marker(self, repo_dir: Path, text: str) -> list[Path]: ...
     def break_at_runtime(self, repo_dir: Path) -> list[Path]: ...
+    def fail_root_under_traffic(self, repo_dir: Path) -> list[Path]: ...
+
+
+# The bad change each scenario pushes after the good one: (sample change, commit message, what
+# catches it). "broken": ValidateService fails the deployment; "alarm": the release passes
+# ValidateService (/health is fine) but answers 5xx on `/`, and the deployment group's alarm on
+# the load balancer's 5xx count stops the deployment (fleet mode only).
+KINDS = {
+    "broken": ("break_at_runtime", "e2e: break the app at runtime (reverted next)"),
+    "alarm": ("fail_root_under_traffic", "e2e: answer 5xx on / (reverted next)"),
+}
 
 
 @dataclass
@@ -46,7 +59,9 @@ class Options:
     deployment_timeout: float = 1200
     url_timeout: float = 300
     poll_interval: float = 2.0
-    probe_interval: float = 1.0
+    probe_interval: float = 0.2  # the probe's 5 requests a second (issue 12: at least 5)
+    probe_path: str = "/"
+    kind: str = "broken"  # which bad change: a key of KINDS
     url_interval: float = 1.0
     work_dir: Path | None = None
 
@@ -83,10 +98,29 @@ class Scenario:
         self.changes = changes
         self.clock = clock
         self.report = Report(
-            env=target.env, pipeline=target.pipeline, app_url=target.app_url, branch=target.branch
+            env=target.env,
+            pipeline=target.pipeline,
+            app_url=target.app_url,
+            branch=target.branch,
+            deployment_mode=target.deployment_mode,
+            scenario=self.o.kind,
         )
         self.pushed: list[str] = []
         self.good_deployment: str | None = None  # the good commit's deployment id
+        if self.o.kind not in KINDS:
+            raise UserError(f"unknown scenario {self.o.kind!r}: one of {', '.join(KINDS)}")
+        if self.o.kind == "alarm" and target.deployment_mode != "fleet":
+            raise UserError(
+                "the alarm scenario needs DeploymentMode fleet (its alarm counts the load "
+                f"balancer's 5xx); stack {target.stack_name} runs {target.deployment_mode} mode"
+            )
+        self.probe = Probe(
+            target.app_url,
+            interval=self.o.probe_interval,
+            path=self.o.probe_path,
+            max_seconds=3 * (self.o.execution_timeout + self.o.url_timeout),
+            clock=clock,
+        )
 
     # -- helpers ---------------------------------------------------------------------------
 
@@ -104,7 +138,8 @@ class Scenario:
             approval=decisions.stage_of_action_category(definition, "Approval"),
         )
 
-    def _push(self, checkout: Checkout, commit: str) -> float:
+    def _push(self, checkout: Checkout, commit: str, phase: str) -> float:
+        self.probe.phase(phase)  # the phase begins as its push does
         checkout.push()
         self.pushed.append(commit)
         return self.clock()
@@ -207,6 +242,11 @@ class Scenario:
             checkout = Checkout.clone(self.t.git_remote, self.t.branch, Path(tmp) / "repo")
             self.report.start_commit = checkout.head()
             completed = False
+            self.probe.start()
+            self.say(
+                f"probing {appclient.join(self.t.app_url, self.o.probe_path)} every "
+                f"{self.o.probe_interval:g} s for the whole run"
+            )
             try:
                 self._good(checkout, changes, pipeline)
                 self._broken(checkout, changes, pipeline)
@@ -222,6 +262,8 @@ class Scenario:
             finally:
                 # Also on Ctrl-C: the branch must not be left broken.
                 self._restore(checkout, pipeline, midway=not completed)
+                self.report.probe = self.probe.stop().as_dict()
+                self._judge_probe()
         self.report.finished_at = datetime.now(UTC).isoformat()
         return self.report
 
@@ -231,7 +273,7 @@ class Scenario:
         commit = checkout.commit_paths(paths, f"e2e: show marker {marker}")
         self.report.good_commit = commit
         self.say(f"pushing marker commit {commit[:12]} ({marker})")
-        pushed_at = self._push(checkout, commit)
+        pushed_at = self._push(checkout, commit, "good")
         watch = self._watch_served(commit, marker)
         _, execution, details = self._run_commit("good", commit, pipeline)
         if execution["status"] != "Succeeded":
@@ -252,26 +294,33 @@ class Scenario:
     def _broken(self, checkout: Checkout, changes: SampleChanges, pipeline: _Pipeline) -> None:
         good = self.report.good_commit
         assert good is not None
-        paths = changes.break_at_runtime(checkout.path)
-        commit = checkout.commit_paths(paths, "e2e: break the app at runtime (reverted next)")
+        change, message = KINDS[self.o.kind]
+        paths = getattr(changes, change)(checkout.path)
+        commit = checkout.commit_paths(paths, message)
         self.report.broken_commit = commit
-        probe = Probe(
-            self.t.app_url,
-            commit,
-            interval=self.o.probe_interval,
-            max_seconds=self.o.execution_timeout + self.o.deployment_timeout,
-        )
-        self.say(
-            f"pushing broken commit {commit[:12]}; probing {self.t.app_url} every "
-            f"{self.o.probe_interval:g}s"
-        )
-        with probe:
-            pushed_at = self._push(checkout, commit)
-            watch = self._watch_served(good, after_miss=True)
-            try:
-                self._judge_broken(commit, good, pipeline, pushed_at, watch)
-            finally:
-                self.report.probe = probe.stop().as_dict()
+        self.probe.broken_commit = commit
+        self.say(f"pushing {self.o.kind} commit {commit[:12]} ({change})")
+        pushed_at = self._push(checkout, commit, self.o.kind)
+        watch = self._watch_served(good, after_miss=True)
+        self._judge_broken(commit, good, pipeline, pushed_at, watch)
+
+    def _judge_probe(self) -> None:
+        """The probe's targets per phase (decisions.probe_phase_verdict), one step each."""
+        phases = self.report.probe.get("phases", {})
+        for phase in ("good", self.o.kind, "restore"):
+            if phase not in phases:
+                continue
+            verdict = decisions.probe_phase_verdict(
+                self.t.deployment_mode, phase, phases[phase], alarm_commit=self.report.broken_commit
+            )
+            f = verdict.facts
+            detail = f"{f['failed']} failed of {f['requests']}, {f['served_by_broken']} by broken"
+            if "failed_by_alarm_commit" in f:
+                detail += f", {f['failed_by_alarm_commit']} 5xx from the alarm commit"
+            if self.t.deployment_mode != "fleet":
+                detail += " (single mode: one instance deployed in place; counted, no target)"
+            r = self.report
+            r.step(f"probe: {phase} phase", verdict.ok, None, "; ".join(verdict.problems) or detail)
 
     def _judge_broken(
         self, commit: str, good: str, pipeline: _Pipeline, pushed_at: float, watch: FirstServed
@@ -312,7 +361,7 @@ class Scenario:
             "failed_action": failure.action,
             "deployment_id": deployment_id,
         }
-        self._judge_codedeploy_rollback(deployment_id)
+        self._judge_codedeploy_rollback(deployment_id, alarm=self.o.kind == "alarm")
         # One rollback layer: CodeDeploy's. A stage rollback as well would collide with it.
         layer_problem = decisions.rollback_layer_problem(pipeline.definition, pipeline.deploy)
         r.step(
@@ -321,6 +370,17 @@ class Scenario:
             None,
             layer_problem or f"{pipeline.deploy} has no OnFailure: ROLLBACK",
         )
+        app, group = self.t.codedeploy_application, self.t.deployment_group
+        if self.o.kind == "alarm" and self.c.cloudwatch is not None and app and group:
+            names = wait_alarms_clear(
+                self.c.codedeploy,
+                self.c.cloudwatch,
+                app,
+                group,
+                timeout=self.o.deployment_timeout,
+                interval=self.o.poll_interval,
+            )
+            self.say(f"alarms {', '.join(names)} out of ALARM: the restore may deploy")
         data, r.broken_push_to_restored_s = self._live_seconds(watch, pushed_at, good)
         r.live_commit = decisions.served_commit(data)
         r.step(
@@ -330,9 +390,10 @@ class Scenario:
             f"/version commit {data.get('commit')}",
         )
 
-    def _judge_codedeploy_rollback(self, deployment_id: str) -> None:
+    def _judge_codedeploy_rollback(self, deployment_id: str, *, alarm: bool = False) -> None:
         """CodeDeploy's own rollback: a new deployment (creator codeDeployRollback) of the last
-        good revision, started when the broken one failed, that succeeds."""
+        good revision, started when the broken one failed (or, `alarm`, an alarm stopped it:
+        ALARM_ACTIVE), that succeeds."""
         r, cd = self.report, self.c.codedeploy
         failed = wait_deployment(
             cd, deployment_id, timeout=self.o.deployment_timeout, interval=self.o.poll_interval
@@ -349,7 +410,8 @@ class Scenario:
             good_revision = cd.get_deployment(deploymentId=self.good_deployment)[
                 "deploymentInfo"
             ].get("revision")
-        verdict = decisions.codedeploy_rollback_verdict(
+        judge = decisions.alarm_rollback_verdict if alarm else decisions.codedeploy_rollback_verdict
+        verdict = judge(
             failed,
             rollback,
             deployment_targets(cd, deployment_id),
@@ -361,8 +423,11 @@ class Scenario:
             "last_good_deployment_id": self.good_deployment,
             **verdict.facts,
         }
+        caught = (
+            "an alarm (ALARM_ACTIVE) stopped" if alarm else "CodeDeploy failed in ValidateService"
+        )
         r.step(
-            "CodeDeploy failed in ValidateService and rolled back to the last good revision",
+            f"{caught} and rolled back to the last good revision",
             verdict.ok,
             None,
             "; ".join(verdict.problems) or f"rollback {rollback_id} Succeeded",
@@ -399,7 +464,7 @@ class Scenario:
                 return
             r.restore_commit = commit
             self.say(f"restoring: pushing {commit[:12]} ({note})")
-            pushed_at = self._push(checkout, commit)
+            pushed_at = self._push(checkout, commit, "restore")
             _, execution, details = self._run_commit("restore", commit, pipeline)
             if execution["status"] != "Succeeded":
                 raise self._fail_with_details("restore", details)

@@ -11,6 +11,7 @@ from typing import Any
 from pipekit import appclient
 from pipekit.e2e import decisions, gitops
 from pipekit.errors import UserError
+from pipekit.harness.config import is_local
 
 
 @dataclass
@@ -25,10 +26,17 @@ class Target:
     codedeploy_application: str | None = None
     deployment_group: str | None = None
     full_repository_id: str | None = None
+    local: bool = False  # a local mode (ENV=local, local-fleet): the remote is a throwaway
+    deployment_mode: str = "single"  # the stack's DeploymentMode parameter: single | fleet
+    fleet_size: int | None = None  # its FleetSize parameter (fleet mode)
 
 
 def stack_outputs(stack: dict[str, Any]) -> dict[str, str]:
     return {o["OutputKey"]: o.get("OutputValue", "") for o in stack.get("Outputs", [])}
+
+
+def stack_parameters(stack: dict[str, Any]) -> dict[str, str]:
+    return {p["ParameterKey"]: p.get("ParameterValue", "") for p in stack.get("Parameters", [])}
 
 
 def source_configuration(pipeline: dict[str, Any]) -> dict[str, str]:
@@ -86,6 +94,7 @@ def resolve_target(
     if note != stacks[0]["StackStatus"]:
         notes.append(f"stack {stack_name}: {note}")
     outputs = stack_outputs(stacks[0])
+    parameters = stack_parameters(stacks[0])
     missing = [k for k in ("PipelineName", "AppUrl") if not outputs.get(k)]
     if missing and not (app_url and outputs.get("PipelineName")):
         raise UserError(f"stack {stack_name} has no output {', '.join(missing)}")
@@ -117,6 +126,10 @@ def resolve_target(
         codedeploy_application=outputs.get("CodeDeployApplicationName"),
         deployment_group=outputs.get("DeploymentGroupName"),
         full_repository_id=repo or None,
+        local=is_local(env),
+        # templates/root.yaml's default when the answer names no DeploymentMode
+        deployment_mode=parameters.get("DeploymentMode") or "single",
+        fleet_size=int(parameters["FleetSize"]) if parameters.get("FleetSize") else None,
     )
     return target, notes
 
@@ -132,7 +145,7 @@ def preflight(
     reachable and the branch may take test commits. Returns notes for the report."""
     notes = []
     allowed, why = decisions.branch_allowed(
-        target.branch, env=target.env, allow_branch=allow_branch
+        target.branch, local=target.local, allow_branch=allow_branch
     )
     if not allowed:
         raise UserError(why)

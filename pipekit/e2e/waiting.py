@@ -30,6 +30,8 @@ class Clients:
     codedeploy: Any
     codebuild: Any
     logs: Any | None = None
+    elbv2: Any | None = None  # the target groups' settings (the bench's configured waits)
+    cloudwatch: Any | None = None  # the deployment group's alarms (the alarm scenario)
 
 
 def poll(
@@ -157,6 +159,26 @@ def wait_deployment(
         return resp if resp["deploymentInfo"]["status"] in decisions.TERMINAL_DEPLOYMENT else None
 
     return poll(check, timeout=timeout, interval=interval, what=f"deployment {deployment_id}")
+
+
+def wait_alarms_clear(
+    cd: Any, cloudwatch: Any, application: str, group: str, *, timeout: float, interval: float
+) -> list[str]:
+    """Wait until none of the deployment group's alarms is in ALARM; return their names. An
+    alarm still in ALARM stops the next deployment of the group at once (ALARM_ACTIVE), and a
+    period-long alarm outlives the rollback that removed its cause."""
+    info = cd.get_deployment_group(applicationName=application, deploymentGroupName=group)
+    names = decisions.deployment_group_alarms(info)
+    if names:
+        poll(
+            lambda: (
+                not decisions.alarms_firing(cloudwatch.describe_alarms(AlarmNames=names)) or None
+            ),
+            timeout=timeout,
+            interval=interval,
+            what=f"the alarms {', '.join(names)} to leave ALARM",
+        )
+    return names
 
 
 def explain_failure(clients: Clients, details: list[dict[str, Any]]) -> list[str]:

@@ -156,3 +156,26 @@ def run_records(
         if rollback_id:
             pending.append(rollback_id)
     return details, builds, deployments
+
+
+def traffic_settings(
+    cd: Any, elbv2: Any, application: str, group: str
+) -> list[tuple[dict[str, Any], list[dict[str, Any]]]]:
+    """The deployment group's target groups (GetDeploymentGroup loadBalancerInfo
+    .targetGroupInfoList) as ELBv2 describes them now: (DescribeTargetGroups entry, its
+    DescribeTargetGroupAttributes Attributes) each; [] for a group without a load balancer."""
+    info = cd.get_deployment_group(applicationName=application, deploymentGroupName=group)
+    balancer = info["deploymentGroupInfo"].get("loadBalancerInfo", {})
+    names = [t["name"] for t in balancer.get("targetGroupInfoList", []) if t.get("name")]
+    if not names or elbv2 is None:
+        return []
+    found = elbv2.describe_target_groups(Names=names).get("TargetGroups", [])
+    return [
+        (
+            tg,
+            elbv2.describe_target_group_attributes(TargetGroupArn=tg["TargetGroupArn"])[
+                "Attributes"
+            ],
+        )
+        for tg in found
+    ]

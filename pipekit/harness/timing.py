@@ -176,6 +176,8 @@ def deployment_timing(info: Response, targets: Iterable[Response]) -> Response:
         "end": info.get("completeTime"),
         "seconds": seconds(info.get("createTime"), info.get("completeTime")),
         "rollback_deployment": info.get("rollbackInfo", {}).get("rollbackDeploymentId"),
+        "application": info.get("applicationName"),
+        "group": info.get("deploymentGroupName"),
         "instances": lifecycle_events(targets),
     }
 
@@ -210,6 +212,60 @@ def run_timing(
         "seconds": seconds(execution.get("startTime"), execution.get("lastUpdateTime")),
         "actions": spans,
         "handoffs": handoffs(execution, spans),
+    }
+
+
+def configured_waits(
+    settings: Iterable[tuple[Response, list[Response]]],
+) -> Response | None:
+    """The waits the target group settings put into BlockTraffic and AllowTraffic, from
+    DescribeTargetGroups entries and their DescribeTargetGroupAttributes: the drain (attribute
+    deregistration_delay.timeout_seconds: a deregistered target stays draining that long) and
+    the health checks a registered target needs to turn healthy (HealthyThresholdCount
+    consecutive successes, one per HealthCheckIntervalSeconds). Source: ELB User Guide, "Target
+    groups for your Application Load Balancers" (Deregistration delay; Health check settings).
+    With several target groups the longest of each (CodeDeploy waits for every group)."""
+    drains, checks, described = [], [], []
+    for group, attributes in settings:
+        values = {a.get("Key"): a.get("Value") for a in attributes}
+        delay = values.get("deregistration_delay.timeout_seconds")
+        if delay is not None:
+            drains.append(float(delay))
+        interval, healthy = (
+            group.get("HealthCheckIntervalSeconds"),
+            group.get("HealthyThresholdCount"),
+        )
+        if interval and healthy:
+            checks.append(float(interval * healthy))
+            described.append(f"{healthy} x {interval} s")
+    if not drains and not checks:
+        return None
+    return {
+        "drain_s": max(drains) if drains else None,
+        "health_checks_s": max(checks) if checks else None,
+        "health_checks": ", ".join(described),
+    }
+
+
+def instance_breakdown(instance: Response, waits: Response | None) -> Response:
+    """One instance's deployment split as issue 14 asks: BlockTraffic (and the drain the
+    settings configure), the hooks (every other event: the agent's and the appspec's), and
+    AllowTraffic (and the health checks the settings configure)."""
+    block = allow = None
+    hooks = 0.0
+    for event in instance["events"]:
+        if event["event"] == "BlockTraffic":
+            block = event["seconds"]
+        elif event["event"] == "AllowTraffic":
+            allow = event["seconds"]
+        elif event["seconds"] is not None:
+            hooks += event["seconds"]
+    return {
+        "block_traffic_s": block,
+        "drain_configured_s": (waits or {}).get("drain_s"),
+        "hooks_s": round(hooks, 3),
+        "allow_traffic_s": allow,
+        "health_checks_configured_s": (waits or {}).get("health_checks_s"),
     }
 
 

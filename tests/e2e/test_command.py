@@ -51,3 +51,10 @@ def test_bench_last_takes_1_to_100_runs(last):
     args = parse_bench(["--env", "dev", "--last", last])
     with pytest.raises(UserError, match="--last takes a number of runs from 1 to 100"):
         args.func(args)
+
+
+def test_scenario_option():
+    assert parse(["--env", "dev"]).scenario == "broken"
+    assert parse(["--env", "local-fleet", "--scenario", "alarm"]).scenario == "alarm"
+    with pytest.raises(SystemExit):
+        parse(["--env", "dev", "--scenario", "other"])

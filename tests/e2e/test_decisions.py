@@ -454,6 +454,8 @@ def test_live_version_decisions():
         ("main", "dev", None, False),
         ("main", "dev", "main", True),
         ("main", "local", None, True),
+        ("main", "local-fleet", None, True),
+        ("main", "localish", None, False),  # not a local mode: a name is no free pass
         ("e2e-test", "dev", None, True),
         ("test/pipeline", "dev", None, True),
         ("latest", "dev", None, False),  # "test" inside a word is not a test branch
@@ -461,7 +463,10 @@ def test_live_version_decisions():
     ],
 )
 def test_branch_guard(branch, env, allow, expected):
-    allowed, why = decisions.branch_allowed(branch, env=env, allow_branch=allow)
+    from pipekit.harness.config import is_local
+
+    local = is_local(env)
+    allowed, why = decisions.branch_allowed(branch, local=local, allow_branch=allow)
     assert allowed is expected
     if not allowed:
         assert f"--allow-branch {branch}" in why

@@ -160,18 +160,19 @@ def test_probe_counts_failures_and_broken_answers(app):
 
 
 def test_probe_counts_a_refused_connection_as_failed():
-    answers = iter([(appclient.Answer(None, "", "ConnectionRefusedError"), None)] * 3)
+    answers = iter([appclient.Answer(None, "", "ConnectionRefusedError")] * 3)
     probe = Probe(
         "http://127.0.0.1:1",
         "broken",
         interval=0.0,
         max_seconds=60,
-        fetch=lambda url: next(answers, (appclient.Answer(200, "{}"), {"commit": "goodgood"})),
+        fetch=lambda url: next(answers, appclient.Answer(200, '{"commit": "goodgood"}')),
     )
     for _ in range(5):
-        probe.record(*probe.fetch(probe.base_url))
+        probe.record(probe.fetch(probe.url))
     result = probe.snapshot()
     assert (result.requests, result.failed, result.served_by_broken) == (5, 3, 0)
+    assert result.errors["ConnectionRefusedError"] == 3
 
 
 def test_probe_stops_by_itself():
@@ -182,12 +183,78 @@ def test_probe_stops_by_itself():
         interval=0.0,
         max_seconds=5,
         clock=lambda: next(ticks),
-        fetch=lambda url: (appclient.Answer(200, ""), {"commit": "abcdefab"}),
+        fetch=lambda url: appclient.Answer(200, '{"commit": "abcdefab"}'),
     )
     probe.start()
     probe._thread.join(timeout=5)
     assert not probe._thread.is_alive()
-    assert 0 < probe.snapshot().requests < 10
+    assert 0 < probe.stop().requests < 10
+
+
+def test_probe_is_bounded_in_count():
+    probe = Probe(
+        "http://x",
+        interval=0.001,
+        max_seconds=60,
+        max_requests=7,
+        fetch=lambda url: appclient.Answer(200, '{"commit": "abcdefab"}'),
+    )
+    probe.start()
+    probe._thread.join(timeout=10)
+    assert not probe._thread.is_alive()
+    assert probe.stop().requests == 7
+
+
+def test_probe_keeps_its_rate_when_answers_are_slow(app):
+    """Five requests a second even when each answer takes longer than the interval."""
+    slow = lambda url: (threading.Event().wait(0.5), appclient.get(url))[1]  # noqa: E731
+    probe = Probe(app.url, interval=0.2, max_seconds=30, fetch=slow)
+    with probe:
+        threading.Event().wait(2.1)
+    result = probe.stop()
+    # 11 scheduled in 2.1 s (0, 0.2 .. 2.0): each counted once it answered, in flight ones too.
+    assert 10 <= result.requests <= 12
+    assert result.failed == 0 and result.commits[GOOD] == result.requests
+
+
+def test_probe_phases_count_apart_with_the_two_version_window(app):
+    probe = Probe(app.url, interval=0.02, max_seconds=30)
+    probe.start()
+
+    def wait_for(more: int) -> None:
+        target = probe.snapshot().requests + more
+        while probe.snapshot().requests < target:
+            threading.Event().wait(0.01)
+
+    probe.phase("good")
+    wait_for(5)
+    probe.broken_commit = BROKEN
+    probe.phase("broken")
+    wait_for(3)  # the good version, until the deployment reaches the instance
+    app.commit = BROKEN
+    wait_for(5)
+    app.commit = None
+    wait_for(3)
+    app.commit = GOOD
+    wait_for(5)
+    probe.phase("restore")
+    wait_for(3)
+    result = probe.stop()
+    phases = {name: p.as_dict() for name, p in result.phases.items()}
+    assert list(phases)[-3:] == ["good", "broken", "restore"]
+    good, broken, restore = phases["good"], phases["broken"], phases["restore"]
+    assert good["failed"] == 0 and good["served_by_broken"] == 0
+    assert good["two_versions"] is None  # one version all along
+    assert broken["served_by_broken"] >= 4 and broken["failed"] >= 2
+    assert broken["commits"][GOOD] >= 4  # the rollback's answers
+    assert "HTTP 502" in broken["errors"] and broken["failed_by_commit"] == {}
+    # The broken version's span lies inside the good one's (served before and after it).
+    window = broken["two_versions"]
+    assert window is not None and window["seconds"] > 0
+    assert broken["started_s"] <= window["first_s"] <= window["last_s"] <= broken["ended_s"]
+    assert restore["failed"] == 0 and restore["ended_s"] is not None
+    total = sum(p["requests"] for p in phases.values())
+    assert total == result.requests == result.failed + sum(result.commits.values())
 
 
 def test_version_reads_json_and_reports_non_json(app):

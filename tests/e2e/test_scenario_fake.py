@@ -59,6 +59,11 @@ class Changes:
         (repo_dir / "BROKEN").write_text("raise SystemExit(1)\n")
         return [repo_dir / "BROKEN"]
 
+    @staticmethod
+    def fail_root_under_traffic(repo_dir: Path) -> list[Path]:
+        (repo_dir / "FAIL_ROOT").write_text("/ answers 500\n")
+        return [repo_dir / "FAIL_ROOT"]
+
 
 class World:
     """A pipeline Source -> Build -> Deploy whose deployment group rolls back on failure, that
@@ -73,8 +78,17 @@ class World:
         rollback_to_the_start: bool = False,
         stage_rollback_too: bool = False,
         approval: bool = False,
+        fleet: bool = False,
+        leak_broken: bool = False,
     ) -> None:
         self.remote, self.branch = remote, branch
+        # fleet: behind a load balancer, a deployment takes an instance out of traffic before it
+        # touches it, so users never see a broken release or a restart (unless leak_broken: the
+        # world serves the broken release anyway, which the fleet targets must catch).
+        self.fleet, self.leak_broken = fleet, leak_broken
+        self.failing_root: str | None = None  # the commit whose / answers 500 (alarm scenario)
+        self.alarm_answers: list[str] = []  # the Target5xxAlarm states DescribeAlarms returned
+        self.alarm_ok_after = 0  # DescribeAlarms answers ALARM this many more times
         self.fail_build_of_marker = fail_build_of_marker
         self.rollback_to_the_start = rollback_to_the_start
         self.stage_rollback_too = stage_rollback_too
@@ -136,6 +150,7 @@ class World:
         self.executions.append(s)
         self.actions[eid] = []
         broken = self.file_at(commit, "BROKEN") is not None
+        alarm = self.file_at(commit, "FAIL_ROOT") is not None
         build_fails = self.fail_build_of_marker and self.file_at(commit, "marker.txt") is not None
         steps: list[Any] = [
             lambda: self.act(eid, "Source", "Succeeded"),
@@ -153,6 +168,8 @@ class World:
             steps.append(lambda: self.finish(eid, "Failed"))
         elif broken:
             steps += self.broken_deploy(eid, commit)
+        elif alarm:
+            steps += self.alarm_deploy(eid, commit)
         else:
             steps += self.good_deploy(eid, commit)
         self.plans[eid] = steps
@@ -237,10 +254,12 @@ class World:
 
         def serve_broken() -> None:
             self.deployment(did, commit, "InProgress")
-            self.live = commit
+            if not self.fleet or self.leak_broken:
+                self.live = commit
 
         def crash() -> None:
-            self.live = None
+            if not self.fleet:
+                self.live = None
 
         def fail() -> None:
             info = self.deployments[did]
@@ -265,7 +284,43 @@ class World:
             self.live = previous
             del self.plans[rb]
 
-        return [serve_broken, crash, fail, rolled_back]
+        # a leaked broken release serves for a while (20 steps), long enough to be seen
+        serving = [lambda: None] * (20 if self.leak_broken else 0)
+        return [serve_broken, *serving, crash, fail, rolled_back]
+
+    def alarm_deploy(self, eid: str, commit: str) -> list[Any]:
+        """Instance 1 takes the release and traffic (its / answers 500), the alarm stops the
+        deployment (ALARM_ACTIVE) and CodeDeploy rolls back."""
+        did, rb = f"d-{eid}", f"d-{eid}-rollback"
+        previous = self.live
+
+        def first_instance_live() -> None:
+            self.deployment(did, commit, "InProgress")
+            self.live = self.failing_root = commit
+
+        def alarm_stops() -> None:
+            self.deployments[did].update(
+                status="Stopped",
+                completeTime=self.now(),
+                errorInformation={"code": "ALARM_ACTIVE", "message": "Target5xxAlarm in ALARM"},
+                rollbackInfo={"rollbackDeploymentId": rb, "rollbackMessage": "rolling back"},
+            )
+            self.deployment(
+                rb, previous or "", "InProgress", creator="codeDeployRollback", rollback_of=did
+            )
+            self.act(eid, "Deploy", "Failed", external=did, error="Deployment stopped")
+            self.plans[rb] = [rolled_back]
+            self.finish(eid, "Failed")
+
+        def rolled_back() -> None:
+            self.deployments[rb].update(status="Succeeded", completeTime=self.now())
+            self.live, self.failing_root = previous, None
+            self.alarm_ok_after = 2  # the alarm's period outlives the rollback
+            del self.plans[rb]
+
+        # users get the 500s for a while (20 steps) before the alarm fires
+        serving = [lambda: None] * 20
+        return [first_instance_live, *serving, alarm_stops, rolled_back]
 
     # -- the APIs the scenario calls ----------------------------------------------------------
     def call(self, service: str, method: str, **kw: Any) -> dict[str, Any]:
@@ -378,6 +433,25 @@ class World:
             ]
         }
 
+    def _get_deployment_group(self, applicationName, deploymentGroupName):
+        return {
+            "deploymentGroupInfo": {
+                "applicationName": applicationName,
+                "deploymentGroupName": deploymentGroupName,
+                "alarmConfiguration": {"enabled": True, "alarms": [{"name": "Target5xxAlarm"}]},
+            }
+        }
+
+    def _describe_alarms(self, AlarmNames):
+        state = "ALARM" if self.alarm_ok_after > 0 else "OK"
+        self.alarm_ok_after -= 1
+        self.alarm_answers.append(state)
+        return {
+            "MetricAlarms": [
+                {"AlarmName": name, "StateValue": state, "StateReason": "x"} for name in AlarmNames
+            ]
+        }
+
     def _get_deployment(self, deploymentId):
         return {"deploymentInfo": dict(self.deployments[deploymentId])}
 
@@ -386,6 +460,11 @@ class World:
 
     def _batch_get_deployment_targets(self, deploymentId, targetIds):
         failed = self.deployments[deploymentId]["status"] == "Failed"
+        if self.deployments[deploymentId]["status"] == "Stopped":
+            # the alarm stopped it after the first instance took traffic again
+            names = ("BlockTraffic", "ApplicationStart", "ValidateService", "AllowTraffic")
+            stopped = [{"lifecycleEventName": n, "status": "Succeeded"} for n in names]
+            return self.instance_targets(deploymentId, targetIds, stopped)
         events = [
             {"lifecycleEventName": n, "status": "Succeeded"}
             for n in ("BeforeInstall", "AfterInstall", "ApplicationStart")
@@ -407,17 +486,21 @@ class World:
                 ),
             }
         )
+        return self.instance_targets(deploymentId, targetIds, events)
+
+    @staticmethod
+    def instance_targets(deployment_id, target_ids, events):
         return {
             "deploymentTargets": [
                 {
                     "deploymentTargetType": "InstanceTarget",
                     "instanceTarget": {
-                        "deploymentId": deploymentId,
+                        "deploymentId": deployment_id,
                         "targetId": target_id,
                         "lifecycleEvents": events,
                     },
                 }
-                for target_id in targetIds
+                for target_id in target_ids
             ]
         }
 
@@ -432,8 +515,18 @@ class World:
                 return lambda **kw: world.call(self.service, method, **kw)
 
         return Clients(
-            Client("codepipeline"), Client("codedeploy"), Client("codebuild"), Client("logs")
+            Client("codepipeline"),
+            Client("codedeploy"),
+            Client("codebuild"),
+            Client("logs"),
+            cloudwatch=Client("cloudwatch"),
         )
+
+
+class _Server(ThreadingHTTPServer):
+    # the probe's workers, the scenario's polls and the watchers connect at once: a listen
+    # backlog of 5 (socketserver's default) refuses some of them, which is not the world's doing
+    request_queue_size = 128
 
 
 def serve_app(world: World):
@@ -446,11 +539,13 @@ def serve_app(world: World):
                 self.send_response(502)
                 self.end_headers()
                 return
+            status = 200
             if self.path == "/version":
                 body = json.dumps({"commit": live, "build_id": "proj:1"}).encode()
-            else:
-                body = f"<h1>sample-app</h1><p>{marker}</p>".encode()
-            self.send_response(200)
+            else:  # the page names its commit as the app's template does
+                body = f'<h1>sample-app</h1><p>{marker}</p><code id="commit">{live}</code>'.encode()
+                status = 500 if live == world.failing_root else 200
+            self.send_response(status)
             self.end_headers()
             self.wfile.write(body)
 
@@ -459,7 +554,7 @@ def serve_app(world: World):
 
     for port in range(PORT_BASE, PORT_BASE + 40):
         try:
-            server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+            server = _Server(("127.0.0.1", port), Handler)
         except OSError:
             continue
         threading.Thread(target=server.serve_forever, daemon=True).start()
@@ -480,12 +575,21 @@ def remote(tmp_path: Path) -> str:
     return str(bare)
 
 
-def run(remote: str, tmp_path: Path, **knobs: Any):
+def run(remote: str, tmp_path: Path, *, kind: str = "broken", **knobs: Any):
     world = World(remote, "main", **knobs)
     server, url = serve_app(world)
     try:
         target = Target(
-            env="local", stack_name="s", pipeline="p", app_url=url, git_remote=remote, branch="main"
+            env="local",
+            stack_name="s",
+            pipeline="p",
+            app_url=url,
+            git_remote=remote,
+            branch="main",
+            local=True,
+            deployment_mode="fleet" if knobs.get("fleet") else "single",
+            codedeploy_application="sample-app",
+            deployment_group="dg",
         )
         options = Options(
             poll_interval=0.0,
@@ -496,6 +600,7 @@ def run(remote: str, tmp_path: Path, **knobs: Any):
             deployment_timeout=20,
             url_timeout=20,
             work_dir=tmp_path,
+            kind=kind,
         )
         console = Console(record=True, width=200)
         report = Scenario(
@@ -604,3 +709,52 @@ def test_ctrl_c_midway_still_restores_the_start(remote, tmp_path, monkeypatch):
     head = remote_head(remote, "main")
     # The marker commit had gone live; the interrupt still leaves the branch as it started.
     assert head != start and tree(remote, head) == tree(remote, start)
+
+
+def test_fleet_targets_hold_when_the_broken_release_never_takes_traffic(remote, tmp_path):
+    _, report, output = run(remote, tmp_path, fleet=True)
+    assert report.ok, (report.problems, report.probe["phases"], output)
+    phases = report.probe["phases"]
+    assert {"good", "broken", "restore"} <= set(phases)
+    for name in ("good", "broken", "restore"):
+        assert phases[name]["requests"] > 0 and phases[name]["failed"] == 0
+    assert phases["broken"]["served_by_broken"] == 0
+    assert [s.name for s in report.steps if s.name.startswith("probe:")] == [
+        "probe: good phase",
+        "probe: broken phase",
+        "probe: restore phase",
+    ]
+    table = Console(record=True, width=200)
+    render(report, table)
+    assert "two versions" in table.export_text()  # the per-phase table
+
+
+def test_fleet_targets_catch_a_broken_release_that_served(remote, tmp_path):
+    _, report, _ = run(remote, tmp_path, fleet=True, leak_broken=True)
+    assert not report.ok
+    assert any(
+        p.startswith("probe: broken phase:") and "served by the broken version" in p
+        for p in report.problems
+    ), report.problems
+
+
+def test_alarm_scenario_stopped_by_the_alarm_and_rolled_back(remote, tmp_path):
+    world, report, output = run(remote, tmp_path, fleet=True, kind="alarm")
+    assert report.ok, (report.problems, output)
+    # the restore waited for the alarm to leave ALARM (else CodeDeploy would stop it too)
+    assert world.alarm_answers == ["ALARM", "ALARM", "OK"]
+    rollback = report.codedeploy_rollback
+    assert rollback["error_code"] == "ALARM_ACTIVE" and rollback["status"] == "Stopped"
+    assert rollback["rollback_creator"] == "codeDeployRollback"
+    assert rollback["instances_given_traffic"] == ["i-0abc"]
+    alarm = report.probe["phases"]["alarm"]
+    assert alarm["failed"] == alarm["failed_by_commit"][report.broken_commit] > 0
+    assert report.live_commit == report.good_commit
+    assert any(s.name.startswith("an alarm (ALARM_ACTIVE) stopped") for s in report.steps)
+
+
+def test_alarm_scenario_needs_fleet_mode(remote, tmp_path):
+    from pipekit.errors import UserError
+
+    with pytest.raises(UserError, match="needs DeploymentMode fleet"):
+        run(remote, tmp_path, kind="alarm")

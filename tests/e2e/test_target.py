@@ -14,6 +14,7 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
+from pipekit.e2e import decisions
 from pipekit.e2e.target import checkout_remote_for, preflight, resolve_target
 from pipekit.errors import UserError
 
@@ -27,18 +28,21 @@ def stubbed(service: str):
     return client, Stubber(client)
 
 
-def stack_response(status: str = "UPDATE_COMPLETE", url: str = "http://127.0.0.1:1"):
+def stack_response(
+    status: str = "UPDATE_COMPLETE", url: str = "http://127.0.0.1:1", parameters=None
+):
     outputs = {"AppUrl": url, "PipelineName": "pipekit-dev-pipeline", "ConnectionArn": ""}
-    return {
-        "Stacks": [
-            {
-                "StackName": "pipekit-dev",
-                "CreationTime": datetime(2026, 11, 1, tzinfo=UTC),
-                "StackStatus": status,
-                "Outputs": [{"OutputKey": k, "OutputValue": v} for k, v in outputs.items()],
-            }
-        ]
+    stack = {
+        "StackName": "pipekit-dev",
+        "CreationTime": datetime(2026, 11, 1, tzinfo=UTC),
+        "StackStatus": status,
+        "Outputs": [{"OutputKey": k, "OutputValue": v} for k, v in outputs.items()],
     }
+    if parameters:
+        stack["Parameters"] = [
+            {"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()
+        ]
+    return {"Stacks": [stack]}
 
 
 def pipeline_response(branch: str):
@@ -71,17 +75,24 @@ def pipeline_response(branch: str):
     }
 
 
-def resolve(status="UPDATE_COMPLETE", branch="e2e-test", url="http://127.0.0.1:1", **kw):
+def resolve(
+    status="UPDATE_COMPLETE",
+    branch="e2e-test",
+    url="http://127.0.0.1:1",
+    env="dev",
+    parameters=None,
+    **kw,
+):
     cfn, cfn_stub = stubbed("cloudformation")
     cp, cp_stub = stubbed("codepipeline")
     cfn_stub.add_response(
-        "describe_stacks", stack_response(status, url), {"StackName": "pipekit-dev"}
+        "describe_stacks", stack_response(status, url, parameters), {"StackName": "pipekit-dev"}
     )
     cp_stub.add_response(
         "get_pipeline", pipeline_response(branch), {"name": "pipekit-dev-pipeline"}
     )
     with cfn_stub, cp_stub:
-        return resolve_target(env="dev", stack_name="pipekit-dev", cfn=cfn, codepipeline=cp, **kw)
+        return resolve_target(env=env, stack_name="pipekit-dev", cfn=cfn, codepipeline=cp, **kw)
 
 
 @pytest.fixture
@@ -136,6 +147,16 @@ def test_target_comes_from_stack_outputs_and_source_action(remote):
     )
     assert target.full_repository_id == "octo/app" and target.connection_arn is None
     assert notes == []
+
+
+def test_deployment_mode_and_local_environments(remote):
+    target, _ = resolve(git_remote=remote)
+    assert (target.deployment_mode, target.fleet_size, target.local) == ("single", None, False)
+    fleet = {"DeploymentMode": "fleet", "FleetSize": "2"}
+    target, _ = resolve(git_remote=remote, env="local-fleet", parameters=fleet, branch="main")
+    assert (target.deployment_mode, target.fleet_size, target.local) == ("fleet", 2, True)
+    # a local mode's remote is a throwaway: main may take test commits
+    assert decisions.branch_allowed("main", local=target.local, allow_branch=None)[0]
 
 
 def test_degraded_stack_is_a_note_and_broken_stack_a_refusal(remote):

@@ -299,3 +299,118 @@ def test_pipeline_executions_pages_and_stops_at_the_limit():
     found = pipeline_executions(clients("codepipeline"), PIPELINE, 3)
     assert [e["pipelineExecutionId"] for e in found] == ["e-0", "e-1", "e-2"]
     clients.assert_done()
+
+
+TG_NAME = "pipekit-dev-app"
+TG_ARN = (
+    f"arn:aws:elasticloadbalancing:eu-west-1:111122223333:targetgroup/{TG_NAME}/50dc6c495c0c9188"
+)
+
+
+def stub_traffic_settings(clients, *, delay: str = "30", interval: int = 10, healthy: int = 2):
+    """GetDeploymentGroup naming the target group, and ELBv2's answers about it."""
+    clients.stub("codedeploy").add_response(
+        "get_deployment_group",
+        {
+            "deploymentGroupInfo": {
+                "applicationName": "pipekit-dev-app",
+                "deploymentGroupName": "pipekit-dev-group",
+                "deploymentStyle": {
+                    "deploymentType": "IN_PLACE",
+                    "deploymentOption": "WITH_TRAFFIC_CONTROL",
+                },
+                "loadBalancerInfo": {"targetGroupInfoList": [{"name": TG_NAME}]},
+            }
+        },
+        {"applicationName": "pipekit-dev-app", "deploymentGroupName": "pipekit-dev-group"},
+    )
+    elb = clients.stub("elbv2")
+    elb.add_response(
+        "describe_target_groups",
+        {
+            "TargetGroups": [
+                {
+                    "TargetGroupArn": TG_ARN,
+                    "TargetGroupName": TG_NAME,
+                    "Protocol": "HTTP",
+                    "Port": 80,
+                    "HealthCheckPath": "/health",
+                    "HealthCheckIntervalSeconds": interval,
+                    "HealthCheckTimeoutSeconds": 5,
+                    "HealthyThresholdCount": healthy,
+                    "UnhealthyThresholdCount": 2,
+                    "TargetType": "instance",
+                }
+            ]
+        },
+        {"Names": [TG_NAME]},
+    )
+    elb.add_response(
+        "describe_target_group_attributes",
+        {
+            "Attributes": [
+                {"Key": "deregistration_delay.timeout_seconds", "Value": delay},
+                {"Key": "stickiness.enabled", "Value": "false"},
+            ]
+        },
+        {"TargetGroupArn": TG_ARN},
+    )
+
+
+def test_bench_splits_each_instance_into_block_traffic_hooks_allow_traffic(records):
+    """Two instances with BlockTraffic/AllowTraffic events (a fleet of 2, one at a time): each
+    gets BlockTraffic, the hooks and AllowTraffic, and beside them the drain and health checks
+    the target group configures (read once for the group, not per deployment)."""
+    from pipekit.e2e.bench import read_run
+    from pipekit.e2e.waiting import Clients
+
+    clients = records
+    stub_traffic_settings(clients, delay="30", interval=10, healthy=3)
+    (execution,) = pipeline_executions(clients("codepipeline"), PIPELINE, 1)
+    services = Clients(
+        clients("codepipeline"),
+        clients("codedeploy"),
+        clients("codebuild"),
+        elbv2=clients("elbv2"),
+    )
+    run = read_run(services, PIPELINE, execution)
+    rollback = run["actions"][2]["rollback"]
+    assert rollback["waits"] == {
+        "drain_s": 30.0,
+        "health_checks_s": 30.0,
+        "health_checks": "3 x 10 s",
+    }
+    for instance in rollback["instances"]:
+        # 30 s BlockTraffic, 3 s AllowTraffic, 11 other events of 3 s (target() above)
+        assert instance["breakdown"] == {
+            "block_traffic_s": 30.0,
+            "drain_configured_s": 30.0,
+            "hooks_s": 33.0,
+            "allow_traffic_s": 3.0,
+            "health_checks_configured_s": 30.0,
+        }
+    failed = run["actions"][2]["deployment"]
+    # the failed deployment's first instance stopped in ValidateService: no AllowTraffic time
+    first = failed["instances"][0]["breakdown"]
+    assert first["allow_traffic_s"] is None and first["block_traffic_s"] == 30.0
+    rows = {step.strip(): seconds for step, _, seconds in _rows(run)}
+    assert rows["= BlockTraffic"] == "30.00"
+    assert rows["drain (deregistration delay, configured)"] == "30.00"
+    assert rows["health checks (3 x 10 s, configured)"] == "30.00"
+    assert rows["= hooks (every other event)"] == "33.00"
+
+
+def test_configured_waits_without_a_load_balancer_or_with_two_groups():
+    assert timing.configured_waits([]) is None
+    groups = [
+        (
+            {"HealthCheckIntervalSeconds": 10, "HealthyThresholdCount": 2},
+            [{"Key": "deregistration_delay.timeout_seconds", "Value": "30"}],
+        ),
+        (
+            {"HealthCheckIntervalSeconds": 5, "HealthyThresholdCount": 5},
+            [{"Key": "deregistration_delay.timeout_seconds", "Value": "120"}],
+        ),
+    ]
+    waits = timing.configured_waits(groups)
+    assert (waits["drain_s"], waits["health_checks_s"]) == (120.0, 25.0)
