@@ -27,14 +27,6 @@ PROBE_RATE = 5.0
 pytestmark = [
     pytest.mark.host,
     pytest.mark.slow,
-    # Remove once fleet mode has landed (fleet-lb: `make local ENV=local-fleet`, the HAProxy data
-    # plane, ELBv2 states; fleet-traffic: BlockTraffic/AllowTraffic; fleet-alarms: the alarm
-    # stop): until then `make local ENV=local-fleet` cannot bring the stack up.
-    pytest.mark.xfail(
-        reason="fleet mode in local mode is not merged yet (issue 12: fleet-lb, fleet-traffic, "
-        "fleet-alarms); this test is its acceptance check",
-        strict=False,
-    ),
 ]
 
 
