@@ -910,5 +910,5 @@ def test_instance_role_reads_only_the_app_config_path() -> None:
 
 def test_user_data_tells_the_instance_its_config_path() -> None:
     text = _user_data("single")
-    assert "APP_CONFIG_PATH=%s" in text
-    assert "'/pipekit/team-env7/app/'" in text
+    assert "\nAPP_CONFIG_PATH=/pipekit/team-env7/app/\n" in text
+    assert f"\nAWS_REGION={PSEUDO['AWS::Region']}\n" in text
