@@ -128,7 +128,12 @@ def test_local_hosts_get_the_environment_file_the_user_data_writes(tmp_path: Pat
 
     for mode in ("single", "fleet"):
         script = _user_data(mode)
-        expected = {"PORT": "8080", "VALIDATE_SECONDS": "30"}
+        expected = {
+            "PORT": "8080",
+            "VALIDATE_SECONDS": "30",
+            "APP_CONFIG_PATH": "/pipekit/team-env7/app/",
+            "AWS_REGION": "eu-central-1",
+        }
         assert app_env(script) == expected
         step = script[
             script.index("STEP=write-app-config") : script.index("STEP=install-codedeploy")

@@ -144,11 +144,13 @@ def test_one_at_a_time_over_three_instances_stops_and_rolls_back(world_factory):
         "Skipped": 1,
         "Ready": 0,
     }
-    # CodeDeploy's rollback: the good revision to every instance, one at a time, in order
+    # CodeDeploy's rollback: the good revision to every instance, one at a time
     rollback_id = bad["rollbackInfo"]["rollbackDeploymentId"]
     rollback = wait_deployment(cd, rollback_id, timeout=60, interval=0.05)["deploymentInfo"]
     assert (rollback["status"], rollback["creator"]) == ("Succeeded", "codeDeployRollback")
-    assert order(agents, rollback_id) == first
+    # in CodeDeploy's order (user guide, instances-health): the instance whose attempt failed
+    # (unhealthy), then the one holding the bad revision (old), then the current one
+    assert order(agents, rollback_id) == [first[1], first[0], first[2]]
     assert not overlapping(agents.of(rollback_id))
 
 
@@ -160,11 +162,13 @@ def test_one_at_a_time_the_last_instance_may_fail(world_factory):
     # "if the deployment to the last instance fails, the overall deployment is still successful"
     assert info["status"] == "Succeeded"
     assert statuses(cd, info["deploymentId"]) == {first[0]: "Succeeded", first[1]: "Failed"}
-    # the first failing instead fails it, and the last is Skipped
-    agents.failing = {first[0]}
+    # the next deployment starts with the instance whose last attempt failed (unhealthy first:
+    # CodeDeploy user guide, instances-health); that one failing fails it, the last is Skipped
+    agents.failing = {first[1]}
     info = deploy(w, cd, names, "bad.zip")
+    assert order(agents, info["deploymentId"]) == [first[1]]
     assert info["status"] == "Failed"
-    assert statuses(cd, info["deploymentId"]) == {first[0]: "Failed", first[1]: "Skipped"}
+    assert statuses(cd, info["deploymentId"]) == {first[1]: "Failed", first[0]: "Skipped"}
 
 
 def test_half_at_a_time_runs_half_the_instances_together(world_factory):

@@ -237,3 +237,30 @@ def finish(
             creator=ROLLBACK_CREATOR,
             rollback_of=record,
         )
+
+
+def schedule(recs: Records, group_id: str, instance_ids: list[str]) -> list[str]:
+    """The order CodeDeploy deploys to a group's instances: unhealthy instance health first,
+    then unknown, old and current revision health (CodeDeploy user guide, instances-health,
+    "Health status"). Instance health: the last deployment attempted on the instance
+    succeeded (healthy) or failed / none yet (unhealthy); revision health: its last successful
+    install is the group's last successful deployment's revision (current), another one (old),
+    none (unknown). Ties keep the given order. Call with recs.lock held."""
+    history = sorted(_in_group(recs, group_id), key=lambda d: d["createTime"])
+    good = last_successful(recs, group_id)
+    current = good["revision"] if good else None
+
+    def rank(instance_id: str) -> tuple[int, int]:
+        attempted, installed = None, None
+        for deployment in history:
+            target = recs.targets.get(deployment["deploymentId"], {}).get(instance_id)
+            if target is None or target["status"] not in ("Succeeded", "Failed"):
+                continue
+            attempted = target["status"]
+            if target["status"] == "Succeeded":
+                installed = deployment["revision"]
+        unhealthy = attempted != "Succeeded"
+        revision = 1 if installed is None else 3 if installed == current else 2
+        return (0 if unhealthy else 1, revision)
+
+    return sorted(instance_ids, key=rank)
