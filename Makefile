@@ -63,8 +63,11 @@ lint: $(VENV)/.stamp .venv-checkov/.stamp ## ruff, cfn-lint (informational rules
 	$(CHECKOV) --quiet --compact --skip-download --framework cloudformation -d templates
 	shellcheck scripts/*.sh .ci/run .ci/host-deps
 
-test: setup lint ## Everything CI runs: lint, then all tests (local systemd host included)
-	$(PY) -m pytest
+test: setup lint ## Everything CI runs: lint, then all tests (local systemd host included) but the fleet alarm e2e
+	$(PY) -m pytest -m "not alarm_e2e"
+
+test-e2e-alarm: setup ## The fleet e2e's alarm scenario (about 4 minutes; kept out of make test for time)
+	$(PY) -m pytest -m alarm_e2e tests/e2e/test_local_fleet.py
 
 test-fast: $(VENV)/.stamp ## Tests that need no systemd host
 	$(PY) -m pytest -m "not host"

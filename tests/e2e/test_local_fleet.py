@@ -100,6 +100,7 @@ def test_make_test_e2e_local_fleet_meets_the_fleet_targets(fleet) -> None:
     assert report["codedeploy_rollback"]["failed_events"] == ["ValidateService"]
 
 
+@pytest.mark.alarm_e2e
 def test_make_test_e2e_local_fleet_alarm_scenario(fleet) -> None:
     report = run_e2e("--scenario", "alarm")
     assert report["ok"] and report["scenario"] == "alarm"

@@ -593,7 +593,7 @@ def run(remote: str, tmp_path: Path, *, kind: str = "broken", **knobs: Any):
         )
         options = Options(
             poll_interval=0.0,
-            probe_interval=0.02,
+            probe_interval=0.05,
             url_interval=0.01,
             execution_start_timeout=20,
             execution_timeout=20,

@@ -44,6 +44,7 @@ def world(aws, tmp_path):
         Parameters=[
             {"ParameterKey": "NamePrefix", "ParameterValue": NAME},
             {"ParameterKey": "ArtifactBucketName", "ParameterValue": BUCKET},
+            {"ParameterKey": "AppConfigPath", "ParameterValue": f"/pipekit/{NAME}/app/"},
         ],
         Capabilities=["CAPABILITY_IAM"],
     )

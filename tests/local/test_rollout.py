@@ -210,6 +210,11 @@ def test_traffic_control_deregisters_and_registers_each_instance(world_factory, 
     arn = elb.create_target_group(Name="p-tc-tg", Protocol="HTTP", Port=80, VpcId=vpc)[
         "TargetGroups"
     ][0]["TargetGroupArn"]
+    # a short drain (the default is 300 s), so BlockTraffic's wait ends within the test's bound
+    elb.modify_target_group_attributes(
+        TargetGroupArn=arn,
+        Attributes=[{"Key": "deregistration_delay.timeout_seconds", "Value": "1"}],
+    )
     w, agents, cd, names = fleet(
         world_factory,
         "p-tc",
