@@ -21,7 +21,7 @@ pip_install = set -o pipefail; $(1)/bin/pip install --quiet --disable-pip-versio
 	| { grep -v 'is ignored: it is neither a file nor a directory' || true; }
 
 .PHONY: help setup host-deps lint test test-fast test-iam-mutations local local-down publish deploy \
-        status why redeploy approve config destroy test-e2e test-taskcat bench clean
+        status why redeploy approve config destroy test-e2e test-e2e-alarm test-taskcat bench clean
 
 help: ## List the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
