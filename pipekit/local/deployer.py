@@ -145,11 +145,12 @@ class Deployer:
         if refused is not None:
             return dict(zip(("code", "message"), refused, strict=True))
         instances = record.get("_instances") or self.instances_of(account_id, region, group)
-        with recs.lock:  # CodeDeploy's order: unhealthy instances first, current revisions last
-            instances = deployments.schedule(recs, group.deployment_group_id, instances)
         overview = record["deploymentOverview"]
         targets: dict[str, dict] = {}
         with recs.lock:
+            # CodeDeploy's order: unhealthy instances first, current revisions last (read before
+            # this deployment's targets exist, so they do not count as history)
+            instances = deployments.schedule(recs, group.deployment_group_id, instances)
             overview["Pending"] = len(instances)
             for instance_id in instances:
                 targets[instance_id] = {
