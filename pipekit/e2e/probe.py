@@ -127,6 +127,7 @@ class Probe:
         # Bounded in count too: the schedule's requests, at most.
         limit = int(max_seconds / interval) + 1 if interval > 0 else 100_000
         self.max_requests = min(max_requests or limit, limit)
+        self.timeout = timeout
         self.fetch = fetch or (lambda url: appclient.get(url, timeout=timeout))
         self.clock = clock
         self.started = clock()
@@ -134,6 +135,8 @@ class Probe:
         self._current = self._open_phase("start")
         self._stop = threading.Event()
         self._lock = threading.Lock()
+        self._answered = threading.Condition(self._lock)
+        self._in_flight: Counter[str] = Counter()  # phase name -> requests sent, not answered
         self._thread = threading.Thread(target=self._run, name="e2e-probe", daemon=True)
 
     def __enter__(self) -> Probe:
@@ -149,15 +152,23 @@ class Probe:
         return stats
 
     def phase(self, name: str) -> None:
-        """From now on, requests count in phase `name` (a new one, or the same name again)."""
+        """From now on, requests count in phase `name` (a new one, or the same name again).
+        Returns once the requests sent in the previous phase have answered (each is bounded by
+        the probe's timeout): what the caller does next (a push) is then never charged to the
+        previous phase by a request that was sent before it and answered after it."""
         with self._lock:
+            previous = self._current
             now = self.clock() - self.started
-            self._current.ended_s = now
+            previous.ended_s = now
             if name in self.result.phases:
                 self._current = self.result.phases[name]
                 self._current.ended_s = None
             else:
                 self._current = self._open_phase(name)
+            if previous is not self._current:
+                self._answered.wait_for(
+                    lambda: not self._in_flight[previous.name], timeout=self.timeout + 1
+                )
 
     def start(self) -> None:
         self._thread.start()
@@ -213,11 +224,15 @@ class Probe:
     def _one(self) -> None:
         with self._lock:  # the moment and phase the request starts in (a queued one: later)
             at, phase = self.clock(), self._current
+            self._in_flight[phase.name] += 1
         try:
             answer = self.fetch(self.url)
         except Exception as exc:  # a probe request never takes the run down
             answer = appclient.Answer(None, "", f"{type(exc).__name__}: {exc}")
         self.record(answer, at, phase)
+        with self._lock:
+            self._in_flight[phase.name] -= 1
+            self._answered.notify_all()
 
     def _run(self) -> None:
         deadline = self.started + self.max_seconds

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -295,3 +296,46 @@ def test_first_served_after_a_miss_ignores_the_answers_before_it():
     assert seen is not None and len(calls) == 4
     never = FirstServed(lambda: {"commit": "good"}, interval=0.01, timeout=0.2, after_miss=True)
     assert never.result(timeout=1) is None
+
+
+def test_a_new_phase_begins_once_the_previous_phases_requests_are_answered():
+    """A request sent in the good phase and answered after the next push would charge the good
+    phase with what the next deploy did: `phase` returns only once those requests answered."""
+    release = threading.Event()
+    started = threading.Event()
+
+    def held(url: str) -> appclient.Answer:
+        started.set()
+        release.wait(5)
+        return appclient.Answer(200, '{"commit": "abcdefab"}')
+
+    probe = Probe("http://x", interval=0.0, max_seconds=60, max_requests=1, fetch=held)
+    probe.phase("good")
+    probe.start()
+    assert started.wait(5)
+    switched = threading.Event()
+    threading.Thread(target=lambda: (probe.phase("broken"), switched.set()), daemon=True).start()
+    assert not switched.wait(0.3)  # the good phase's request is still in flight
+    release.set()
+    assert switched.wait(5)
+    phases = probe.stop().phases
+    assert (phases["good"].requests, phases["broken"].requests) == (1, 0)
+
+
+def test_a_phase_waits_for_its_predecessors_requests_no_longer_than_their_timeout():
+    never, started = threading.Event(), threading.Event()
+    probe = Probe(
+        "http://x",
+        interval=0.0,
+        max_seconds=60,
+        max_requests=1,
+        timeout=0.2,
+        fetch=lambda url: (started.set(), never.wait(2), appclient.Answer(200, "{}"))[2],
+    )
+    probe.start()
+    assert started.wait(5)
+    began = time.monotonic()
+    probe.phase("next")
+    assert time.monotonic() - began < 1.5
+    never.set()
+    probe.stop()
