@@ -293,17 +293,20 @@ class LoadBalancer:
                 if self._commands(haproxy.add_server(settings, target_id, address, reg["Port"])):
                     with self._lock:
                         self.servers[target_id] = Server(target_id, "ready", time.monotonic())
+                    log.info("server %s added (%s:%s)", target_id, address, reg["Port"])
             elif reg["State"] == "registered" and server.state == "drain":
                 self._commands([f"set server {settings.backend}/{target_id} state ready"])
                 server.state = "ready"
             elif reg["State"] == "draining" and server is not None and server.state == "ready":
                 self._commands(haproxy.drain_server(settings, target_id))
                 server.state = "drain"
+                log.info("server %s draining", target_id)
         for target_id in [i for i in self.servers if i not in wanted]:
             # the drain is over (or never was: a deregistration delay of 0)
             if self._commands(haproxy.remove_server(settings, target_id)):
                 with self._lock:
                     self.servers.pop(target_id, None)
+                log.info("server %s removed: no longer registered or draining", target_id)
 
     def _read_stats(self, settings: Settings) -> None:
         rows = haproxy_stats.show_stat(self.socket_path)

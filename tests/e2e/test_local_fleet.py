@@ -18,6 +18,8 @@ from pathlib import Path
 
 import pytest
 
+from pipekit.local import state
+from pipekit.local.state import LocalStack
 from tests.support.local_fixtures import free_ports
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -42,7 +44,7 @@ def make(*args: str, timeout: float, env: dict[str, str] | None = None):
 
 
 @pytest.fixture(scope="module")
-def fleet() -> Iterator[None]:
+def fleet() -> Iterator[LocalStack | None]:
     parameters = ROOT / "parameters" / f"{ENV}.json"
     if not parameters.exists():
         pytest.fail(f"{parameters} is missing: fleet mode has not landed (fleet-lb makes it)")
@@ -56,7 +58,8 @@ def fleet() -> Iterator[None]:
     up = make("local", f"ENV={ENV}", timeout=1200, env=ports)
     try:
         assert up.returncode == 0, (up.stdout[-3000:], up.stderr[-3000:])
-        yield
+        # a failing test's report gets this local mode's logs (tests/support/local_fixtures.py)
+        yield state.read_state(state.default_state_dir(ROOT))
     finally:
         down = make("local-down", f"ENV={ENV}", timeout=600)
         assert down.returncode == 0, down.stderr[-3000:]

@@ -29,6 +29,10 @@ from pipekit.local.runtime.procs import mounts_under, pid_alive
 from pipekit.local.state import LocalStack
 
 PORT_RANGE = (24000, 24999)
+# what a failing test's report shows of the local mode it ran against (the state directory,
+# where these live, is gone once `local down` ran)
+LOGS = ("service.log", "haproxy.log")
+LOG_TAIL_LINES = 60
 
 
 def until(what: str, check: Callable[[], Any], timeout: float = 240.0) -> Any:
@@ -67,6 +71,17 @@ def _in_namespaces(proc: Path, namespaces: frozenset[str] | set[str]) -> bool:
     return False
 
 
+def _another_hosts(proc: Path, state_dir: Path) -> bool:
+    """The process runs in another local mode's host: its root is a host root outside
+    `state_dir`. A PID namespace's number is reused once it is gone, so a host booting for
+    another test (another pytest worker) can sit in a namespace numbered as one of ours was."""
+    try:
+        root = os.readlink(proc / "root")
+    except OSError:
+        return False
+    return root != "/" and not root.startswith(str(state_dir)) and Path(root).is_dir()
+
+
 def host_namespaces(state_dir: Path) -> set[str]:
     """PID namespaces of the hosts running under a state directory: read them before `down`,
     so `leftovers` can check that nothing is left inside them."""
@@ -98,7 +113,9 @@ def leftovers(
             cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
         except OSError:
             continue
-        if str(state_dir) in cmdline or _in_namespaces(proc, namespaces):
+        if str(state_dir) in cmdline or (
+            _in_namespaces(proc, namespaces) and not _another_hosts(proc, state_dir)
+        ):
             problems.append(f"process {proc.name}: {cmdline[:120]}")
     if state_dir.exists():
         problems.append(f"state directory {state_dir} still exists")
@@ -155,3 +172,20 @@ def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack
     if _Shared.users == 0:
         problems = leftovers(Path(stack.state_dir), stack.service_pid, namespaces)
         assert not problems, "local down left: " + "; ".join(problems)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):
+    """A failing test that ran against a local mode (any fixture value that is a LocalStack)
+    gets the tails of its logs in its report: a flaky failure in CI is then explained by the
+    run that had it."""
+    report = yield
+    if report.failed and call.when in ("call", "setup"):
+        funcargs = getattr(item, "funcargs", {})
+        for stack in {id(v): v for v in funcargs.values() if isinstance(v, LocalStack)}.values():
+            for name in LOGS:
+                log = Path(stack.state_dir) / name
+                with contextlib.suppress(OSError):
+                    lines = log.read_text(errors="replace").splitlines()[-LOG_TAIL_LINES:]
+                    report.sections.append((f"{log} (last {len(lines)} lines)", "\n".join(lines)))
+    return report
