@@ -14,6 +14,10 @@ TASKCAT := .venv-taskcat/bin/taskcat
 PIPEKIT := $(PY) -m pipekit
 # Extra flags for the harness, e.g. ARGS="--yes" or ARGS="--force".
 ARGS ?=
+# pytest-xdist workers for `make test`: most of a host test's time is waiting on timers (health
+# checks, drains, the hosts' boots), so more workers than this 2-core machine's cores pays off;
+# each worker takes a whole module at a time (tests/conftest.py orders them).
+TEST_WORKERS ?= 3
 
 # pip, quietly: this machine's pip.conf names extra local indexes, some of them empty, and pip
 # warns about each one; keep pip's own errors and exit status.
@@ -50,7 +54,8 @@ $(VENV)/.stamp: requirements/main.txt
 	@$(call pip_install,.venv-taskcat,requirements/taskcat.txt)
 	@touch $@
 
-setup: $(VENV)/.stamp .venv-checkov/.stamp .venv-awscli/.stamp host-deps ## Create the Python environments and install host packages
+setup: ## Create the Python environments and install host packages (side by side)
+	@$(MAKE) --no-print-directory -j4 $(VENV)/.stamp .venv-checkov/.stamp .venv-awscli/.stamp host-deps
 
 host-deps: ## Install the Debian packages the local systemd host needs (systemd-nspawn, debootstrap)
 	@bash .ci/host-deps
@@ -64,7 +69,7 @@ lint: $(VENV)/.stamp .venv-checkov/.stamp ## ruff, cfn-lint (informational rules
 	shellcheck scripts/*.sh .ci/run .ci/host-deps
 
 test: setup lint ## Everything CI runs: lint, then all tests (local systemd host included) but the fleet alarm e2e
-	$(PY) -m pytest -m "not alarm_e2e"
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadscope -m "not alarm_e2e"
 
 test-e2e-alarm: setup ## The fleet e2e's alarm scenario (about 4 minutes; kept out of make test for time)
 	$(PY) -m pytest -m alarm_e2e tests/e2e/test_local_fleet.py
