@@ -20,7 +20,13 @@ from pipekit.harness import status
 from pipekit.harness.config import PROJECT_ROOT
 from pipekit.local import haproxy, haproxy_stats, lifecycle, loadbalancer
 from pipekit.local.state import LocalStack
-from tests.support.local_fixtures import host_namespaces, leftovers, start_local_stack, until
+from tests.support.local_fixtures import (
+    host_namespaces,
+    idle,
+    leftovers,
+    start_local_stack,
+    until,
+)
 
 WAIT_S = 120.0
 SCHEMA = json.loads((PROJECT_ROOT / "docs" / "schemas" / "status.schema.json").read_text())
@@ -93,6 +99,7 @@ class Traffic:
 def test_both_instances_are_healthy_targets_and_serve_through_the_load_balancer(
     fleet: LocalStack,
 ) -> None:
+    idle(fleet, WAIT_S)
     arn, ids = target_group(fleet)
     assert len(ids) == 2
     until("both healthy", lambda: health(fleet, arn) == dict.fromkeys(ids, "healthy"), WAIT_S)
@@ -112,6 +119,8 @@ def test_both_instances_are_healthy_targets_and_serve_through_the_load_balancer(
 
 
 def test_a_deregistered_instance_drains_with_no_failed_request(fleet: LocalStack) -> None:
+    # a launch deployment still running would take an instance out of the target group itself
+    idle(fleet, WAIT_S)
     arn, (first, second) = target_group(fleet)
     elb = fleet.client("elbv2")
     until("both healthy", lambda: set(health(fleet, arn).values()) == {"healthy"}, WAIT_S)

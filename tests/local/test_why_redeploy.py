@@ -6,7 +6,6 @@ push fails in ApplicationStop, `why` names the trap and the command out, `redepl
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
@@ -21,28 +20,11 @@ from pipekit.harness.why import show_why
 from pipekit.local.lifecycle import environment
 from pipekit.progress import console
 from pipekit.samplechanges import STOP_PATH, break_application_stop, set_marker
+from tests.support.local_fixtures import idle
 
 pytestmark = pytest.mark.host
 
 BROKEN_TEST = Path("app/tests/test_why_broken.py")
-
-
-def idle(stack, timeout: float = 600) -> None:
-    """Until no pipeline run and no deployment is active (earlier tests' pushes and rollbacks)."""
-    cp, cd = stack.client("codepipeline"), stack.client("codedeploy")
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        runs = cp.list_pipeline_executions(pipelineName=stack.pipeline_name, maxResults=10)
-        busy = any(
-            r["status"] in ("InProgress", "Stopping") for r in runs["pipelineExecutionSummaries"]
-        )
-        active = cd.list_deployments(
-            includeOnlyStatuses=["Created", "Queued", "InProgress", "Ready"]
-        )["deployments"]
-        if not busy and not active:
-            return
-        time.sleep(1)
-    raise AssertionError("local mode never became idle")
 
 
 def push_and_wait(stack, checkout: Checkout, paths, message: str) -> dict:

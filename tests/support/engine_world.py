@@ -164,6 +164,9 @@ def moto_endpoint():
     # plain moto is enough here: the engine needs no CloudFormation extensions
     from moto.server import ThreadedMotoServer
 
+    from pipekit.emulator.patches import amis
+
+    amis.patch()  # moto's images less the ECS-optimized ones: the emulator's catalogue
     port = free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()

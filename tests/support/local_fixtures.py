@@ -46,6 +46,24 @@ def until(what: str, check: Callable[[], Any], timeout: float = 240.0) -> Any:
     pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}")
 
 
+def idle(stack: LocalStack, timeout: float = 600) -> None:
+    """Until no pipeline run and no deployment is active (earlier tests' pushes and rollbacks)."""
+    cp, cd = stack.client("codepipeline"), stack.client("codedeploy")
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        runs = cp.list_pipeline_executions(pipelineName=stack.pipeline_name, maxResults=10)
+        busy = any(
+            r["status"] in ("InProgress", "Stopping") for r in runs["pipelineExecutionSummaries"]
+        )
+        active = cd.list_deployments(
+            includeOnlyStatuses=["Created", "Queued", "InProgress", "Ready"]
+        )["deployments"]
+        if not busy and not active:
+            return
+        time.sleep(1)
+    pytest.fail(f"local mode was still busy after {timeout:.0f} s")
+
+
 def free_ports(count: int, lo: int = PORT_RANGE[0], hi: int = PORT_RANGE[1]) -> list[int]:
     """`count` distinct loopback ports free right now, from a random start in the range."""
     candidates = list(range(lo, hi + 1))

@@ -7,6 +7,7 @@ from __future__ import annotations
 import threading
 
 from pipekit.emulator.patches import (
+    amis,
     autoscaling,
     cloudwatch,
     codedeploy,
@@ -54,6 +55,7 @@ PATCHES = (
     iam,
     autoscaling,
     cloudwatch,
+    amis,
 )
 
 
