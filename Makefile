@@ -16,7 +16,8 @@ PIPEKIT := $(PY) -m pipekit
 ARGS ?=
 # pytest-xdist workers for `make test`: most of a host test's time is waiting on timers (health
 # checks, drains, the hosts' boots), so more workers than this 2-core machine's cores pays off;
-# each worker takes a whole module at a time (tests/conftest.py orders them).
+# each worker takes a whole module at a time, in the order tests/conftest.py gives them (not
+# xdist's default, most tests first, which left the longest single-test modules for last).
 TEST_WORKERS ?= 3
 
 # pip, quietly: this machine's pip.conf names extra local indexes, some of them empty, and pip
@@ -68,10 +69,10 @@ lint: $(VENV)/.stamp .venv-checkov/.stamp ## ruff, cfn-lint (informational rules
 	$(CHECKOV) --quiet --compact --skip-download --framework cloudformation -d templates
 	shellcheck scripts/*.sh .ci/run .ci/host-deps
 
-test: setup lint ## Everything CI runs: lint, then all tests (local systemd host included) but the fleet alarm e2e
-	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadscope -m "not alarm_e2e"
+test: setup lint ## Everything CI runs: lint, then all tests (local systemd hosts and both fleet e2e scenarios included)
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadscope --no-loadscope-reorder
 
-test-e2e-alarm: setup ## The fleet e2e's alarm scenario (about 4 minutes; kept out of make test for time)
+test-e2e-alarm: setup ## The fleet e2e's alarm scenario alone (about 4 minutes; make test runs it too)
 	$(PY) -m pytest -m alarm_e2e tests/e2e/test_local_fleet.py
 
 test-fast: $(VENV)/.stamp ## Tests that need no systemd host
