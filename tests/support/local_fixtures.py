@@ -49,8 +49,8 @@ def until(what: str, check: Callable[[], Any], timeout: float = 240.0) -> Any:
 def idle(stack: LocalStack, timeout: float = 600) -> None:
     """Until no pipeline run and no deployment is active (earlier tests' pushes and rollbacks)."""
     cp, cd = stack.client("codepipeline"), stack.client("codedeploy")
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+
+    def quiet() -> bool:
         runs = cp.list_pipeline_executions(pipelineName=stack.pipeline_name, maxResults=10)
         busy = any(
             r["status"] in ("InProgress", "Stopping") for r in runs["pipelineExecutionSummaries"]
@@ -58,10 +58,9 @@ def idle(stack: LocalStack, timeout: float = 600) -> None:
         active = cd.list_deployments(
             includeOnlyStatuses=["Created", "Queued", "InProgress", "Ready"]
         )["deployments"]
-        if not busy and not active:
-            return
-        time.sleep(1)
-    pytest.fail(f"local mode was still busy after {timeout:.0f} s")
+        return not busy and not active
+
+    until("local mode to be idle (no pipeline run, no deployment)", quiet, timeout)
 
 
 def free_ports(count: int, lo: int = PORT_RANGE[0], hi: int = PORT_RANGE[1]) -> list[int]:
